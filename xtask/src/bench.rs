@@ -108,8 +108,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     };
     eprintln!("\n{}", report.terminal_table());
     report.write(&project_root().join("docs"))?;
+    report.update_readme(&project_root().join("README.md"))?;
     eprintln!(
-        "bench: wrote docs/benchmarks.md and docs/bench/*.svg in {:.0}s",
+        "bench: wrote docs/benchmarks.md, docs/bench/*.svg and README.md's table in {:.0}s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -358,6 +359,58 @@ impl Report {
         }
         let path = docs.join("benchmarks.md");
         fs::write(&path, md).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// The README's summary sits between these markers and is rewritten by every run.
+const README_START: &str = "<!-- bench-summary:start -->";
+const README_END: &str = "<!-- bench-summary:end -->";
+
+impl Report {
+    /// One row per taskweave contender: its ratio to the baseline, and the peers' ratios.
+    fn summary_table(&self) -> String {
+        let mut md = String::from(
+            "| workload | taskweave contender | vs baseline | peers vs baseline |\n|---|---|---:|---|\n",
+        );
+        for (id, group) in &self.groups {
+            let peers: Vec<String> = group
+                .contenders
+                .iter()
+                .filter(|c| !c.is_ours() && !c.is_baseline())
+                .map(|c| format!("{} {}", c.name, format_ratio(group.ratio(c))))
+                .collect();
+            for ours in group.contenders.iter().filter(|c| c.is_ours()) {
+                let _ = writeln!(
+                    md,
+                    "| {id} | {} | {} | {} |",
+                    ours.name.trim_start_matches("taskweave: "),
+                    format_ratio(group.ratio(ours)),
+                    if peers.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        peers.join(", ")
+                    }
+                );
+            }
+        }
+        md
+    }
+
+    fn update_readme(&self, path: &Path) -> Result<(), String> {
+        let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let (Some(start), Some(end)) = (text.find(README_START), text.find(README_END)) else {
+            return Err(format!(
+                "{} has no {README_START} ... {README_END} markers",
+                path.display()
+            ));
+        };
+        let updated = format!(
+            "{}{README_START}\n{}{}",
+            &text[..start],
+            self.summary_table(),
+            &text[end..]
+        );
+        fs::write(path, updated).map_err(|e| format!("{}: {e}", path.display()))
     }
 }
 
