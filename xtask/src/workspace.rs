@@ -75,12 +75,13 @@ impl Metadata {
         self.packages().find(|p| p["name"] == name)
     }
 
-    /// Every pattern crate: the `taskweave-*` packages, sorted by name.
+    /// Every pattern crate: the published `taskweave-*` packages, sorted by name.
     pub(crate) fn pattern_crates(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .packages()
+            .filter(|p| p["publish"].as_array().is_none_or(|to| !to.is_empty()))
             .filter_map(|p| p["name"].as_str())
-            .filter(|n| n.starts_with("taskweave-") && *n != "taskweave-benches")
+            .filter(|n| n.starts_with("taskweave-"))
             .map(str::to_owned)
             .collect();
         names.sort();
