@@ -1,0 +1,288 @@
+//! [`ActorRef`] (strong, cloneable) and [`WeakActorRef`] (does not keep the actor alive).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
+
+use crate::shared::{Shared, StopMode};
+use crate::{Actor, ActorId, AskError, ExitReason, Monitor, Reply, TellError, TryTellError};
+
+/// A cloneable handle to a running actor.
+///
+/// The actor stops by itself ([`ExitReason::Normal`]) once every `ActorRef` is dropped and its
+/// mailbox is drained. Cloning is two reference-count increments.
+pub struct ActorRef<A: Actor> {
+    pub(crate) tx: mpsc::Sender<A::Message>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl<A: Actor> ActorRef<A> {
+    /// The actor's unique id.
+    pub fn id(&self) -> ActorId {
+        self.shared.id
+    }
+
+    /// The actor's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Sends a message, waiting for mailbox space (backpressure).
+    ///
+    /// # Errors
+    ///
+    /// [`TellError::Closed`] with the message if the actor is stopping or stopped.
+    ///
+    /// # Cancel safety
+    ///
+    /// If the future is dropped while waiting for space, the message was not delivered and is
+    /// dropped with it; use [`try_tell`](Self::try_tell) to keep it on a full mailbox.
+    #[inline]
+    pub async fn tell(&self, message: A::Message) -> Result<(), TellError<A::Message>> {
+        if self.shared.refusing() {
+            return Err(TellError::Closed(message));
+        }
+        self.tx
+            .send(message)
+            .await
+            .map_err(|refused| TellError::Closed(refused.0))
+    }
+
+    /// Sends a message if the mailbox has room right now.
+    ///
+    /// # Errors
+    ///
+    /// [`TryTellError::Full`] or [`TryTellError::Closed`], each with the message.
+    #[inline]
+    pub fn try_tell(&self, message: A::Message) -> Result<(), TryTellError<A::Message>> {
+        if self.shared.refusing() {
+            return Err(TryTellError::Closed(message));
+        }
+        self.tx.try_send(message).map_err(|refused| match refused {
+            TrySendError::Full(m) => TryTellError::Full(m),
+            TrySendError::Closed(m) => TryTellError::Closed(m),
+        })
+    }
+
+    /// Sends the request built by `request` around a fresh [`Reply`] and waits for the answer.
+    ///
+    /// ```
+    /// # use taskweave_actor::{Actor, Context, Reply};
+    /// # enum Msg { Get(Reply<u64>) }
+    /// # struct Counter(u64);
+    /// # impl Actor for Counter {
+    /// #     type Args = u64; type Message = Msg; type Error = std::convert::Infallible;
+    /// #     async fn start(n: u64, _: &mut Context<Self>) -> Result<Self, Self::Error> { Ok(Counter(n)) }
+    /// #     async fn handle(&mut self, m: Msg, _: &mut Context<Self>) -> Result<(), Self::Error> {
+    /// #         let Msg::Get(reply) = m; let _ = reply.send(self.0); Ok(())
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let counter = Counter::spawn(7);
+    /// assert_eq!(counter.ask(Msg::Get).await.unwrap(), 7);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`AskError::Closed`] (request handed back) if the actor is stopping or stopped;
+    /// [`AskError::NoReply`] if it dropped the reply unanswered.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future before the request was delivered drops the request; after that, the
+    /// actor still handles it and its answer is discarded.
+    #[inline]
+    pub async fn ask<T>(
+        &self,
+        request: impl FnOnce(Reply<T>) -> A::Message,
+    ) -> Result<T, AskError<A::Message>> {
+        let (reply, answer) = Reply::channel();
+        let message = request(reply);
+        if self.shared.refusing() {
+            return Err(AskError::Closed(message));
+        }
+        if let Err(refused) = self.tx.send(message).await {
+            return Err(AskError::Closed(refused.0));
+        }
+        answer.await.map_err(|_| AskError::NoReply)
+    }
+
+    /// Like [`ask`](Self::ask), giving up after `timeout` (waiting for mailbox space and for
+    /// the answer together).
+    ///
+    /// # Errors
+    ///
+    /// As [`ask`](Self::ask), plus [`AskError::MailboxTimeout`] (request handed back,
+    /// undelivered) and [`AskError::ReplyTimeout`] (delivered, unanswered in time).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`ask`](Self::ask).
+    pub async fn ask_timeout<T>(
+        &self,
+        request: impl FnOnce(Reply<T>) -> A::Message,
+        timeout: Duration,
+    ) -> Result<T, AskError<A::Message>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (reply, answer) = Reply::channel();
+        let message = request(reply);
+        if self.shared.refusing() {
+            return Err(AskError::Closed(message));
+        }
+        match self.tx.send_timeout(message, timeout).await {
+            Ok(()) => {}
+            Err(SendTimeoutError::Timeout(m)) => return Err(AskError::MailboxTimeout(m)),
+            Err(SendTimeoutError::Closed(m)) => return Err(AskError::Closed(m)),
+        }
+        match tokio::time::timeout_at(deadline, answer).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_)) => Err(AskError::NoReply),
+            Err(_) => Err(AskError::ReplyTimeout),
+        }
+    }
+
+    /// Stops gracefully: new messages are refused from now on, queued ones are handled, then
+    /// `stop` runs with [`ExitReason::Stopped`]. Returns at once; await
+    /// [`monitor`](Self::monitor) to wait for the end. The request travels on a separate
+    /// control channel, so it never waits behind a full mailbox.
+    pub fn stop(&self) {
+        self.shared.stop(StopMode::Graceful, ExitReason::Stopped);
+    }
+
+    /// Stops after the current message: new messages are refused, queued ones are discarded
+    /// (each pending `ask` among them resolves to [`AskError::NoReply`]; the number discarded
+    /// is logged), then `stop` runs with [`ExitReason::Stopped`].
+    pub fn stop_now(&self) {
+        self.shared.stop(StopMode::Immediate, ExitReason::Stopped);
+    }
+
+    /// Aborts the actor's task at its next await point. Its stop hook does not run; the exit
+    /// reason is [`ExitReason::Killed`].
+    pub fn kill(&self) {
+        self.shared.kill();
+    }
+
+    /// A future resolving to the actor's exit reason once it has fully stopped.
+    pub fn monitor(&self) -> Monitor {
+        self.shared.monitor()
+    }
+
+    /// Links this actor with `other`: when either exits, the other's
+    /// [`Actor::on_link_exit`] runs (by default stopping it too if the exit was abnormal).
+    /// Linking to an actor that already exited notifies at once.
+    pub fn link<B: Actor>(&self, other: &ActorRef<B>) {
+        Shared::link(&self.shared, &other.shared);
+    }
+
+    /// Whether the actor has not yet exited.
+    pub fn is_alive(&self) -> bool {
+        !self.shared.is_exited()
+    }
+
+    /// The exit reason, once the actor has exited.
+    pub fn exit_reason(&self) -> Option<ExitReason> {
+        self.shared.exit_reason()
+    }
+
+    /// How many messages wait in the mailbox.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// A handle that does not keep the actor alive.
+    pub fn downgrade(&self) -> WeakActorRef<A> {
+        WeakActorRef {
+            tx: self.tx.downgrade(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<A: Actor> Clone for ActorRef<A> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<A: Actor> fmt::Debug for ActorRef<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorRef")
+            .field("name", &self.shared.name)
+            .field("id", &self.shared.id)
+            .finish()
+    }
+}
+
+impl<A: Actor> PartialEq for ActorRef<A> {
+    fn eq(&self, other: &Self) -> bool {
+        self.shared.id == other.shared.id
+    }
+}
+
+impl<A: Actor> Eq for ActorRef<A> {}
+
+/// A handle that does not keep the actor alive; [`upgrade`](WeakActorRef::upgrade) it to send.
+pub struct WeakActorRef<A: Actor> {
+    pub(crate) tx: mpsc::WeakSender<A::Message>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl<A: Actor> WeakActorRef<A> {
+    /// A strong handle, unless every strong handle is already gone.
+    pub fn upgrade(&self) -> Option<ActorRef<A>> {
+        self.tx.upgrade().map(|tx| ActorRef {
+            tx,
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// The actor's unique id.
+    pub fn id(&self) -> ActorId {
+        self.shared.id
+    }
+
+    /// The actor's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// A future resolving to the actor's exit reason once it has fully stopped.
+    pub fn monitor(&self) -> Monitor {
+        self.shared.monitor()
+    }
+
+    /// Whether the actor has not yet exited.
+    pub fn is_alive(&self) -> bool {
+        !self.shared.is_exited()
+    }
+
+    /// The exit reason, once the actor has exited.
+    pub fn exit_reason(&self) -> Option<ExitReason> {
+        self.shared.exit_reason()
+    }
+}
+
+impl<A: Actor> Clone for WeakActorRef<A> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<A: Actor> fmt::Debug for WeakActorRef<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakActorRef")
+            .field("name", &self.shared.name)
+            .field("id", &self.shared.id)
+            .finish()
+    }
+}

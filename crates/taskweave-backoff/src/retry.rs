@@ -1,0 +1,357 @@
+//! Retrying an operation in one expression: `retry(policy, || op()).await`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use crate::blocking::RetryBlocking;
+use crate::budget::RetryBudget;
+use crate::error::{RetryError, StopReason};
+use crate::policy::{Backoff, Delays};
+use crate::schedule::{Hooks, Progress};
+
+/// Retries the future made by `op` with `backoff` until it succeeds or a limit is reached.
+///
+/// Returns a [`Retry`] future that is also a builder: add a predicate, a hook, a server hint, a
+/// cancellation token or a shared budget, then `.await` it. Its output is `Result<T, RetryError<E>>`; the
+/// [`RetryError`] says why the loop stopped and how many attempts it made.
+///
+/// A call that succeeds at once pays for no clock read (unless the policy has a
+/// [`max_elapsed`](crate::BackoffBuilder::max_elapsed) budget), no random number and no
+/// allocation.
+///
+/// ```
+/// use std::time::Duration;
+/// use taskweave_backoff::{Backoff, StopReason, retry};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let policy = Backoff::exponential(Duration::from_millis(10)).max_attempts(4).build().unwrap();
+/// let mut calls = 0;
+/// let result: Result<u32, _> = retry(policy, || {
+///     calls += 1;
+///     let n = calls;
+///     async move { if n < 3 { Err("busy") } else { Ok(n) } }
+/// })
+/// .when(|e| *e == "busy")
+/// .await;
+/// assert_eq!(result, Ok(3));
+///
+/// let err = retry(policy, || async { Err::<(), _>("down") }).await.unwrap_err();
+/// assert_eq!((err.reason(), err.attempts()), (StopReason::Exhausted, 4));
+/// # }
+/// ```
+pub fn retry<F, Fut, T, E>(backoff: Backoff, op: F) -> Retry<F, Fut, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    Retry {
+        op,
+        backoff,
+        hooks: Hooks::new(),
+        attempts: 0,
+        started: None,
+        retrying: None,
+        attempt: None,
+    }
+}
+
+/// Retries the blocking operation `op` with `backoff`, sleeping the thread between attempts.
+///
+/// Returns a [`RetryBlocking`] builder with the same options as [`Retry`]; finish it with
+/// [`call`](RetryBlocking::call). A cancellation token wakes the sleeping thread at once.
+///
+/// ```
+/// use std::time::Duration;
+/// use taskweave_backoff::{Backoff, retry_blocking};
+///
+/// let policy = Backoff::constant(Duration::ZERO).max_attempts(5).build().unwrap();
+/// let mut calls = 0;
+/// let value = retry_blocking(policy, || {
+///     calls += 1;
+///     if calls < 3 { Err("not yet") } else { Ok(calls) }
+/// })
+/// .call();
+/// assert_eq!(value, Ok(3));
+/// ```
+pub fn retry_blocking<F, T, E>(backoff: Backoff, op: F) -> RetryBlocking<F, E>
+where
+    F: FnMut() -> Result<T, E>,
+{
+    RetryBlocking::new(backoff, op)
+}
+
+/// `.retry(policy)` on anything [`retry`] accepts, such as an `async fn` item.
+///
+/// ```
+/// use std::time::Duration;
+/// use taskweave_backoff::{Backoff, RetryExt};
+///
+/// async fn fetch() -> Result<&'static str, std::io::Error> {
+///     Ok("pong")
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let reply = fetch.retry(Backoff::default()).await.unwrap();
+/// assert_eq!(reply, "pong");
+/// # }
+/// ```
+pub trait RetryExt<Fut, T, E>: Sized {
+    /// Same as [`retry(backoff, self)`](retry).
+    fn retry(self, backoff: Backoff) -> Retry<Self, Fut, E>;
+}
+
+impl<F, Fut, T, E> RetryExt<Fut, T, E> for F
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    fn retry(self, backoff: Backoff) -> Retry<Self, Fut, E> {
+        retry(backoff, self)
+    }
+}
+
+pin_project! {
+    /// A retry loop: configure it with the builder methods, then `.await` it; from [`retry`].
+    ///
+    /// The type parameters are the operation, its future, its error type, and the predicate,
+    /// hook and hint closures (plain function pointers until set). Until the first failure it
+    /// holds just the operation's future; the retry state (delays, timer, cancellation waiter,
+    /// last error) is allocated once, at the first failure.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it drops the attempt in flight (if any) and makes no further attempt; the
+    /// operation's own cancel safety decides what that attempt leaves behind.
+    ///
+    /// # Panics
+    ///
+    /// Sleeping needs a Tokio runtime with the time driver enabled. Polling after completion
+    /// panics (or, after a success, polls the operation's finished future again).
+    #[must_use = "a retry loop does nothing until it is awaited"]
+    pub struct Retry<F, Fut, E, W = fn(&E) -> bool, N = fn(&E, u32, Duration), H = fn(&E) -> Option<Duration>> {
+        op: F,
+        backoff: Backoff,
+        hooks: Hooks<W, N, H>,
+        attempts: u32,
+        started: Option<Instant>,
+        retrying: Option<Pin<Box<Retrying<E>>>>,
+        #[pin]
+        attempt: Option<Fut>,
+    }
+}
+
+pin_project! {
+    /// What a loop needs once it has failed.
+    struct Retrying<E> {
+        delays: Option<Delays>,
+        #[pin]
+        sleep: Sleep,
+        #[pin]
+        cancelled: Option<WaitForCancellationFutureOwned>,
+        // The failure being waited out, handed back if the wait is cancelled.
+        error: Option<E>,
+    }
+}
+
+impl<F, Fut, E, W, N, H> Retry<F, Fut, E, W, N, H> {
+    /// Retries only the errors for which `retryable` returns `true`; any other error is returned
+    /// at once with [`StopReason::NotRetryable`]. By default every error is retried.
+    pub fn when<W2>(self, retryable: W2) -> Retry<F, Fut, E, W2, N, H>
+    where
+        W2: FnMut(&E) -> bool,
+    {
+        let hooks = self.hooks.set_when(retryable);
+        Retry {
+            op: self.op,
+            backoff: self.backoff,
+            hooks,
+            attempts: self.attempts,
+            started: self.started,
+            retrying: self.retrying,
+            attempt: self.attempt,
+        }
+    }
+
+    /// Calls `hook(error, attempt, delay)` before each sleep, for logs and metrics: `attempt` is
+    /// the 1-based number of the attempt that just failed, `delay` the sleep before the next.
+    pub fn notify<N2>(self, hook: N2) -> Retry<F, Fut, E, W, N2, H>
+    where
+        N2: FnMut(&E, u32, Duration),
+    {
+        let hooks = self.hooks.set_notify(hook);
+        Retry {
+            op: self.op,
+            backoff: self.backoff,
+            hooks,
+            attempts: self.attempts,
+            started: self.started,
+            retrying: self.retrying,
+            attempt: self.attempt,
+        }
+    }
+
+    /// Lets the error choose the delay (a `Retry-After` header, a gRPC pushback): when `hint`
+    /// returns `Some(delay)`, that delay replaces the policy's for this retry, without jitter
+    /// but still clamped to the policy's [`max_delay`](crate::BackoffBuilder::max_delay) and
+    /// time budget. The attempt still counts against `max_attempts`.
+    pub fn retry_after<H2>(self, hint: H2) -> Retry<F, Fut, E, W, N, H2>
+    where
+        H2: FnMut(&E) -> Option<Duration>,
+    {
+        let hooks = self.hooks.set_hint(hint);
+        Retry {
+            op: self.op,
+            backoff: self.backoff,
+            hooks,
+            attempts: self.attempts,
+            started: self.started,
+            retrying: self.retrying,
+            attempt: self.attempt,
+        }
+    }
+
+    /// Stops retrying when `token` is cancelled: a sleep in progress ends at once, and a failure
+    /// seen after cancellation is returned instead of retried, both with
+    /// [`StopReason::Cancelled`]. An attempt already running is left to finish (the operation
+    /// owns its own cancellation), and the first attempt always runs.
+    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
+        self.hooks.cancel = Some(token);
+        self
+    }
+
+    /// Spends one retry from the shared `budget` before each retry, and deposits into it on
+    /// success; when it is empty the loop stops with [`StopReason::BudgetExhausted`].
+    pub fn budget(mut self, budget: RetryBudget) -> Self {
+        self.hooks.budget = Some(budget);
+        self
+    }
+}
+
+impl<F, Fut, E, W, N, H> fmt::Debug for Retry<F, Fut, E, W, N, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("backoff", &self.backoff)
+            .field("attempts", &self.attempts)
+            .field("hooks", &self.hooks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, Fut, T, E, W, N, H> Future for Retry<F, Fut, E, W, N, H>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    W: FnMut(&E) -> bool,
+    N: FnMut(&E, u32, Duration),
+    H: FnMut(&E) -> Option<Duration>,
+{
+    type Output = Result<T, RetryError<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if *this.attempts == 0 && this.attempt.is_none() {
+            // First poll: only now does the loop read the clock (if it has a time budget) and
+            // start the first attempt.
+            if this.backoff.max_elapsed().is_some() {
+                *this.started = Some(Instant::now());
+            }
+            this.attempt.set(Some((this.op)()));
+        }
+        loop {
+            if let Some(attempt) = this.attempt.as_mut().as_pin_mut() {
+                let result = ready!(attempt.poll(cx));
+                *this.attempts = this.attempts.saturating_add(1);
+                let error = match result {
+                    Ok(value) => {
+                        // The finished attempt stays in place until the loop is dropped: one
+                        // write less on the path every call takes.
+                        this.hooks.succeeded();
+                        return Poll::Ready(Ok(value));
+                    }
+                    Err(error) => error,
+                };
+                this.attempt.set(None);
+                let attempts = *this.attempts;
+                let started = *this.started;
+                let mut first_delays = None;
+                let delays = match this.retrying.as_mut() {
+                    Some(retrying) => retrying.as_mut().project().delays,
+                    None => &mut first_delays,
+                };
+                let progress = Progress {
+                    backoff: this.backoff,
+                    delays,
+                    attempts,
+                };
+                let delay = match this
+                    .hooks
+                    .decide(&error, progress, || started.map(|s| s.elapsed()))
+                {
+                    Ok(delay) => delay,
+                    Err(reason) => {
+                        return Poll::Ready(Err(RetryError::new(error, reason, attempts)));
+                    }
+                };
+                match this.retrying.as_mut() {
+                    Some(retrying) => {
+                        let retrying = retrying.as_mut().project();
+                        retrying.sleep.reset(deadline(delay));
+                        *retrying.error = Some(error);
+                    }
+                    None => {
+                        *this.retrying = Some(Box::pin(Retrying {
+                            delays: first_delays,
+                            sleep: tokio::time::sleep(delay),
+                            cancelled: this
+                                .hooks
+                                .cancel
+                                .clone()
+                                .map(CancellationToken::cancelled_owned),
+                            error: Some(error),
+                        }));
+                    }
+                }
+            }
+
+            let retrying = match this.retrying.as_mut() {
+                Some(retrying) => retrying.as_mut().project(),
+                None => panic!("Retry polled after completion"),
+            };
+            if retrying.error.is_none() {
+                panic!("Retry polled after completion");
+            }
+            if let Some(cancelled) = retrying.cancelled.as_pin_mut() {
+                if cancelled.poll(cx).is_ready() {
+                    let attempts = *this.attempts;
+                    tracing::debug!(attempts, "retry cancelled while waiting");
+                    let error = retrying.error.take().expect("checked above");
+                    return Poll::Ready(Err(RetryError::new(
+                        error,
+                        StopReason::Cancelled,
+                        attempts,
+                    )));
+                }
+            }
+            ready!(retrying.sleep.poll(cx));
+            *retrying.error = None;
+            this.attempt.set(Some((this.op)()));
+        }
+    }
+}
+
+/// When a sleep of `delay` from now ends, saturating far in the future like `tokio::time::sleep`.
+fn deadline(delay: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(delay)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
+}

@@ -1,0 +1,277 @@
+//! The breaker's settings and their validating builder.
+
+use std::time::Duration;
+
+use crate::breaker::Breaker;
+use crate::classify::FailOnErr;
+use crate::error::ConfigError;
+use crate::state::MAX_TRIAL_CALLS;
+
+/// The shape of the sliding window the failure and slow-call rates are computed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WindowShape {
+    /// The last `n` recorded calls.
+    Count(usize),
+    /// The calls recorded in the last `length`, kept in `buckets` buckets.
+    Time { length: Duration, buckets: usize },
+}
+
+/// The validated settings of a breaker.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) name: Option<String>,
+    pub(crate) failure_rate_threshold: f64,
+    pub(crate) slow_call_rate_threshold: f64,
+    pub(crate) slow_call_duration: Option<Duration>,
+    pub(crate) window: WindowShape,
+    pub(crate) minimum_calls: u64,
+    pub(crate) wait_duration: Duration,
+    pub(crate) wait_growth: Option<(f64, Duration)>,
+    pub(crate) half_open_calls: u32,
+    pub(crate) event_capacity: usize,
+}
+
+impl Config {
+    /// How long the breaker stays open after its `trips`-th consecutive trip (0 = the first).
+    pub(crate) fn wait_after(&self, trips: u64) -> Duration {
+        match self.wait_growth {
+            None => self.wait_duration,
+            Some((multiplier, cap)) => {
+                let exp = i32::try_from(trips).unwrap_or(i32::MAX);
+                let secs = self.wait_duration.as_secs_f64() * multiplier.powi(exp);
+                // `min` also absorbs an infinite product.
+                Duration::from_secs_f64(secs.min(cap.as_secs_f64()))
+            }
+        }
+    }
+}
+
+/// Builds a [`Breaker`]; every setting has a default, and [`build`](Builder::build) checks them.
+///
+/// The defaults follow Resilience4j: a count window of 100 calls, trip at a 50% failure rate once
+/// 100 calls were recorded, stay open 60 s, then admit 10 trial calls. Slow calls are not
+/// counted until [`slow_call_duration`](Builder::slow_call_duration) is set.
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder<C = FailOnErr> {
+    config: BuilderConfig,
+    classifier: C,
+}
+
+/// The settings as given, before validation.
+#[derive(Debug, Clone)]
+struct BuilderConfig {
+    name: Option<String>,
+    failure_rate_threshold: f64,
+    slow_call_rate_threshold: f64,
+    slow_call_duration: Option<Duration>,
+    window: WindowShape,
+    minimum_calls: usize,
+    wait_duration: Duration,
+    wait_growth: Option<(f64, Duration)>,
+    half_open_calls: usize,
+    event_capacity: usize,
+}
+
+impl Default for Builder<FailOnErr> {
+    fn default() -> Self {
+        Builder {
+            config: BuilderConfig {
+                name: None,
+                failure_rate_threshold: 0.5,
+                slow_call_rate_threshold: 1.0,
+                slow_call_duration: None,
+                window: WindowShape::Count(100),
+                minimum_calls: 100,
+                wait_duration: Duration::from_secs(60),
+                wait_growth: None,
+                half_open_calls: 10,
+                event_capacity: 64,
+            },
+            classifier: FailOnErr,
+        }
+    }
+}
+
+impl Builder<FailOnErr> {
+    /// A builder with the default settings.
+    pub fn new() -> Self {
+        Builder::default()
+    }
+}
+
+impl<C> Builder<C> {
+    /// Names the breaker in its `tracing` events (field `breaker`). Default: unnamed.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = Some(name.into());
+        self
+    }
+
+    /// The failure rate, a fraction in (0, 1], at or above which the closed breaker opens.
+    /// Default: 0.5.
+    pub fn failure_rate_threshold(mut self, rate: f64) -> Self {
+        self.config.failure_rate_threshold = rate;
+        self
+    }
+
+    /// The slow-call rate, a fraction in (0, 1], at or above which the closed breaker opens.
+    /// Only matters once [`slow_call_duration`](Builder::slow_call_duration) is set. Default: 1.0.
+    pub fn slow_call_rate_threshold(mut self, rate: f64) -> Self {
+        self.config.slow_call_rate_threshold = rate;
+        self
+    }
+
+    /// A call that takes at least this long is slow, whether it succeeded or failed. Setting it
+    /// makes every call read the clock twice. Default: unset, slow calls are not counted.
+    pub fn slow_call_duration(mut self, threshold: Duration) -> Self {
+        self.config.slow_call_duration = Some(threshold);
+        self
+    }
+
+    /// Computes the rates over the last `calls` recorded calls. Default: 100.
+    pub fn count_window(mut self, calls: usize) -> Self {
+        self.config.window = WindowShape::Count(calls);
+        self
+    }
+
+    /// Computes the rates over the calls recorded in the last `length`, kept in `buckets`
+    /// buckets of `length / buckets` each: a whole bucket leaves the window at once, so more
+    /// buckets give a smoother window. Makes every call read the clock once.
+    pub fn time_window(mut self, length: Duration, buckets: usize) -> Self {
+        self.config.window = WindowShape::Time { length, buckets };
+        self
+    }
+
+    /// How many calls the window must hold before the rates can trip the breaker, so that one
+    /// early failure does not open it. Default: 100.
+    pub fn minimum_calls(mut self, calls: usize) -> Self {
+        self.config.minimum_calls = calls;
+        self
+    }
+
+    /// How long the breaker stays open before it admits trial calls. Default: 60 s.
+    pub fn wait_duration(mut self, wait: Duration) -> Self {
+        self.config.wait_duration = wait;
+        self
+    }
+
+    /// Grows the wait each time the breaker re-opens from half-open without having closed in
+    /// between: the `k`-th consecutive trip waits `wait_duration * multiplier^k`, at most `cap`.
+    /// Closing resets the growth. Default: no growth.
+    pub fn wait_growth(mut self, multiplier: f64, cap: Duration) -> Self {
+        self.config.wait_growth = Some((multiplier, cap));
+        self
+    }
+
+    /// How many trial calls the half-open breaker admits; once all are recorded, it closes if
+    /// their failure and slow rates are below the thresholds, and re-opens otherwise. Default: 10.
+    pub fn half_open_calls(mut self, calls: usize) -> Self {
+        self.config.half_open_calls = calls;
+        self
+    }
+
+    /// How many transitions a [`subscribe`](Breaker::subscribe)r may fall behind before it
+    /// is told it lagged. Default: 64.
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.config.event_capacity = capacity;
+        self
+    }
+
+    /// Sets the classifier deciding whether a result is a success, a failure or ignored; used by
+    /// [`Breaker::call`], [`Permit::record_result`](crate::Permit::record_result) and the tower
+    /// layer. Default: [`FailOnErr`].
+    pub fn classify<D>(self, classifier: D) -> Builder<D> {
+        Builder {
+            config: self.config,
+            classifier,
+        }
+    }
+
+    /// Checks the settings and builds the breaker, closed.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first setting out of range: a rate outside (0, 1], an empty
+    /// window, `minimum_calls` of zero or above the count window, a zero wait, a growth multiplier
+    /// below 1, a cap below the wait, zero or too many half-open calls, or an event capacity out
+    /// of range.
+    pub fn build(self) -> Result<Breaker<C>, ConfigError> {
+        let config = self.config.validate()?;
+        Ok(Breaker::from_parts(config, self.classifier))
+    }
+}
+
+fn is_rate(r: f64) -> bool {
+    r > 0.0 && r <= 1.0
+}
+
+impl BuilderConfig {
+    fn validate(self) -> Result<Config, ConfigError> {
+        if !is_rate(self.failure_rate_threshold) {
+            return Err(ConfigError::FailureRateThreshold(
+                self.failure_rate_threshold,
+            ));
+        }
+        if !is_rate(self.slow_call_rate_threshold) {
+            return Err(ConfigError::SlowCallRateThreshold(
+                self.slow_call_rate_threshold,
+            ));
+        }
+        if self.slow_call_duration == Some(Duration::ZERO) {
+            return Err(ConfigError::ZeroSlowCallDuration);
+        }
+        match self.window {
+            WindowShape::Count(0) => return Err(ConfigError::ZeroCountWindow),
+            WindowShape::Count(window) if self.minimum_calls > window => {
+                return Err(ConfigError::MinimumCallsExceedWindow {
+                    minimum_calls: self.minimum_calls,
+                    window,
+                });
+            }
+            WindowShape::Time { length, buckets }
+                if buckets == 0
+                    || u32::try_from(buckets).is_err()
+                    || length / (buckets as u32) < Duration::from_millis(1) =>
+            {
+                return Err(ConfigError::TimeWindow { length, buckets });
+            }
+            _ => {}
+        }
+        if self.minimum_calls == 0 {
+            return Err(ConfigError::ZeroMinimumCalls);
+        }
+        if self.wait_duration.is_zero() {
+            return Err(ConfigError::ZeroWaitDuration);
+        }
+        if let Some((multiplier, cap)) = self.wait_growth {
+            if !multiplier.is_finite() || multiplier < 1.0 {
+                return Err(ConfigError::WaitGrowthMultiplier(multiplier));
+            }
+            if cap < self.wait_duration {
+                return Err(ConfigError::WaitCapBelowWait {
+                    cap,
+                    wait: self.wait_duration,
+                });
+            }
+        }
+        let half_open_calls = u32::try_from(self.half_open_calls)
+            .ok()
+            .filter(|n| (1..=MAX_TRIAL_CALLS).contains(n))
+            .ok_or(ConfigError::HalfOpenCalls(self.half_open_calls))?;
+        if !(1..=1 << 16).contains(&self.event_capacity) {
+            return Err(ConfigError::EventCapacity(self.event_capacity));
+        }
+        Ok(Config {
+            name: self.name,
+            failure_rate_threshold: self.failure_rate_threshold,
+            slow_call_rate_threshold: self.slow_call_rate_threshold,
+            slow_call_duration: self.slow_call_duration,
+            window: self.window,
+            minimum_calls: self.minimum_calls as u64,
+            wait_duration: self.wait_duration,
+            wait_growth: self.wait_growth,
+            half_open_calls,
+            event_capacity: self.event_capacity,
+        })
+    }
+}

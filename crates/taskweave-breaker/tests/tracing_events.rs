@@ -1,0 +1,66 @@
+//! Each transition emits a `tracing` event with structured fields.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use taskweave_breaker::{Breaker, Outcome};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn transitions_are_logged_with_their_fields() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let breaker = Breaker::builder()
+            .name("payments")
+            .count_window(2)
+            .minimum_calls(2)
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            breaker.try_acquire().unwrap().record(Outcome::Failure);
+        }
+        breaker.half_open();
+        breaker.disable();
+    });
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 3, "{log}");
+    assert!(lines[0].contains("WARN"), "{log}");
+    assert!(lines[0].contains("circuit breaker opened"), "{log}");
+    for field in [
+        "breaker=\"payments\"",
+        "from=closed",
+        "to=open",
+        "calls=2",
+        "failed=2",
+        "wait_ms=60000",
+    ] {
+        assert!(lines[0].contains(field), "missing {field}: {log}");
+    }
+    assert!(
+        lines[1].contains("DEBUG") && lines[1].contains("to=half-open"),
+        "{log}"
+    );
+    assert!(
+        lines[2].contains("from=half-open") && lines[2].contains("to=disabled"),
+        "{log}"
+    );
+}

@@ -1,0 +1,266 @@
+//! Error types: configuration errors and the ways a request can be refused.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A limiter's configuration was rejected by its builder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A quota allows 0 requests per period.
+    ZeroRate,
+    /// A quota's period is zero.
+    ZeroPeriod,
+    /// A quota's burst is 0, so no request could ever conform.
+    ZeroBurst,
+    /// A quota asks for more than one request per nanosecond, finer than the clock can tell.
+    RateTooHigh {
+        /// Requests per period.
+        count: u32,
+        /// The period.
+        period: Duration,
+    },
+    /// `burst × (period / count)` does not fit in 584 years of nanoseconds.
+    BurstTooLong,
+    /// A rate limiter was built without any quota.
+    NoQuota,
+    /// A keyed limiter was given `max_keys = 0`.
+    ZeroMaxKeys,
+    /// An adaptive limit's minimum is 0.
+    ZeroMinimum,
+    /// An adaptive limit's minimum is above its maximum.
+    AdaptiveBoundsInverted {
+        /// The minimum limit asked for.
+        min: usize,
+        /// The maximum limit asked for.
+        max: usize,
+    },
+    /// A concurrency limit (or an adaptive limit's maximum) is above what a Tokio semaphore can
+    /// hold.
+    MaximumTooLarge {
+        /// The limit asked for.
+        max: usize,
+    },
+    /// An adaptive limit's initial value lies outside `min..=max`.
+    InitialOutOfBounds {
+        /// The initial limit asked for.
+        initial: usize,
+        /// The minimum limit.
+        min: usize,
+        /// The maximum limit.
+        max: usize,
+    },
+    /// An adaptive limit's backoff ratio is not strictly between 0 and 1.
+    InvalidBackoff,
+    /// An adaptive limit's latency target is zero.
+    ZeroLatencyTarget,
+    /// A [`Limiter`](crate::Limiter) was built with neither a rate nor a concurrency limit.
+    EmptyLimiter,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ZeroRate => f.write_str("quota allows 0 requests per period; use a count of at least 1"),
+            Self::ZeroPeriod => f.write_str("quota period is zero; use a period of at least 1 ns"),
+            Self::ZeroBurst => f.write_str("quota burst is 0, so nothing could ever be admitted; use a burst of at least 1"),
+            Self::RateTooHigh { count, period } => write!(
+                f,
+                "quota of {count} per {period:?} is more than one per nanosecond; use a longer period or a smaller count"
+            ),
+            Self::BurstTooLong => f.write_str(
+                "quota burst times the emission interval overflows 64-bit nanoseconds; use a smaller burst",
+            ),
+            Self::NoQuota => f.write_str("rate limiter has no quota; add one with `quota(..)`"),
+            Self::ZeroMaxKeys => f.write_str("keyed limiter with max_keys = 0 could track no key; use at least 1"),
+            Self::ZeroMinimum => f.write_str("adaptive limit minimum is 0; use a minimum of at least 1"),
+            Self::AdaptiveBoundsInverted { min, max } => write!(
+                f,
+                "adaptive limit minimum {min} is above its maximum {max}; swap them or widen the range"
+            ),
+            Self::MaximumTooLarge { max } => write!(
+                f,
+                "concurrency limit {max} is above tokio's Semaphore::MAX_PERMITS; use a smaller limit"
+            ),
+            Self::InitialOutOfBounds { initial, min, max } => write!(
+                f,
+                "adaptive limit initial value {initial} lies outside {min}..={max}; pick one inside the bounds"
+            ),
+            Self::InvalidBackoff => f.write_str(
+                "adaptive limit backoff ratio must lie strictly between 0 and 1 (e.g. 0.9)",
+            ),
+            Self::ZeroLatencyTarget => f.write_str("adaptive limit latency target is zero; use a positive duration"),
+            Self::EmptyLimiter => f.write_str(
+                "limiter has neither a rate nor a concurrency limit; add `rate(..)` or `concurrency(..)`",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The request does not conform yet: it would conform after [`RetryAfter::duration`], if nothing
+/// else is admitted in between. Suitable for an HTTP `Retry-After` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RetryAfter(pub Duration);
+
+impl RetryAfter {
+    /// How long until the request would conform.
+    pub fn duration(self) -> Duration {
+        self.0
+    }
+
+    /// The wait rounded up to whole seconds, as an HTTP `Retry-After` header wants it.
+    pub fn as_secs_ceil(self) -> u64 {
+        self.0.as_secs() + u64::from(self.0.subsec_nanos() > 0)
+    }
+}
+
+impl fmt::Display for RetryAfter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rate limited; retry after {:?}", self.0)
+    }
+}
+
+impl std::error::Error for RetryAfter {}
+
+/// A request for more permits than the burst: it could never conform, so it fails at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExceedsBurst {
+    /// Permits asked for.
+    pub requested: u32,
+    /// The largest request the limiter can ever admit (the smallest burst of its quotas).
+    pub burst: u32,
+}
+
+impl fmt::Display for ExceedsBurst {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "request for {} permits exceeds the burst of {}; split it or raise the burst",
+            self.requested, self.burst
+        )
+    }
+}
+
+impl std::error::Error for ExceedsBurst {}
+
+/// Why `check_n` refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// Not yet: the request would conform after the given wait.
+    RetryAfter(RetryAfter),
+    /// Never: the request is larger than the burst.
+    ExceedsBurst(ExceedsBurst),
+}
+
+impl CheckError {
+    /// The wait before the request would conform, or `None` if it never will.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RetryAfter(r) => Some(r.0),
+            Self::ExceedsBurst(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::RetryAfter(r) => r.fmt(f),
+            Self::ExceedsBurst(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CheckError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::RetryAfter(r) => Some(r),
+            Self::ExceedsBurst(e) => Some(e),
+        }
+    }
+}
+
+impl From<RetryAfter> for CheckError {
+    fn from(r: RetryAfter) -> Self {
+        Self::RetryAfter(r)
+    }
+}
+
+impl From<ExceedsBurst> for CheckError {
+    fn from(e: ExceedsBurst) -> Self {
+        Self::ExceedsBurst(e)
+    }
+}
+
+/// A concurrency limit has no free permit right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AtCapacity;
+
+impl fmt::Display for AtCapacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("concurrency limit reached; retry when a request in flight completes")
+    }
+}
+
+impl std::error::Error for AtCapacity {}
+
+/// Why a [`Limiter`](crate::Limiter) (or a `tower` layer in rejecting mode) refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limited {
+    /// The rate limit refused it; it would conform after `retry_after`.
+    Rate {
+        /// How long until the request would conform.
+        retry_after: Duration,
+    },
+    /// The request asked for more permits than the burst and can never conform.
+    ExceedsBurst(ExceedsBurst),
+    /// Every concurrency permit is in use.
+    Concurrency,
+}
+
+impl Limited {
+    /// The wait before a retry could succeed, when the limiter can tell (rate limits).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Rate { retry_after } => Some(*retry_after),
+            Self::ExceedsBurst(_) | Self::Concurrency => None,
+        }
+    }
+}
+
+impl fmt::Display for Limited {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rate { retry_after } => write!(f, "rate limited; retry after {retry_after:?}"),
+            Self::ExceedsBurst(e) => e.fmt(f),
+            Self::Concurrency => AtCapacity.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Limited {}
+
+impl From<RetryAfter> for Limited {
+    fn from(r: RetryAfter) -> Self {
+        Self::Rate { retry_after: r.0 }
+    }
+}
+
+impl From<CheckError> for Limited {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::RetryAfter(r) => r.into(),
+            CheckError::ExceedsBurst(e) => Self::ExceedsBurst(e),
+        }
+    }
+}
+
+impl From<AtCapacity> for Limited {
+    fn from(_: AtCapacity) -> Self {
+        Self::Concurrency
+    }
+}

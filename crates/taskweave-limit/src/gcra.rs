@@ -1,0 +1,217 @@
+//! The generic cell rate algorithm on one atomic word.
+//!
+//! The whole state of a quota is its theoretical arrival time (TAT): the instant at which the
+//! limiter would be idle again if nothing more arrived, in nanoseconds of the limiter's clock.
+//! A request for `n` permits at `now` conforms when `max(TAT, now) + n·T <= now + τ`, where `T`
+//! is the emission interval (`period / count`) and `τ = burst·T`; admitting it stores the new
+//! TAT. Any TAT at or before `now` means "full burst available", which is why idle state can be
+//! forgotten (keyed eviction) without changing any decision.
+
+use std::sync::atomic::Ordering;
+
+use crate::loom::AtomicU64;
+
+/// The constants of one quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Params {
+    /// Emission interval `T` in nanoseconds (at least 1).
+    pub(crate) interval: u64,
+    /// Burst tolerance `τ = burst·T` in nanoseconds.
+    pub(crate) tolerance: u64,
+    /// Largest request that can ever conform.
+    pub(crate) burst: u32,
+}
+
+impl Params {
+    /// The GCRA decision: `Ok(new TAT)` or `Err(nanoseconds until the request conforms)`.
+    /// `n` must not exceed the burst (callers check first, so `n·T <= τ` cannot overflow).
+    #[inline]
+    pub(crate) fn decide(&self, tat: u64, now: u64, n: u32) -> Result<u64, u64> {
+        let new_tat = tat.max(now).saturating_add(self.interval * u64::from(n));
+        let allowed = now.saturating_add(self.tolerance);
+        if new_tat <= allowed {
+            Ok(new_tat)
+        } else {
+            Err(new_tat - allowed)
+        }
+    }
+}
+
+/// One quota's TAT, updated with a compare-and-swap loop: no lock, no background task.
+#[derive(Debug, Default)]
+pub(crate) struct Cell {
+    tat: AtomicU64,
+}
+
+impl Cell {
+    /// A cell whose TAT is `tat`.
+    pub(crate) fn new(tat: u64) -> Self {
+        Self {
+            tat: AtomicU64::new(tat),
+        }
+    }
+
+    /// The current TAT.
+    pub(crate) fn tat(&self) -> u64 {
+        self.tat.load(Ordering::Relaxed)
+    }
+
+    /// Admits `n` permits at `now` (returning the new TAT) or says how many nanoseconds until
+    /// they would conform.
+    #[inline]
+    pub(crate) fn try_consume(&self, params: &Params, now: u64, n: u32) -> Result<u64, u64> {
+        // Relaxed is enough: the limiter orders nothing but this word, whose modification
+        // order is total; admission does not publish other memory.
+        let mut current = self.tat.load(Ordering::Relaxed);
+        loop {
+            let new_tat = params.decide(current, now, n)?;
+            match self.tat.compare_exchange_weak(
+                current,
+                new_tat,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(new_tat),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Gives back `n` permits admitted with resulting TAT `granted_tat`; see [`Gate::refund`].
+    fn refund(&self, params: &Params, now: u64, n: u32, granted_tat: u64) -> bool {
+        if now >= granted_tat {
+            return false;
+        }
+        let amount = params.interval * u64::from(n);
+        let mut current = self.tat.load(Ordering::Relaxed);
+        loop {
+            match self.tat.compare_exchange_weak(
+                current,
+                current.saturating_sub(amount),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+/// The quotas of a limiter: one lock-free cell, or several updated all-or-nothing.
+#[derive(Debug)]
+pub(crate) enum Gate {
+    One(Params, Cell),
+    /// Several words cannot be updated atomically without a lock; the critical section is a
+    /// handful of integer comparisons, never held across an `.await`.
+    Many(Box<[Params]>, std::sync::Mutex<Box<[u64]>>),
+}
+
+impl Gate {
+    pub(crate) fn new(params: Vec<Params>) -> Self {
+        if params.len() == 1 {
+            Self::One(params[0], Cell::default())
+        } else {
+            let tats = vec![0; params.len()].into_boxed_slice();
+            Self::Many(params.into_boxed_slice(), std::sync::Mutex::new(tats))
+        }
+    }
+
+    /// The largest request that every quota can admit.
+    pub(crate) fn burst(&self) -> u32 {
+        match self {
+            Self::One(p, _) => p.burst,
+            Self::Many(ps, _) => ps.iter().map(|p| p.burst).min().unwrap_or(0),
+        }
+    }
+
+    /// Admits `n` permits from every quota (returning the smallest new TAT), or from none and
+    /// says how long until all conform.
+    #[inline]
+    pub(crate) fn try_consume(&self, now: u64, n: u32) -> Result<u64, u64> {
+        match self {
+            Self::One(params, cell) => cell.try_consume(params, now, n),
+            Self::Many(params, tats) => {
+                // A poisoned lock only means another thread panicked between two integer
+                // stores of this function, which cannot happen; the data is still valid.
+                let mut tats = tats.lock().unwrap_or_else(|e| e.into_inner());
+                let mut wait = 0;
+                for (p, &tat) in params.iter().zip(tats.iter()) {
+                    if let Err(w) = p.decide(tat, now, n) {
+                        wait = wait.max(w);
+                    }
+                }
+                if wait > 0 {
+                    return Err(wait);
+                }
+                let mut smallest = u64::MAX;
+                for (p, tat) in params.iter().zip(tats.iter_mut()) {
+                    if let Ok(new_tat) = p.decide(*tat, now, n) {
+                        *tat = new_tat;
+                        smallest = smallest.min(new_tat);
+                    }
+                }
+                Ok(smallest)
+            }
+        }
+    }
+
+    /// Undoes an admission of `n` permits whose `try_consume` returned `granted_tat`, if that
+    /// can be done exactly: while `now` is before `granted_tat`, every admission since then
+    /// stacked on top of it (none found the limiter idle), so removing `n·T` from each TAT
+    /// yields exactly the state in which it never happened. Returns whether it refunded;
+    /// otherwise the permits stay consumed, which errs on the side of the limit.
+    pub(crate) fn refund(&self, now: u64, n: u32, granted_tat: u64) -> bool {
+        match self {
+            Self::One(params, cell) => cell.refund(params, now, n, granted_tat),
+            Self::Many(params, tats) => {
+                if now >= granted_tat {
+                    return false;
+                }
+                let mut tats = tats.lock().unwrap_or_else(|e| e.into_inner());
+                for (p, tat) in params.iter().zip(tats.iter_mut()) {
+                    *tat = tat.saturating_sub(p.interval * u64::from(n));
+                }
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(interval: u64, burst: u32) -> Params {
+        Params {
+            interval,
+            tolerance: interval * u64::from(burst),
+            burst,
+        }
+    }
+
+    #[test]
+    fn burst_then_spacing() {
+        let p = params(10, 3);
+        let cell = Cell::default();
+        for _ in 0..3 {
+            assert!(cell.try_consume(&p, 100, 1).is_ok());
+        }
+        assert_eq!(cell.try_consume(&p, 100, 1), Err(10));
+        assert_eq!(cell.try_consume(&p, 110, 1), Ok(140));
+        assert_eq!(cell.tat(), 140);
+        // Refunding before the granted TAT restores the state exactly.
+        assert!(cell.refund(&p, 115, 1, 140));
+        assert_eq!(cell.tat(), 130);
+        assert!(!cell.refund(&p, 140, 1, 140));
+    }
+
+    #[test]
+    fn many_is_all_or_nothing() {
+        let gate = Gate::new(vec![params(10, 5), params(100, 2)]);
+        assert_eq!(gate.try_consume(0, 2), Ok(20));
+        // The second quota has no room; the first must not be charged either.
+        assert_eq!(gate.try_consume(0, 1), Err(100));
+        assert_eq!(gate.try_consume(100, 1), Ok(110));
+    }
+}

@@ -1,0 +1,548 @@
+//! [`KeyedRateLimiter`]: one GCRA quota per key, in bounded memory.
+
+use std::borrow::Borrow;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use crate::clock::{Clock, TokioClock, duration_nanos};
+use crate::error::{CheckError, ConfigError, ExceedsBurst, RetryAfter};
+use crate::gcra::{Cell, Params};
+use crate::metrics::Counters;
+use crate::quota::Quota;
+
+/// Default bound on tracked keys.
+const DEFAULT_MAX_KEYS: usize = 100_000;
+/// Default pause between two idle sweeps of a shard.
+const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A rate limit per key (user, API token, IP address), with a bounded number of keys.
+///
+/// Each key gets the same [`Quota`]. A key whose theoretical arrival time has passed is idle:
+/// its next request would get a full burst whether or not the key is remembered, so it can be
+/// forgotten without changing any decision. Forgetting happens inside normal calls, with no
+/// background task:
+///
+/// - every shard sweeps its idle keys when it is touched after
+///   [`sweep_interval`](KeyedRateLimiterBuilder::sweep_interval) (default 1 s);
+/// - when a new key finds its shard full, the shard sweeps at once and, if still full, evicts
+///   the quarter of its keys closest to idle. Those keys get a fresh burst early: the memory
+///   bound wins over their limit, and the event is counted
+///   ([`KeyedMetrics::evicted_early`]) and logged at `warn`.
+///
+/// So memory never exceeds `max_keys` entries, even under a flood of distinct keys.
+pub struct KeyedRateLimiter<K, C: Clock = TokioClock, S = RandomState> {
+    inner: Arc<KeyedInner<K, C, S>>,
+}
+
+struct KeyedInner<K, C, S> {
+    params: Params,
+    shards: Box<[Shard<K>]>,
+    shard_mask: u64,
+    shard_cap: usize,
+    max_keys: usize,
+    sweep_interval: u64,
+    hasher: S,
+    clock: C,
+    counters: Counters,
+    evicted_idle: AtomicU64,
+    evicted_early: AtomicU64,
+}
+
+// Padded so that two shards' locks never share a cache line.
+#[repr(align(128))]
+struct Shard<K> {
+    /// Known keys take the read lock and update their own atomic TAT, so concurrent callers
+    /// never block each other; only new keys and sweeps take the write lock.
+    tats: RwLock<Map<K>>,
+    /// When the next idle sweep is due (nanoseconds of the limiter's clock).
+    next_sweep: AtomicU64,
+}
+
+/// A shard's map. Keys are stored with the hash computed once to pick the shard, and the map
+/// hashes them by passing that value through, so a lookup hashes the key only once.
+type Map<K> = HashMap<Hashed<K>, Cell, BuildHasherDefault<PassThrough>>;
+
+struct Hashed<K> {
+    hash: u64,
+    key: K,
+}
+
+/// What a lookup needs from a key: its precomputed hash and the key to compare. Stored keys
+/// (`Hashed`) and borrowed probes (`Probe`) both provide it, so `get` takes a probe without
+/// cloning the key.
+trait Lookup<K> {
+    fn hash(&self) -> u64;
+    fn key(&self) -> &K;
+}
+
+struct Probe<'a, K> {
+    hash: u64,
+    key: &'a K,
+}
+
+impl<K> Lookup<K> for Hashed<K> {
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+    fn key(&self) -> &K {
+        &self.key
+    }
+}
+
+impl<K> Lookup<K> for Probe<'_, K> {
+    fn hash(&self) -> u64 {
+        self.hash
+    }
+    fn key(&self) -> &K {
+        self.key
+    }
+}
+
+impl<'a, K: 'a> Borrow<dyn Lookup<K> + 'a> for Hashed<K> {
+    fn borrow(&self) -> &(dyn Lookup<K> + 'a) {
+        self
+    }
+}
+
+// `Hashed` and its borrowed form hash and compare identically, as `Borrow` requires.
+impl<K> Hash for Hashed<K> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl<K> Hash for dyn Lookup<K> + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(Lookup::hash(self));
+    }
+}
+
+impl<K: Eq> PartialEq for Hashed<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.key == other.key
+    }
+}
+
+impl<K: Eq> Eq for Hashed<K> {}
+
+impl<K: Eq> PartialEq for dyn Lookup<K> + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        Lookup::hash(self) == Lookup::hash(other) && self.key() == other.key()
+    }
+}
+
+impl<K: Eq> Eq for dyn Lookup<K> + '_ {}
+
+/// Hands the precomputed hash (already from the limiter's keyed hasher) to the map unchanged.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is ever called (see the `Hash` impls above); stay correct anyway.
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A point-in-time view of a [`KeyedRateLimiter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct KeyedMetrics {
+    /// Permits admitted since the limiter was built.
+    pub admitted: u64,
+    /// Requests refused by `check_key`/`check_key_n`.
+    pub rejected: u64,
+    /// Keys tracked right now.
+    pub keys: usize,
+    /// The bound on tracked keys.
+    pub max_keys: usize,
+    /// Idle keys forgotten (no effect on any decision).
+    pub evicted_idle: u64,
+    /// Keys forgotten before they were idle because their shard was full (each got a fresh
+    /// burst early). Non-zero means `max_keys` is too small for the traffic, or a key flood.
+    pub evicted_early: u64,
+}
+
+impl<K, C: Clock, S> Clone for KeyedRateLimiter<K, C, S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<K, C: Clock, S> fmt::Debug for KeyedRateLimiter<K, C, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimiter")
+            .field("name", &self.inner.counters.name())
+            .field("params", &self.inner.params)
+            .field("max_keys", &self.inner.max_keys)
+            .field("shards", &self.inner.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
+    /// A keyed limiter with `quota` per key, at most 100,000 keys, on Tokio's clock.
+    ///
+    /// # Errors
+    /// [`ConfigError`] if the quota is invalid.
+    pub fn new(quota: Quota) -> Result<Self, ConfigError> {
+        Self::builder(quota).build()
+    }
+
+    /// A builder to set the key bound, sweep interval, name, clock or hasher.
+    pub fn builder(quota: Quota) -> KeyedRateLimiterBuilder<K> {
+        KeyedRateLimiterBuilder {
+            key: PhantomData,
+            quota,
+            max_keys: DEFAULT_MAX_KEYS,
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            name: Cow::Borrowed("keyed-rate"),
+            clock: TokioClock::new(),
+            hasher: RandomState::new(),
+        }
+    }
+}
+
+impl<K, C, S> KeyedRateLimiter<K, C, S>
+where
+    K: Hash + Eq + Clone,
+    C: Clock,
+    S: BuildHasher,
+{
+    /// Admits one permit for `key` now, or says how long until one would conform.
+    ///
+    /// # Errors
+    /// [`RetryAfter`] with the wait until `key`'s request would conform.
+    #[inline]
+    pub fn check_key(&self, key: &K) -> Result<(), RetryAfter> {
+        match self.inner.try_consume(key, 1) {
+            Ok(()) => {
+                self.inner.counters.admit(1);
+                Ok(())
+            }
+            Err(wait) => Err(self.inner.rejected(wait)),
+        }
+    }
+
+    /// Admits `n` permits for `key` at once (all or none), or says why not.
+    ///
+    /// # Errors
+    /// [`CheckError::RetryAfter`] if they would conform later; [`CheckError::ExceedsBurst`] if
+    /// `n` is larger than the burst.
+    pub fn check_key_n(&self, key: &K, n: u32) -> Result<(), CheckError> {
+        self.inner.fits(n)?;
+        if n == 0 {
+            return Ok(());
+        }
+        match self.inner.try_consume(key, n) {
+            Ok(()) => {
+                self.inner.counters.admit(n);
+                Ok(())
+            }
+            Err(wait) => Err(self.inner.rejected(wait).into()),
+        }
+    }
+
+    /// Waits until one permit for `key` conforms and takes it.
+    ///
+    /// Waiters on one key are not queued: each sleeps until its computed time and checks
+    /// again, so under contention on a single key the order is not guaranteed. Use a
+    /// [`RateLimiter`](crate::RateLimiter) where arrival order matters.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: permits are only taken in the same poll that returns them.
+    pub async fn acquire_key(&self, key: &K) {
+        // n = 1 never exceeds a burst, which is at least 1.
+        let _ = self.acquire_key_n(key, 1).await;
+    }
+
+    /// Waits until `n` permits for `key` conform and takes them all at once.
+    ///
+    /// # Errors
+    /// [`ExceedsBurst`] at once if `n` is larger than the burst.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: permits are only taken in the same poll that returns them.
+    pub async fn acquire_key_n(&self, key: &K, n: u32) -> Result<(), ExceedsBurst> {
+        self.inner.fits(n)?;
+        if n == 0 {
+            return Ok(());
+        }
+        loop {
+            match self.inner.try_consume(key, n) {
+                Ok(()) => {
+                    self.inner.counters.admit(n);
+                    return Ok(());
+                }
+                Err(wait) => tokio::time::sleep(Duration::from_nanos(wait)).await,
+            }
+        }
+    }
+
+    /// Keys tracked right now (locks every shard in turn).
+    pub fn len(&self) -> usize {
+        self.inner.shards.iter().map(|s| s.read().len()).sum()
+    }
+
+    /// Whether no key is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The largest request that can ever be admitted for one key.
+    pub fn burst(&self) -> u32 {
+        self.inner.params.burst
+    }
+
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> KeyedMetrics {
+        KeyedMetrics {
+            admitted: self.inner.counters.admitted(),
+            rejected: self.inner.counters.rejected(),
+            keys: self.len(),
+            max_keys: self.inner.max_keys,
+            evicted_idle: self.inner.evicted_idle.load(Ordering::Relaxed),
+            evicted_early: self.inner.evicted_early.load(Ordering::Relaxed),
+        }
+    }
+}
+
+// A shard's critical sections keep the map consistent even if a user's `Hash`/`Eq` panics
+// midway (HashMap is unwind-safe), so a poisoned lock is still usable.
+impl<K> Shard<K> {
+    fn read(&self) -> RwLockReadGuard<'_, Map<K>> {
+        self.tats.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Map<K>> {
+        self.tats.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<K, C, S> KeyedInner<K, C, S>
+where
+    K: Hash + Eq + Clone,
+    C: Clock,
+    S: BuildHasher,
+{
+    #[inline]
+    fn fits(&self, n: u32) -> Result<(), ExceedsBurst> {
+        if n > self.params.burst {
+            Err(ExceedsBurst {
+                requested: n,
+                burst: self.params.burst,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    #[cold]
+    fn rejected(&self, wait_nanos: u64) -> RetryAfter {
+        let wait = Duration::from_nanos(wait_nanos);
+        self.counters.reject(Some(wait));
+        RetryAfter(wait)
+    }
+
+    #[inline]
+    fn try_consume(&self, key: &K, n: u32) -> Result<(), u64> {
+        // Bits 40.. of the hash choose the shard: the map inside uses the low bits for its
+        // bucket and the top 7 for its tags, so those stay well spread within a shard.
+        let hash = self.hasher.hash_one(key);
+        let shard = &self.shards[((hash >> 40) & self.shard_mask) as usize];
+        let now = self.clock.now_nanos();
+        if now >= shard.next_sweep.load(Ordering::Relaxed) {
+            let mut tats = shard.write();
+            // Re-checked under the lock, so that racing callers sweep once.
+            if now >= shard.next_sweep.load(Ordering::Relaxed) {
+                self.sweep(shard, &mut tats, now);
+            }
+        }
+        let probe = Probe { hash, key };
+        if let Some(cell) = shard.read().get(&probe as &dyn Lookup<K>) {
+            return cell.try_consume(&self.params, now, n).map(drop);
+        }
+        let mut tats = shard.write();
+        if let Some(cell) = tats.get(&probe as &dyn Lookup<K>) {
+            // Another caller inserted it between the two locks.
+            return cell.try_consume(&self.params, now, n).map(drop);
+        }
+        // An unknown key is idle: the request fits in a full burst (n <= burst was checked).
+        let tat = self.params.decide(0, now, n)?;
+        if tats.len() >= self.shard_cap {
+            self.make_room(shard, &mut tats, now);
+        }
+        tats.insert(
+            Hashed {
+                hash,
+                key: key.clone(),
+            },
+            Cell::new(tat),
+        );
+        Ok(())
+    }
+
+    /// Forgets the idle keys of a shard.
+    fn sweep(&self, shard: &Shard<K>, tats: &mut Map<K>, now: u64) {
+        let before = tats.len();
+        tats.retain(|_, cell| cell.tat() > now);
+        let evicted = before - tats.len();
+        if evicted > 0 {
+            self.evicted_idle
+                .fetch_add(evicted as u64, Ordering::Relaxed);
+        }
+        shard
+            .next_sweep
+            .store(now.saturating_add(self.sweep_interval), Ordering::Relaxed);
+    }
+
+    /// Brings a full shard under its cap: idle keys first, then the quarter closest to idle,
+    /// so that a flood of new keys pays O(1) amortised per key.
+    #[cold]
+    fn make_room(&self, shard: &Shard<K>, tats: &mut Map<K>, now: u64) {
+        self.sweep(shard, tats, now);
+        let len = tats.len();
+        if len < self.shard_cap {
+            return;
+        }
+        let keep = self.shard_cap - (self.shard_cap / 4).max(1);
+        let mut by_age: Vec<u64> = tats.values().map(Cell::tat).collect();
+        let evict = len - keep;
+        let (_, threshold, _) = by_age.select_nth_unstable(evict - 1);
+        let threshold = *threshold;
+        tats.retain(|_, cell| cell.tat() > threshold);
+        let evicted = (len - tats.len()) as u64;
+        self.evicted_early.fetch_add(evicted, Ordering::Relaxed);
+        tracing::warn!(
+            limiter = %self.counters.name(),
+            evicted,
+            max_keys = self.max_keys,
+            "keyed rate limiter full: forgot keys that were not idle yet; raise max_keys if this is normal traffic"
+        );
+    }
+}
+
+/// Builds a [`KeyedRateLimiter`]; see [`KeyedRateLimiter::builder`].
+pub struct KeyedRateLimiterBuilder<K, C = TokioClock, S = RandomState> {
+    key: PhantomData<fn(K)>,
+    quota: Quota,
+    max_keys: usize,
+    sweep_interval: Duration,
+    name: Cow<'static, str>,
+    clock: C,
+    hasher: S,
+}
+
+impl<K, C, S> fmt::Debug for KeyedRateLimiterBuilder<K, C, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimiterBuilder")
+            .field("quota", &self.quota)
+            .field("max_keys", &self.max_keys)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiterBuilder<K, C, S> {
+    /// The most keys tracked at once (default 100,000).
+    pub fn max_keys(mut self, max_keys: usize) -> Self {
+        self.max_keys = max_keys;
+        self
+    }
+
+    /// How often a shard, when touched, forgets its idle keys (default 1 s).
+    pub fn sweep_interval(mut self, interval: Duration) -> Self {
+        self.sweep_interval = interval;
+        self
+    }
+
+    /// Names the limiter in its `tracing` events (default `"keyed-rate"`).
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Reads time from `clock` instead of Tokio's.
+    pub fn clock<C2: Clock>(self, clock: C2) -> KeyedRateLimiterBuilder<K, C2, S> {
+        KeyedRateLimiterBuilder {
+            key: PhantomData,
+            quota: self.quota,
+            max_keys: self.max_keys,
+            sweep_interval: self.sweep_interval,
+            name: self.name,
+            clock,
+            hasher: self.hasher,
+        }
+    }
+
+    /// Hashes keys with `hasher` (default: std's DoS-resistant `RandomState`; keep a keyed,
+    /// randomised hasher when keys come from the network).
+    pub fn hasher<S2: BuildHasher + Clone>(self, hasher: S2) -> KeyedRateLimiterBuilder<K, C, S2> {
+        KeyedRateLimiterBuilder {
+            key: PhantomData,
+            quota: self.quota,
+            max_keys: self.max_keys,
+            sweep_interval: self.sweep_interval,
+            name: self.name,
+            clock: self.clock,
+            hasher,
+        }
+    }
+
+    /// Validates the configuration and builds the limiter.
+    ///
+    /// # Errors
+    /// [`ConfigError::ZeroMaxKeys`], or the quota's error.
+    pub fn build(self) -> Result<KeyedRateLimiter<K, C, S>, ConfigError> {
+        let params = self.quota.params()?;
+        if self.max_keys == 0 {
+            return Err(ConfigError::ZeroMaxKeys);
+        }
+        let parallelism = std::thread::available_parallelism().map_or(4, |n| n.get());
+        let mut shards = (parallelism * 4).next_power_of_two().min(64);
+        while shards > 1 && self.max_keys / shards < 16 {
+            shards /= 2;
+        }
+        let shard_cap = self.max_keys / shards;
+        let shards: Box<[Shard<K>]> = (0..shards)
+            .map(|_| Shard {
+                tats: RwLock::new(Map::default()),
+                next_sweep: AtomicU64::new(0),
+            })
+            .collect();
+        Ok(KeyedRateLimiter {
+            inner: Arc::new(KeyedInner {
+                params,
+                shard_mask: (shards.len() - 1) as u64,
+                shards,
+                shard_cap,
+                max_keys: self.max_keys,
+                sweep_interval: duration_nanos(self.sweep_interval),
+                hasher: self.hasher,
+                clock: self.clock,
+                counters: Counters::new("keyed-rate", self.name),
+                evicted_idle: AtomicU64::new(0),
+                evicted_early: AtomicU64::new(0),
+            }),
+        })
+    }
+}

@@ -1,0 +1,76 @@
+//! Rate and concurrency limits for Tokio that keep their promise.
+//!
+//! - [`RateLimiter`]: one or more [`Quota`]s ("100 per second, burst 10"), enforced with the
+//!   generic cell rate algorithm on a single atomic word: no mutex, no refill task. Over any
+//!   window of length `W` it admits at most `burst + rate × W`. [`check`](RateLimiter::check)
+//!   never waits and returns a [`RetryAfter`] when the request does not conform yet;
+//!   [`acquire`](RateLimiter::acquire) waits, in arrival order, and is cancel-safe.
+//! - [`KeyedRateLimiter`]: the same quota per key (user, token, IP), with a hard bound on the
+//!   number of keys and idle keys forgotten during normal calls.
+//! - [`ConcurrencyLimit`]: at most N requests in flight; the permit frees its slot on drop.
+//! - [`AdaptiveLimit`]: a concurrency limit that sizes itself with AIMD from the latency and
+//!   errors it observes.
+//! - [`Limiter`]: a rate and a concurrency limit together.
+//! - With the `tower` feature, `Clone` layers for each ([`layer`]) that wait or reject with a
+//!   retry-after.
+//!
+//! Time comes from Tokio's clock, so paused-time tests (`tokio::time::pause`) drive every
+//! limiter deterministically; another [`Clock`] can be plugged in.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use taskweave_limit::{Quota, RateLimiter};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 10 per second, at most 2 at once.
+//! let limiter = RateLimiter::new(Quota::per_second(10).with_burst(2))?;
+//!
+//! assert!(limiter.check().is_ok());
+//! assert!(limiter.check().is_ok());
+//! // The burst is spent: the next one conforms 100 ms from now.
+//! let retry = limiter.check().unwrap_err();
+//! assert_eq!(retry.duration(), Duration::from_millis(100));
+//!
+//! // `acquire` waits for it instead.
+//! let start = tokio::time::Instant::now();
+//! limiter.acquire().await;
+//! assert_eq!(start.elapsed(), Duration::from_millis(100));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! - `tower`: [`layer::RateLimitLayer`], [`layer::KeyedRateLimitLayer`] and
+//!   [`layer::ConcurrencyLimitLayer`].
+
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod adaptive;
+mod clock;
+mod concurrency;
+mod error;
+mod gcra;
+mod keyed;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub mod layer;
+mod limiter;
+mod loom;
+mod metrics;
+mod quota;
+mod rate;
+
+pub use adaptive::{AdaptiveLimit, AdaptiveLimitBuilder, AdaptivePermit};
+pub use clock::{Clock, ManualClock, TokioClock};
+pub use concurrency::{ConcurrencyLimit, ConcurrencyPermit};
+pub use error::{AtCapacity, CheckError, ConfigError, ExceedsBurst, Limited, RetryAfter};
+pub use keyed::{KeyedMetrics, KeyedRateLimiter, KeyedRateLimiterBuilder};
+pub use limiter::{Limiter, LimiterBuilder, LimiterPermit};
+pub use metrics::Metrics;
+pub use quota::Quota;
+pub use rate::{RateLimiter, RateLimiterBuilder};

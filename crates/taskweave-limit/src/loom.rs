@@ -1,0 +1,7 @@
+//! Swaps the atomics of the check path for loom's under `cfg(taskweave_loom)`, so that
+//! `tests/loom_*.rs` can explore every interleaving of concurrent `check` calls.
+
+#[cfg(taskweave_loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
+#[cfg(not(taskweave_loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};

@@ -1,0 +1,107 @@
+//! Quotas: "N per period, with a burst".
+
+use std::time::Duration;
+
+use crate::error::ConfigError;
+use crate::gcra::Params;
+
+/// A rate quota: `count` requests per `period`, of which up to `burst` may arrive at once.
+///
+/// The burst defaults to `count`, so `Quota::per_second(100)` admits 100 at once after a quiet
+/// second and then one every 10 ms. Over any window of length `W` a limiter admits at most
+/// `burst + W × count / period` permits. Values are checked when the limiter is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Quota {
+    count: u32,
+    period: Duration,
+    burst: Option<u32>,
+}
+
+impl Quota {
+    /// `count` requests per `period`.
+    pub const fn new(count: u32, period: Duration) -> Self {
+        Self {
+            count,
+            period,
+            burst: None,
+        }
+    }
+
+    /// `count` requests per second.
+    pub const fn per_second(count: u32) -> Self {
+        Self::new(count, Duration::from_secs(1))
+    }
+
+    /// `count` requests per minute.
+    pub const fn per_minute(count: u32) -> Self {
+        Self::new(count, Duration::from_secs(60))
+    }
+
+    /// `count` requests per hour.
+    pub const fn per_hour(count: u32) -> Self {
+        Self::new(count, Duration::from_secs(3600))
+    }
+
+    /// Sets how many requests may arrive at once (default: `count`).
+    pub const fn with_burst(mut self, burst: u32) -> Self {
+        self.burst = Some(burst);
+        self
+    }
+
+    /// Requests per period.
+    pub const fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The period.
+    pub const fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// The burst: `with_burst`'s value, or `count`.
+    pub const fn burst(&self) -> u32 {
+        match self.burst {
+            Some(b) => b,
+            None => self.count,
+        }
+    }
+
+    /// The steady spacing between two requests, `period / count` (rounded down to whole
+    /// nanoseconds, as the limiter uses it).
+    ///
+    /// # Errors
+    /// As for building a limiter with this quota.
+    pub fn emission_interval(&self) -> Result<Duration, ConfigError> {
+        self.params().map(|p| Duration::from_nanos(p.interval))
+    }
+
+    pub(crate) fn params(&self) -> Result<Params, ConfigError> {
+        if self.count == 0 {
+            return Err(ConfigError::ZeroRate);
+        }
+        if self.period.is_zero() {
+            return Err(ConfigError::ZeroPeriod);
+        }
+        let burst = self.burst();
+        if burst == 0 {
+            return Err(ConfigError::ZeroBurst);
+        }
+        let period =
+            u64::try_from(self.period.as_nanos()).map_err(|_| ConfigError::BurstTooLong)?;
+        let interval = period / u64::from(self.count);
+        if interval == 0 {
+            return Err(ConfigError::RateTooHigh {
+                count: self.count,
+                period: self.period,
+            });
+        }
+        let tolerance = interval
+            .checked_mul(u64::from(burst))
+            .ok_or(ConfigError::BurstTooLong)?;
+        Ok(Params {
+            interval,
+            tolerance,
+            burst,
+        })
+    }
+}

@@ -1,0 +1,184 @@
+//! The pool builder: limits, timeout, cancellation and the choice of mode.
+
+use std::future::Future;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ConfigError;
+use crate::fixed::FixedPool;
+use crate::pool::Pool;
+
+/// The default queue capacity: deep enough to smooth bursts, small enough that a stalled pool
+/// pushes back on its callers within a fraction of a second of work.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+
+/// Configures a [`Pool`] (any jobs) or a [`FixedPool`] (one handler, fixed workers).
+///
+/// | setting | default |
+/// |---|---|
+/// | [`max_concurrency`](Self::max_concurrency) | the number of CPUs |
+/// | [`queue_capacity`](Self::queue_capacity) | [`DEFAULT_QUEUE_CAPACITY`] (1024) |
+/// | [`job_timeout`](Self::job_timeout) | none |
+/// | [`cancellation_token`](Self::cancellation_token) | none |
+/// | [`fixed_workers`](Self::fixed_workers) | `min(max_concurrency, CPUs)` |
+/// | [`runtime`](Self::runtime) | the runtime `build` is called in |
+#[derive(Debug, Clone)]
+pub struct PoolBuilder {
+    max_concurrency: usize,
+    queue_capacity: usize,
+    job_timeout: Option<Duration>,
+    token: Option<CancellationToken>,
+    fixed_workers: Option<usize>,
+    runtime: Option<Handle>,
+}
+
+impl Default for PoolBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The validated settings shared by both kinds of pool.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) max_concurrency: usize,
+    pub(crate) queue_capacity: usize,
+    pub(crate) job_timeout: Option<Duration>,
+    pub(crate) token: Option<CancellationToken>,
+    pub(crate) runtime: Handle,
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+}
+
+impl PoolBuilder {
+    /// A builder with the defaults listed above.
+    pub fn new() -> Self {
+        Self {
+            max_concurrency: cpus(),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            job_timeout: None,
+            token: None,
+            fixed_workers: None,
+            runtime: None,
+        }
+    }
+
+    /// How many jobs may run at once (must be at least 1; changeable later with
+    /// [`Pool::set_max_concurrency`]).
+    pub fn max_concurrency(mut self, limit: usize) -> Self {
+        self.max_concurrency = limit;
+        self
+    }
+
+    /// How many accepted jobs may wait for a free slot (must be at least 1). When the queue is
+    /// full, `submit` waits and `try_submit` hands the job back.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity;
+        self
+    }
+
+    /// Drops any job still running after `timeout`; its handle resolves to
+    /// [`JobError::TimedOut`](crate::JobError::TimedOut). Needs a runtime with the time driver.
+    pub fn job_timeout(mut self, timeout: Duration) -> Self {
+        self.job_timeout = Some(timeout);
+        self
+    }
+
+    /// When `token` is cancelled the pool stops accepting jobs and cancels every queued and
+    /// running one: their handles resolve to [`JobError::Cancelled`](crate::JobError::Cancelled).
+    /// For a graceful stop call [`Pool::shutdown`] instead (or first).
+    pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// The number of worker tasks of a [`FixedPool`]; each runs its share of
+    /// `max_concurrency` jobs concurrently. Ignored by [`build`](Self::build).
+    pub fn fixed_workers(mut self, workers: usize) -> Self {
+        self.fixed_workers = Some(workers);
+        self
+    }
+
+    /// The runtime the pool spawns its workers on, so that jobs can be submitted from outside
+    /// it (for example with `try_submit` from a plain thread).
+    pub fn runtime(mut self, handle: Handle) -> Self {
+        self.runtime = Some(handle);
+        self
+    }
+
+    fn validate(self) -> Result<(Config, Option<usize>), ConfigError> {
+        if self.max_concurrency == 0 {
+            return Err(ConfigError::ZeroConcurrency);
+        }
+        if self.queue_capacity == 0 {
+            return Err(ConfigError::ZeroQueueCapacity);
+        }
+        if self.queue_capacity > Semaphore::MAX_PERMITS {
+            return Err(ConfigError::QueueTooLarge {
+                requested: self.queue_capacity,
+                max: Semaphore::MAX_PERMITS,
+            });
+        }
+        if self.job_timeout == Some(Duration::ZERO) {
+            return Err(ConfigError::ZeroTimeout);
+        }
+        if let Some(workers) = self.fixed_workers {
+            if workers == 0 {
+                return Err(ConfigError::ZeroWorkers);
+            }
+            if workers > self.max_concurrency {
+                return Err(ConfigError::WorkersExceedConcurrency {
+                    workers,
+                    max_concurrency: self.max_concurrency,
+                });
+            }
+        }
+        let runtime = match self.runtime {
+            Some(handle) => handle,
+            None => Handle::try_current().map_err(|_| ConfigError::NoRuntime)?,
+        };
+        let config = Config {
+            max_concurrency: self.max_concurrency,
+            queue_capacity: self.queue_capacity,
+            job_timeout: self.job_timeout,
+            token: self.token,
+            runtime,
+        };
+        Ok((config, self.fixed_workers))
+    }
+
+    /// Builds a pool that runs any `Send` future (default mode).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] if a setting is zero or out of range, or if no runtime is available.
+    pub fn build(self) -> Result<Pool, ConfigError> {
+        let (config, _) = self.validate()?;
+        Ok(Pool::from_config(config))
+    }
+
+    /// Builds the fast path for homogeneous jobs: a fixed set of worker tasks, fed by one
+    /// queue, that run `handler(input)` for every input (see [`FixedPool`]).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] if a setting is zero or out of range, if there are more workers than
+    /// `max_concurrency`, or if no runtime is available.
+    pub fn build_fixed<I, O, H, Fut>(self, handler: H) -> Result<FixedPool<I, O>, ConfigError>
+    where
+        I: Send + 'static,
+        O: Send + 'static,
+        H: Fn(I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = O> + Send + 'static,
+    {
+        let (config, workers) = self.validate()?;
+        let workers = workers.unwrap_or_else(|| config.max_concurrency.min(cpus()));
+        Ok(FixedPool::start(config, workers, handler))
+    }
+}

@@ -1,0 +1,270 @@
+//! The stream returned by `FixedPool::process`: feeds inputs in batches, reorders results.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use tokio::sync::TryAcquireError;
+use tokio_util::sync::PollSemaphore;
+
+use crate::error::JobError;
+use crate::job::lock;
+
+use super::{Entry, Owner, Reply, Sink, SinkInner};
+
+/// The most queue permits a `process` stream takes at once.
+const MAX_PERMIT_BATCH: usize = 64;
+
+pin_project_lite::pin_project! {
+    /// The results of [`FixedPool::process`](crate::FixedPool::process) (input order) or
+    /// [`FixedPool::process_unordered`](crate::FixedPool::process_unordered) (completion order): one item per input.
+    pub struct Results<S, O>
+    where
+        S: Stream,
+    {
+        #[pin]
+        inputs: S,
+        owner: Arc<Owner<S::Item, O>>,
+        sink: Arc<Sink<O>>,
+        stream_id: u64,
+        semaphore: PollSemaphore,
+        has_permit: bool,
+        // Permits taken in bulk and not yet used.
+        spare_permits: usize,
+        closed: bool,
+        inputs_done: bool,
+        ordered: bool,
+        window: usize,
+        outstanding: usize,
+        next_seq: u64,
+        next_out: u64,
+        batch: Vec<Entry<S::Item, O>>,
+        incoming: Vec<(u64, Result<O, JobError>)>,
+        unordered: VecDeque<Result<O, JobError>>,
+        reorder: VecDeque<Option<Result<O, JobError>>>,
+    }
+
+    impl<S, O> PinnedDrop for Results<S, O>
+    where
+        S: Stream,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            this.sink.closed.store(true, Ordering::Release);
+            lock(&this.owner.shared.sinks).remove(this.stream_id);
+            let held = *this.spare_permits + usize::from(*this.has_permit);
+            if held > 0 {
+                this.owner.shared.permits.add_permits(held);
+            }
+        }
+    }
+}
+
+impl<S, O> Results<S, O>
+where
+    S: Stream,
+{
+    pub(super) fn new(owner: Arc<Owner<S::Item, O>>, inputs: S, ordered: bool) -> Self {
+        let shared = &owner.shared;
+        let window = shared
+            .limit
+            .load(Ordering::Acquire)
+            .saturating_add(shared.capacity);
+        let semaphore = PollSemaphore::new(Arc::clone(&shared.permits));
+        let sink = Arc::new(Sink {
+            inner: Mutex::new(SinkInner {
+                ready: Vec::new(),
+                waker: None,
+            }),
+            closed: AtomicBool::new(false),
+        });
+        let stream_id = shared.next_stream.fetch_add(1, Ordering::Relaxed);
+        lock(&shared.sinks).insert(stream_id, Arc::clone(&sink));
+        Self {
+            inputs,
+            sink,
+            stream_id,
+            owner,
+            semaphore,
+            has_permit: false,
+            spare_permits: 0,
+            closed: false,
+            inputs_done: false,
+            ordered,
+            window,
+            outstanding: 0,
+            next_seq: 0,
+            next_out: 0,
+            batch: Vec::new(),
+            incoming: Vec::new(),
+            unordered: VecDeque::new(),
+            reorder: VecDeque::new(),
+        }
+    }
+}
+
+impl<S, O> Stream for Results<S, O>
+where
+    S: Stream,
+{
+    type Item = Result<O, JobError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        let shared = &this.owner.shared;
+
+        // Take inputs when the window has room for a batch (or the pipeline is empty): one
+        // queue lock and one wake-up per batch instead of per input.
+        let refill = (*this.window / 16).max(1);
+        let mut feeding = *this.window - *this.outstanding >= refill || *this.outstanding == 0;
+        while feeding && !*this.inputs_done && *this.outstanding < *this.window {
+            if !*this.has_permit && !*this.closed {
+                if *this.spare_permits == 0 {
+                    let want = (*this.window - *this.outstanding).min(MAX_PERMIT_BATCH);
+                    // `want` is at most MAX_PERMIT_BATCH, so the cast cannot truncate.
+                    if let Ok(permits) = shared.permits.try_acquire_many(want as u32) {
+                        permits.forget();
+                        *this.spare_permits = want;
+                    }
+                }
+                if *this.spare_permits > 0 {
+                    *this.spare_permits -= 1;
+                    *this.has_permit = true;
+                }
+            }
+            if !*this.has_permit && !*this.closed {
+                match shared.permits.try_acquire() {
+                    Ok(permit) => {
+                        permit.forget();
+                        *this.has_permit = true;
+                    }
+                    Err(TryAcquireError::Closed) => *this.closed = true,
+                    Err(TryAcquireError::NoPermits) => {
+                        // Queue what we hold first: the workers free the permits we wait for.
+                        if shared.push_batch(this.batch).is_err() {
+                            fail_batch(this.batch, this.incoming);
+                        }
+                        match this.semaphore.poll_acquire(cx) {
+                            Poll::Ready(Some(permit)) => {
+                                permit.forget();
+                                *this.has_permit = true;
+                            }
+                            Poll::Ready(None) => *this.closed = true,
+                            Poll::Pending => feeding = false,
+                        }
+                    }
+                }
+                if !feeding {
+                    break;
+                }
+            }
+            match this.inputs.as_mut().poll_next(cx) {
+                Poll::Ready(Some(input)) => {
+                    let seq = *this.next_seq;
+                    *this.next_seq += 1;
+                    *this.outstanding += 1;
+                    if *this.has_permit {
+                        *this.has_permit = false;
+                        this.batch.push(Entry {
+                            id: shared.next_id(),
+                            input,
+                            reply: Reply::Sink {
+                                stream: *this.stream_id,
+                                seq,
+                            },
+                        });
+                    } else {
+                        this.incoming.push((seq, Err(JobError::Closed)));
+                    }
+                }
+                Poll::Ready(None) => *this.inputs_done = true,
+                Poll::Pending => break,
+            }
+        }
+        if shared.push_batch(this.batch).is_err() {
+            fail_batch(this.batch, this.incoming);
+        }
+
+        // Collect results: first those already sorted locally, then the workers' deliveries.
+        if !has_ready(*this.ordered, this.reorder, this.unordered) {
+            this.incoming.append(&mut lock(&this.sink.inner).ready);
+        }
+        for (seq, result) in this.incoming.drain(..) {
+            if *this.ordered {
+                // Results are never more than `window` ahead of the next one to yield.
+                let offset = (seq - *this.next_out) as usize;
+                if this.reorder.len() <= offset {
+                    this.reorder.resize_with(offset + 1, || None);
+                }
+                this.reorder[offset] = Some(result);
+            } else {
+                this.unordered.push_back(result);
+            }
+        }
+
+        let next = if *this.ordered {
+            match this.reorder.front() {
+                Some(Some(_)) => {
+                    *this.next_out += 1;
+                    this.reorder.pop_front().flatten()
+                }
+                _ => None,
+            }
+        } else {
+            this.unordered.pop_front()
+        };
+        if let Some(item) = next {
+            *this.outstanding -= 1;
+            return Poll::Ready(Some(item));
+        }
+        if *this.inputs_done && *this.outstanding == 0 {
+            return Poll::Ready(None);
+        }
+        // Nothing to yield: leave a waker for the workers, unless results arrived meanwhile.
+        let mut inner = lock(&this.sink.inner);
+        if inner.ready.is_empty() {
+            match &inner.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => inner.waker = Some(cx.waker().clone()),
+            }
+        } else {
+            drop(inner);
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+}
+
+fn has_ready<T>(ordered: bool, reorder: &VecDeque<Option<T>>, unordered: &VecDeque<T>) -> bool {
+    if ordered {
+        matches!(reorder.front(), Some(Some(_)))
+    } else {
+        !unordered.is_empty()
+    }
+}
+
+/// The pool closed under a batch: every input in it yields `Closed`.
+fn fail_batch<I, O>(batch: &mut Vec<Entry<I, O>>, results: &mut Vec<(u64, Result<O, JobError>)>) {
+    for entry in batch.drain(..) {
+        if let Reply::Sink { seq, .. } = entry.reply {
+            results.push((seq, Err(JobError::Closed)));
+        }
+    }
+}
+
+impl<S, O> fmt::Debug for Results<S, O>
+where
+    S: Stream,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Results")
+            .field("ordered", &self.ordered)
+            .field("outstanding", &self.outstanding)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
