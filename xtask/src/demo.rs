@@ -1,17 +1,13 @@
-//! `cargo xtask demo`: builds and runs the end-to-end demo service.
+//! `cargo xtask demo`: builds and runs the end-to-end demo service (`crates/taskweave-demo`).
 
-use crate::workspace::{Metadata, cargo, project_root};
+use crate::workspace::{Metadata, cargo};
 
-/// The facade example that is the demo.
-const DEMO: &str = "ingest";
+/// The unpublished crate whose binary is the demo.
+const DEMO: &str = "taskweave-demo";
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let meta = Metadata::load()?;
-    if !meta
-        .targets("taskweave", "example")
-        .iter()
-        .any(|e| e == DEMO)
-    {
+    if meta.targets(DEMO, "bin").is_empty() {
         let examples: Vec<String> = meta
             .pattern_crates()
             .iter()
@@ -27,20 +23,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         ));
     }
     let status = cargo()
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "-p",
-            "taskweave",
-            "--features",
-            "full",
-            "--example",
-            DEMO,
-            "--",
-        ])
+        .args(["run", "--release", "--quiet", "-p", DEMO, "--"])
         .args(args)
-        .current_dir(project_root())
         .status()
         .map_err(|e| format!("could not start cargo: {e}"))?;
     if status.success() {

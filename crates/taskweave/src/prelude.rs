@@ -1,0 +1,21 @@
+//! The types most programs use, for a glob import: `use taskweave::prelude::*;`.
+//!
+//! Only names that are unambiguous across the crates are here (each crate has its own
+//! `ConfigError` and `Metrics`, for example); reach those through their module.
+
+#[cfg(feature = "actor")]
+pub use crate::actor::{Actor, ActorRef, Context as ActorContext, Reply, Supervisor};
+#[cfg(feature = "backoff")]
+pub use crate::backoff::{Backoff, Jitter, RetryBudget, RetryExt, retry};
+#[cfg(feature = "batch")]
+pub use crate::batch::{BatchedExt, Batcher};
+#[cfg(feature = "breaker")]
+pub use crate::breaker::Breaker;
+#[cfg(feature = "bus")]
+pub use crate::bus::{Bus, LagPolicy};
+#[cfg(feature = "limit")]
+pub use crate::limit::{ConcurrencyLimit, Limiter, Quota, RateLimiter};
+#[cfg(feature = "pool")]
+pub use crate::pool::Pool;
+#[cfg(feature = "shutdown")]
+pub use crate::shutdown::{CancellationToken, Coordinator};
