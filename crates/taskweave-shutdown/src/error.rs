@@ -1,0 +1,105 @@
+//! Errors: a rejected configuration and a refused spawn.
+
+use std::fmt;
+
+/// A [`Builder`](crate::Builder) setting that [`build`](crate::Builder::build) rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A grace period of zero would abort tasks before they could see their token.
+    ZeroGrace {
+        /// The phase with the zero grace, or `None` for the default grace.
+        phase: Option<String>,
+    },
+    /// Two phases have the same name, so a group could not tell which one it belongs to.
+    DuplicatePhase {
+        /// The repeated name.
+        name: String,
+    },
+    /// A phase name is empty or contains `/` (which separates group names in task paths).
+    InvalidPhaseName {
+        /// The rejected name.
+        name: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ZeroGrace { phase: None } => f.write_str(
+                "the default grace period is zero; give tasks time to stop, e.g. Duration::from_secs(30)",
+            ),
+            Self::ZeroGrace { phase: Some(p) } => write!(
+                f,
+                "phase `{p}` has a grace period of zero; give its tasks time to stop, e.g. Duration::from_secs(10)"
+            ),
+            Self::DuplicatePhase { name } => write!(
+                f,
+                "phase `{name}` is declared twice; declare each phase once, in the order phases stop"
+            ),
+            Self::InvalidPhaseName { name } => write!(
+                f,
+                "phase name `{name}` is invalid; use a non-empty name without `/`, the name of the group it stops"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Why a task could not be spawned. The task's function was not called and nothing ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnError {
+    kind: SpawnErrorKind,
+    task: String,
+}
+
+/// The reason behind a [`SpawnError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpawnErrorKind {
+    /// Shutdown has begun: the coordinator takes no new tasks.
+    ShuttingDown,
+    /// `spawn` was called outside a Tokio runtime.
+    NoRuntime,
+}
+
+impl SpawnError {
+    pub(crate) fn new(kind: SpawnErrorKind, task: String) -> Self {
+        Self { kind, task }
+    }
+
+    /// Why the spawn was refused.
+    pub fn kind(&self) -> SpawnErrorKind {
+        self.kind
+    }
+
+    /// The full path of the refused task (`group/name`).
+    pub fn task(&self) -> &str {
+        &self.task
+    }
+
+    /// Whether the spawn was refused because shutdown had begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.kind == SpawnErrorKind::ShuttingDown
+    }
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            SpawnErrorKind::ShuttingDown => write!(
+                f,
+                "task `{}` was not spawned: shutdown has begun; check `is_shutting_down()` before starting new work",
+                self.task
+            ),
+            SpawnErrorKind::NoRuntime => write!(
+                f,
+                "task `{}` was not spawned: no Tokio runtime is running; spawn from inside the runtime (e.g. in `#[tokio::main]`)",
+                self.task
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {}

@@ -1,0 +1,224 @@
+//! Groups of tasks that are cancelled together, and spawning into them.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::coordinator::Shared;
+use crate::error::{SpawnError, SpawnErrorKind};
+use crate::gate::Entry;
+use crate::report::Cause;
+use crate::signal::Signal;
+use crate::task::{Guard, OnFailure, TaskFuture};
+
+pub(crate) struct GroupInner {
+    pub(crate) shared: Arc<Shared>,
+    /// Index into `shared.phases`.
+    pub(crate) phase: usize,
+    /// `parent/child`; empty for the coordinator's root group.
+    pub(crate) path: Arc<str>,
+    pub(crate) token: CancellationToken,
+}
+
+/// A named set of tasks that are cancelled together, through one [`CancellationToken`].
+///
+/// A top-level group (from [`Coordinator::group`](crate::Coordinator::group)) stops in the
+/// phase of the same name, if the builder declared one, and in the default phase otherwise. A
+/// nested group (from [`Group::group`]) stops with its parent: its token is a child of the
+/// parent's. Groups are cheap to clone and can be moved into tasks to spawn from inside them.
+///
+/// [`Coordinator::handle`](crate::Coordinator::handle) gives the root group, whose tasks belong
+/// to the coordinator itself.
+#[derive(Clone)]
+pub struct Group {
+    pub(crate) inner: Arc<GroupInner>,
+}
+
+impl Group {
+    pub(crate) fn root(shared: Arc<Shared>) -> Self {
+        let token = shared.phases[0].token.clone();
+        Self {
+            inner: Arc::new(GroupInner {
+                shared,
+                phase: 0,
+                path: Arc::from(""),
+                token,
+            }),
+        }
+    }
+
+    /// A group nested in this one, named `name`, whose tasks are cancelled when this group's are
+    /// (or, under the root, when the phase named `name` begins).
+    pub fn group(&self, name: &str) -> Group {
+        let parent = &self.inner;
+        let (phase, token, path) = if parent.path.is_empty() {
+            let phase = parent.shared.phase_of(name);
+            let token = parent.shared.phases[phase].token.child_token();
+            (phase, token, Arc::from(name))
+        } else {
+            let path: Arc<str> = Arc::from(format!("{}/{name}", parent.path));
+            (parent.phase, parent.token.child_token(), path)
+        };
+        Group {
+            inner: Arc::new(GroupInner {
+                shared: Arc::clone(&parent.shared),
+                phase,
+                path,
+                token,
+            }),
+        }
+    }
+
+    /// Spawns the task `name`: calls `task` right away with the group's token and runs the future
+    /// it returns on the current Tokio runtime, with the default policy
+    /// ([`OnFailure::ShutDown`]). Use [`task`](Self::task) to choose another.
+    ///
+    /// The task should return soon after its token is cancelled; see the crate docs for what
+    /// happens when it does not.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] when shutdown has begun or when called outside a Tokio runtime; `task` is
+    /// then not called.
+    pub fn spawn<F, Fut, E>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        task: F,
+    ) -> Result<(), SpawnError>
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: fmt::Display + 'static,
+    {
+        self.task(name).spawn(task)
+    }
+
+    /// Starts describing the task `name`, to set its failure policy before spawning it.
+    pub fn task(&self, name: impl Into<Cow<'static, str>>) -> TaskBuilder<'_> {
+        TaskBuilder {
+            group: self,
+            name: name.into(),
+            on_failure: OnFailure::default(),
+        }
+    }
+
+    /// The token this group's tasks receive. Hand it to components that are not tasks of the
+    /// coordinator (an actor, a pool, a server) so they stop in this group's phase.
+    pub fn token(&self) -> CancellationToken {
+        self.inner.token.clone()
+    }
+
+    /// The group's path (`parent/child`), `""` for the root group.
+    pub fn path(&self) -> &str {
+        &self.inner.path
+    }
+
+    /// The name of the phase this group stops in, or `None` for the default phase.
+    pub fn phase(&self) -> Option<&str> {
+        self.inner.shared.phases[self.inner.phase].name.as_deref()
+    }
+
+    /// Starts the shutdown of the whole coordinator ([`Cause::Requested`]), unless it has
+    /// already begun. New spawns are refused from now on.
+    pub fn trigger(&self) {
+        self.inner.shared.trigger(Cause::Requested);
+    }
+
+    /// Acts exactly as if the process had received `signal`: the first signal starts the
+    /// shutdown ([`Cause::Signal`]); a signal during shutdown aborts every remaining task at
+    /// once. The coordinator's own signal listener makes this same call.
+    ///
+    /// Use it when the program already owns signal handling (then build the coordinator with
+    /// `signals(false)`), or to test the signal path.
+    pub fn deliver_signal(&self, signal: Signal) {
+        self.inner.shared.deliver_signal(signal);
+    }
+
+    /// Whether shutdown has begun (new spawns are refused).
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shared.is_shutting_down()
+    }
+}
+
+impl fmt::Debug for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Group")
+            .field("path", &self.path())
+            .field("phase", &self.phase())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A task about to be spawned, with its options. Made by [`Group::task`] or
+/// [`Coordinator::task`](crate::Coordinator::task).
+#[must_use = "a TaskBuilder does nothing until `spawn` is called"]
+#[derive(Debug)]
+pub struct TaskBuilder<'a> {
+    group: &'a Group,
+    name: Cow<'static, str>,
+    on_failure: OnFailure,
+}
+
+impl TaskBuilder<'_> {
+    /// What the task's failure does to the rest of the service (default:
+    /// [`OnFailure::ShutDown`]).
+    pub fn on_failure(mut self, policy: OnFailure) -> Self {
+        self.on_failure = policy;
+        self
+    }
+
+    /// Spawns the task: calls `task` right away with the group's token and runs the future it
+    /// returns on the current Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] when shutdown has begun or when called outside a Tokio runtime; `task` is
+    /// then not called.
+    pub fn spawn<F, Fut, E>(self, task: F) -> Result<(), SpawnError>
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: fmt::Display + 'static,
+    {
+        let group = &self.group.inner;
+        let refuse = |kind, name: &str| {
+            let task = if group.path.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{}/{name}", group.path)
+            };
+            tracing::debug!(task = %task, ?kind, "spawn refused");
+            SpawnError::new(kind, task)
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Err(refuse(SpawnErrorKind::NoRuntime, &self.name));
+        };
+        let shared = &group.shared;
+        let phase = &shared.phases[group.phase];
+        if let Entry::Refused { now_idle } = phase.gate.enter() {
+            if now_idle {
+                shared.notify_idle();
+            }
+            return Err(refuse(SpawnErrorKind::ShuttingDown, &self.name));
+        }
+        let seq = shared.count_spawn();
+        // From here the guard owns the gate entry: if `task` panics, dropping it leaves.
+        let mut guard = Guard {
+            group: Arc::clone(group),
+            name: self.name,
+            on_failure: self.on_failure,
+            settled: false,
+            started: false,
+            slot: None,
+        };
+        let future = task(group.token.clone());
+        let slot = phase.table.reserve(seq);
+        guard.slot = Some(slot);
+        let handle = runtime.spawn(TaskFuture::new(future, guard));
+        phase.table.store(slot, handle);
+        Ok(())
+    }
+}

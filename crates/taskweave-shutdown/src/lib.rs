@@ -1,0 +1,87 @@
+//! Graceful shutdown for Tokio services.
+//!
+//! A [`Coordinator`] owns a service's tasks from start to a clean exit:
+//!
+//! - **Named tasks** receive a [`CancellationToken`] and return `Result<(), E>`. They live in
+//!   [groups](Group) — `coordinator.group("workers")`, nested with `group.group("parsers")` —
+//!   whose tasks are cancelled together through child tokens.
+//! - **Ordered phases**: the builder declares phases by the name of the top-level group they
+//!   stop, each with its own grace period. The **default order** is: the default phase first
+//!   (tasks spawned on the coordinator itself and groups not named after a phase), then the
+//!   declared phases in the order they were declared. Without declared phases everything
+//!   stops at once, with a 30 s grace period.
+//! - **Triggers**: SIGINT or SIGTERM (Ctrl-C on non-Unix), [`trigger`](Coordinator::trigger),
+//!   a task that fails or panics (unless spawned with [`OnFailure::Continue`]), or no task
+//!   being left. A signal during shutdown aborts every remaining task at once.
+//! - **Grace, then abort**: a task still running when its phase's grace period is over is
+//!   aborted and named in a `tracing::warn!` (`still running after 30s: workers/db-writer`)
+//!   and in the report.
+//! - **A report**: [`run`](Coordinator::run) returns a [`Report`] with each task's
+//!   [`Outcome`] and shutdown duration, the [`Cause`], and an
+//!   [`exit_code`](Report::exit_code) for `main`.
+//! - **Spawn any time until shutdown**, including from inside tasks; a spawn after shutdown
+//!   began is refused with a [`SpawnError`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use taskweave_shutdown::{Cause, Coordinator, Outcome};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let coordinator = Coordinator::builder()
+//!     .phase("ingress", Duration::from_secs(5))
+//!     .phase("storage", Duration::from_secs(10))
+//!     .build()?;
+//!
+//! coordinator.group("ingress").spawn("http", |token| async move {
+//!     token.cancelled().await; // stop accepting, then return
+//!     Ok::<_, std::io::Error>(())
+//! })?;
+//! coordinator.group("storage").spawn("db-writer", |token| async move {
+//!     token.cancelled().await; // flush, then return
+//!     Ok::<_, std::io::Error>(())
+//! })?;
+//!
+//! // Normally SIGINT/SIGTERM starts the shutdown; here we ask for it.
+//! coordinator.trigger();
+//! let report = coordinator.run().await;
+//!
+//! assert_eq!(*report.cause(), Cause::Requested);
+//! assert_eq!(*report.task("storage/db-writer").unwrap().outcome(), Outcome::Completed);
+//! assert!(report.is_clean());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Components that are not tasks of the coordinator (an actor, a pool, a server from another
+//! crate) join in by token: hand them [`Group::token`], and spawn a task in the same group that
+//! awaits their end, so the phase waits for them.
+
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+mod coordinator;
+mod error;
+#[cfg(taskweave_loom)]
+#[doc(hidden)]
+pub mod gate;
+#[cfg(not(taskweave_loom))]
+mod gate;
+mod group;
+mod loom;
+mod phase;
+mod report;
+mod signal;
+mod table;
+mod task;
+
+pub use config::Builder;
+pub use coordinator::Coordinator;
+pub use error::{ConfigError, SpawnError, SpawnErrorKind};
+pub use group::{Group, TaskBuilder};
+pub use report::{AbortReason, Cause, Outcome, Report, TaskReport};
+pub use signal::Signal;
+pub use task::OnFailure;
+#[doc(no_inline)]
+pub use tokio_util::sync::CancellationToken;
