@@ -3,13 +3,14 @@
 //! - `limit/admit-1-task`, `limit/admit-2-tasks`: 1M admissions through a limiter whose quota
 //!   admits everything, from 1 task or from 2 tasks sharing it (500k each) on a 2-worker
 //!   runtime. This is the cost of a `check` when the answer is yes. Keyed contenders spread
-//!   the admissions over 64 keys. `taskweave: RateLimiter + quanta clock` is ours reading the
-//!   same TSC clock as governor instead of Tokio's, to show what the clock read costs.
+//!   the admissions over 64 keys. `taskweave: RateLimiter + QuantaClock` is ours with the crate's
+//!   optional `quanta` clock, the same TSC clock governor reads, instead of Tokio's.
 //! - `limit/paced-100k`: 2 tasks take 20,000 permits in total from a fresh 100,000/s limiter
 //!   with burst 100, waiting as each API waits. Each contender notes the achieved rate and the
 //!   most permits admitted in any 1 ms window (the quota allows at most 100 + 100). A burst
-//!   of 100 is exactly 1 ms of the rate, one tick of Tokio's timer: ours is measured both with
-//!   plain timer waits and with `spin_wait(2 ms)`, which spends the end of each wait yielding.
+//!   of 100 is exactly 1 ms of the rate, one tick of Tokio's timer: ours yields through waits
+//!   shorter than 50 µs rather than oversleep them (the default); it is also measured with
+//!   `spin_wait(2 ms)`, which yields through the last 2 ms of every wait.
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -31,28 +32,6 @@ fn ours_unlimited() -> taskweave_limit::Quota {
 
 fn governor_unlimited() -> governor::Quota {
     governor::Quota::per_second(NonZeroU32::MAX)
-}
-
-/// The TSC-based clock governor uses by default, plugged into ours through the `Clock` trait:
-/// it isolates the cost of reading Tokio's clock (the default, which paused-time tests need).
-struct QuantaClock {
-    clock: quanta::Clock,
-    origin: quanta::Instant,
-}
-
-impl QuantaClock {
-    fn new() -> Self {
-        let clock = quanta::Clock::new();
-        let origin = clock.now();
-        Self { clock, origin }
-    }
-}
-
-impl taskweave_limit::Clock for QuantaClock {
-    #[inline]
-    fn now_nanos(&self) -> u64 {
-        self.clock.now().duration_since(self.origin).as_nanos() as u64
-    }
 }
 
 /// Runs `per_task` on `tasks` spawned tasks (each given its index) and times the whole.
@@ -177,13 +156,13 @@ fn admit(c: &mut Criterion, tasks: u64) {
         });
     });
 
-    group.bench_function("taskweave: RateLimiter + quanta clock", |b| {
+    group.bench_function("taskweave: RateLimiter + QuantaClock", |b| {
         b.iter_custom(|iters| {
             (0..iters)
                 .map(|_| {
                     let limiter = taskweave_limit::RateLimiter::builder()
                         .quota(ours_unlimited())
-                        .clock(QuantaClock::new())
+                        .clock(taskweave_limit::QuantaClock::new())
                         .build()
                         .expect("a valid quota");
                     run_tasks(&rt, tasks, |_| {

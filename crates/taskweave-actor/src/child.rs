@@ -101,7 +101,11 @@ impl ChildSpec {
         self
     }
 
-    /// Sets the child's mailbox capacity (default 256).
+    /// Sets the child's mailbox capacity (default 256). [`SupervisorBuilder::build`] rejects
+    /// one larger than a Tokio channel can hold, as [`ActorConfigBuilder::build`] does.
+    ///
+    /// [`SupervisorBuilder::build`]: crate::SupervisorBuilder::build
+    /// [`ActorConfigBuilder::build`]: crate::ActorConfigBuilder::build
     #[must_use]
     pub fn mailbox_capacity(mut self, capacity: NonZeroUsize) -> Self {
         self.mailbox_capacity = capacity;

@@ -7,8 +7,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ConfigError;
 
-/// The largest mailbox a Tokio bounded channel accepts.
+/// The largest mailbox a Tokio bounded channel accepts (a larger one makes it panic).
 const MAX_MAILBOX: usize = usize::MAX >> 3;
+
+/// Rejects a mailbox capacity that a Tokio bounded channel cannot hold.
+pub(crate) fn check_mailbox_capacity(capacity: NonZeroUsize) -> Result<(), ConfigError> {
+    let requested = capacity.get();
+    if requested > MAX_MAILBOX {
+        return Err(ConfigError::MailboxTooLarge {
+            requested,
+            max: MAX_MAILBOX,
+        });
+    }
+    Ok(())
+}
 
 /// How an actor is spawned. The default: named after its type, a mailbox of
 /// [`DEFAULT_MAILBOX_CAPACITY`](ActorConfig::DEFAULT_MAILBOX_CAPACITY) messages, no
@@ -97,13 +109,7 @@ impl ActorConfigBuilder {
     /// [`ConfigError::MailboxTooLarge`] if the mailbox capacity exceeds what a Tokio channel
     /// can hold (`usize::MAX >> 3`).
     pub fn build(self) -> Result<ActorConfig, ConfigError> {
-        let requested = self.config.mailbox_capacity.get();
-        if requested > MAX_MAILBOX {
-            return Err(ConfigError::MailboxTooLarge {
-                requested,
-                max: MAX_MAILBOX,
-            });
-        }
+        check_mailbox_capacity(self.config.mailbox_capacity)?;
         Ok(self.config)
     }
 }

@@ -104,7 +104,11 @@ impl<A: Actor> Context<A> {
         let token = self.shared().token.clone();
         let task = tokio::spawn(async move {
             let ticks = async {
-                let start = tokio::time::Instant::now() + period;
+                // A period too large to represent never ticks (adding it to `now` would
+                // panic); the timer still lives until the actor exits or it is aborted.
+                let Some(start) = tokio::time::Instant::now().checked_add(period) else {
+                    return std::future::pending().await;
+                };
                 let mut interval = tokio::time::interval_at(start, period);
                 interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 loop {

@@ -119,6 +119,11 @@ impl<A: Actor> ActorRef<A> {
     /// As [`ask`](Self::ask), plus [`AskError::MailboxTimeout`] (request handed back,
     /// undelivered) and [`AskError::ReplyTimeout`] (delivered, unanswered in time).
     ///
+    /// # Panics
+    ///
+    /// Panics if awaited in a runtime without the time driver (build it with `enable_all()`
+    /// or `enable_time()`).
+    ///
     /// # Cancel safety
     ///
     /// As [`ask`](Self::ask).
@@ -127,7 +132,9 @@ impl<A: Actor> ActorRef<A> {
         request: impl FnOnce(Reply<T>) -> A::Message,
         timeout: Duration,
     ) -> Result<T, AskError<A::Message>> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        // `None`: a timeout too large to represent, which is no timeout at all (adding it to
+        // `Instant::now()` would panic).
+        let deadline = tokio::time::Instant::now().checked_add(timeout);
         let (reply, answer) = Reply::channel();
         let message = request(reply);
         if self.shared.refusing() {
@@ -138,7 +145,11 @@ impl<A: Actor> ActorRef<A> {
             Err(SendTimeoutError::Timeout(m)) => return Err(AskError::MailboxTimeout(m)),
             Err(SendTimeoutError::Closed(m)) => return Err(AskError::Closed(m)),
         }
-        match tokio::time::timeout_at(deadline, answer).await {
+        let answered = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, answer).await,
+            None => Ok(answer.await),
+        };
+        match answered {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(_)) => Err(AskError::NoReply),
             Err(_) => Err(AskError::ReplyTimeout),

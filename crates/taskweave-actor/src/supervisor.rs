@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::child::{ChildInfo, ChildSpec, Restart, StartedChild};
+use crate::config::check_mailbox_capacity;
 use crate::shared::StopMode;
 use crate::{
     Actor, ActorConfig, ActorRef, AskError, ConfigError, Context, ExitReason, Reply,
@@ -86,7 +87,8 @@ impl SupervisorBuilder {
     ///
     /// [`ConfigError::ZeroRestartWindow`] if the intensity window is zero,
     /// [`ConfigError::EmptyChildName`] or [`ConfigError::DuplicateChild`] if the children
-    /// cannot be told apart by name.
+    /// cannot be told apart by name, [`ConfigError::MailboxTooLarge`] if a child's mailbox
+    /// capacity exceeds what a Tokio channel can hold.
     pub fn build(self) -> Result<SupervisorSpec, ConfigError> {
         if self.spec.within.is_zero() {
             return Err(ConfigError::ZeroRestartWindow);
@@ -96,6 +98,9 @@ impl SupervisorBuilder {
             if child.name.is_empty() {
                 return Err(ConfigError::EmptyChildName);
             }
+            // Checked here: the child's mailbox is only made when the supervisor (re)starts
+            // it, where a bad capacity would be a panic inside the supervisor.
+            check_mailbox_capacity(child.mailbox_capacity)?;
             if !names.insert(Arc::clone(&child.name)) {
                 return Err(ConfigError::DuplicateChild {
                     name: child.name.to_string(),

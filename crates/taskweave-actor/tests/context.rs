@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use support::{Log, Msg, Probe, ProbeArgs};
 use taskweave_actor::{Actor, ActorConfig, ConfigError, Context, ExitReason, Reply};
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -14,11 +15,14 @@ use tokio_util::sync::CancellationToken;
 struct Clock {
     ticks: Vec<Duration>,
     origin: Instant,
+    timer: Option<AbortHandle>,
 }
 
 enum ClockMsg {
     Tick,
     Ticks(Reply<Vec<Duration>>),
+    /// Whether the timer task started in `start` is still running.
+    TimerRunning(Reply<bool>),
 }
 
 enum Schedule {
@@ -33,24 +37,24 @@ impl Actor for Clock {
     type Error = std::convert::Infallible;
 
     async fn start(schedule: Schedule, ctx: &mut Context<Self>) -> Result<Self, Self::Error> {
-        match schedule {
-            Schedule::After(delay) => {
-                ctx.send_after(ClockMsg::Tick, delay);
-            }
-            Schedule::Every(period) => {
+        let timer = match schedule {
+            Schedule::After(delay) => Some(ctx.send_after(ClockMsg::Tick, delay)),
+            Schedule::Every(period) => Some(
                 ctx.send_interval(period, || ClockMsg::Tick)
-                    .expect("a positive period");
-            }
+                    .expect("a positive period"),
+            ),
             Schedule::EveryZero(reply) => {
                 let error = ctx
                     .send_interval(Duration::ZERO, || ClockMsg::Tick)
                     .unwrap_err();
                 let _ = reply.send(error);
+                None
             }
-        }
+        };
         Ok(Self {
             ticks: Vec::new(),
             origin: Instant::now(),
+            timer,
         })
     }
 
@@ -63,6 +67,10 @@ impl Actor for Clock {
             ClockMsg::Tick => self.ticks.push(self.origin.elapsed()),
             ClockMsg::Ticks(reply) => {
                 let _ = reply.send(self.ticks.clone());
+            }
+            ClockMsg::TimerRunning(reply) => {
+                let running = self.timer.as_ref().is_some_and(|t| !t.is_finished());
+                let _ = reply.send(running);
             }
         }
         Ok(())
@@ -91,6 +99,20 @@ async fn send_interval_delivers_every_period_and_timers_do_not_keep_the_actor_al
     let exited = clock.monitor();
     drop(clock);
     assert!(matches!(exited.await, ExitReason::Normal));
+}
+
+#[tokio::test(start_paused = true)]
+async fn huge_delays_and_periods_never_fire_and_do_not_panic() {
+    // `Instant::now() + Duration::MAX` would overflow: such timers simply never fire.
+    let after = Clock::spawn(Schedule::After(Duration::MAX));
+    let every = Clock::spawn(Schedule::Every(Duration::MAX));
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert!(after.ask(ClockMsg::Ticks).await.unwrap().is_empty());
+    assert!(every.ask(ClockMsg::Ticks).await.unwrap().is_empty());
+    assert!(after.is_alive() && every.is_alive());
+    // The timers did not die (a panic in a timer task would end it): they wait for the actor.
+    assert!(after.ask(ClockMsg::TimerRunning).await.unwrap());
+    assert!(every.ask(ClockMsg::TimerRunning).await.unwrap());
 }
 
 #[tokio::test(start_paused = true)]

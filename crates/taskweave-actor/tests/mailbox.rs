@@ -80,6 +80,15 @@ async fn an_ask_is_answered_through_its_reply() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn ask_timeout_with_a_huge_timeout_waits_for_the_answer_instead_of_panicking() {
+    let log = Log::default();
+    let probe = Probe::spawn(ProbeArgs::new(&log));
+    probe.tell(Msg::Record(9)).await.unwrap();
+    let answered = probe.ask_timeout(Msg::Seen, Duration::MAX).await.unwrap();
+    assert_eq!(answered, [9]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn ask_timeout_reports_a_full_mailbox_and_hands_the_request_back() {
     let log = Log::default();
     let probe = Probe::spawn_with(ProbeArgs::new(&log), &with_mailbox(1));

@@ -312,4 +312,13 @@ fn invalid_supervisor_configs_are_rejected() {
         .build()
         .unwrap_err();
     assert_eq!(zero, ConfigError::ZeroRestartWindow);
+    // Would make the supervisor panic when it creates the child's mailbox.
+    let oversized = Supervisor::builder()
+        .child(probe(&log, "a", "").mailbox_capacity(std::num::NonZeroUsize::MAX))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(oversized, ConfigError::MailboxTooLarge { requested, .. } if requested == usize::MAX),
+        "{oversized:?}"
+    );
 }

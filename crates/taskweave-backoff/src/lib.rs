@@ -73,6 +73,7 @@ pub mod policy;
 mod retry;
 mod rng;
 mod schedule;
+pub mod slot;
 
 pub use blocking::RetryBlocking;
 pub use budget::{RetryBudget, RetryBudgetBuilder};

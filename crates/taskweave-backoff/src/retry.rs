@@ -15,6 +15,7 @@ use crate::budget::RetryBudget;
 use crate::error::{RetryError, StopReason};
 use crate::policy::{Backoff, Delays};
 use crate::schedule::{Hooks, Progress};
+use crate::slot;
 
 /// Retries the future made by `op` with `backoff` until it succeeds or a limit is reached.
 ///
@@ -55,10 +56,10 @@ where
     Retry {
         op,
         backoff,
-        hooks: Hooks::new(),
+        hooks: Hooks::unset(),
         attempts: 0,
         started: None,
-        retrying: None,
+        retrying: AfterFailure(None),
         attempt: None,
     }
 }
@@ -122,10 +123,11 @@ where
 pin_project! {
     /// A retry loop: configure it with the builder methods, then `.await` it; from [`retry`].
     ///
-    /// The type parameters are the operation, its future, its error type, and the predicate,
-    /// hook and hint closures (plain function pointers until set). Until the first failure it
-    /// holds just the operation's future; the retry state (delays, timer, cancellation waiter,
-    /// last error) is allocated once, at the first failure.
+    /// The type parameters are the operation, its future, its error type, and the five
+    /// [slots](crate::slot) the builder methods fill: predicate, hook, hint, cancellation token
+    /// and budget, each `()` until set. Until the first failure the loop holds just the
+    /// operation, the policy and the operation's future; the retry state (delays, timer,
+    /// cancellation waiter, last error) is allocated once, at the first failure.
     ///
     /// # Cancel safety
     ///
@@ -137,13 +139,22 @@ pin_project! {
     /// Sleeping needs a Tokio runtime with the time driver enabled. Polling after completion
     /// panics (or, after a success, polls the operation's finished future again).
     #[must_use = "a retry loop does nothing until it is awaited"]
-    pub struct Retry<F, Fut, E, W = fn(&E) -> bool, N = fn(&E, u32, Duration), H = fn(&E) -> Option<Duration>> {
+    pub struct Retry<
+        F,
+        Fut,
+        E,
+        W = (),
+        N = (),
+        H = (),
+        C = (),
+        B = (),
+    > {
         op: F,
         backoff: Backoff,
-        hooks: Hooks<W, N, H>,
+        hooks: Hooks<W, N, H, C, B>,
         attempts: u32,
         started: Option<Instant>,
-        retrying: Option<Pin<Box<Retrying<E>>>>,
+        retrying: AfterFailure<E>,
         #[pin]
         attempt: Option<Fut>,
     }
@@ -162,81 +173,96 @@ pin_project! {
     }
 }
 
-impl<F, Fut, E, W, N, H> Retry<F, Fut, E, W, N, H> {
+/// The retry state, boxed at the first failure: `None` until then.
+///
+/// Its own type only so that its drop can be kept out of line: a loop that never failed then
+/// drops in one test, inlined, instead of a call into the timer's drop code.
+struct AfterFailure<E>(Option<Pin<Box<Retrying<E>>>>);
+
+impl<E> Drop for AfterFailure<E> {
+    #[inline]
+    fn drop(&mut self) {
+        #[cold]
+        #[inline(never)]
+        fn drop_retrying<E>(retrying: Pin<Box<Retrying<E>>>) {
+            drop(retrying);
+        }
+
+        if let Some(retrying) = self.0.take() {
+            drop_retrying(retrying);
+        }
+    }
+}
+
+impl<F, Fut, E, W, N, H, C, B> Retry<F, Fut, E, W, N, H, C, B> {
     /// Retries only the errors for which `retryable` returns `true`; any other error is returned
     /// at once with [`StopReason::NotRetryable`]. By default every error is retried.
-    pub fn when<W2>(self, retryable: W2) -> Retry<F, Fut, E, W2, N, H>
+    pub fn when<W2>(self, retryable: W2) -> Retry<F, Fut, E, W2, N, H, C, B>
     where
         W2: FnMut(&E) -> bool,
     {
-        let hooks = self.hooks.set_when(retryable);
-        Retry {
-            op: self.op,
-            backoff: self.backoff,
-            hooks,
-            attempts: self.attempts,
-            started: self.started,
-            retrying: self.retrying,
-            attempt: self.attempt,
-        }
+        self.map_hooks(|hooks| hooks.set_when(retryable))
     }
 
     /// Calls `hook(error, attempt, delay)` before each sleep, for logs and metrics: `attempt` is
     /// the 1-based number of the attempt that just failed, `delay` the sleep before the next.
-    pub fn notify<N2>(self, hook: N2) -> Retry<F, Fut, E, W, N2, H>
+    pub fn notify<N2>(self, hook: N2) -> Retry<F, Fut, E, W, N2, H, C, B>
     where
         N2: FnMut(&E, u32, Duration),
     {
-        let hooks = self.hooks.set_notify(hook);
-        Retry {
-            op: self.op,
-            backoff: self.backoff,
-            hooks,
-            attempts: self.attempts,
-            started: self.started,
-            retrying: self.retrying,
-            attempt: self.attempt,
-        }
+        self.map_hooks(|hooks| hooks.set_notify(hook))
     }
 
     /// Lets the error choose the delay (a `Retry-After` header, a gRPC pushback): when `hint`
     /// returns `Some(delay)`, that delay replaces the policy's for this retry, without jitter
     /// but still clamped to the policy's [`max_delay`](crate::BackoffBuilder::max_delay) and
     /// time budget. The attempt still counts against `max_attempts`.
-    pub fn retry_after<H2>(self, hint: H2) -> Retry<F, Fut, E, W, N, H2>
+    pub fn retry_after<H2>(self, hint: H2) -> Retry<F, Fut, E, W, N, H2, C, B>
     where
         H2: FnMut(&E) -> Option<Duration>,
     {
-        let hooks = self.hooks.set_hint(hint);
-        Retry {
-            op: self.op,
-            backoff: self.backoff,
-            hooks,
-            attempts: self.attempts,
-            started: self.started,
-            retrying: self.retrying,
-            attempt: self.attempt,
-        }
+        self.map_hooks(|hooks| hooks.set_hint(hint))
     }
 
     /// Stops retrying when `token` is cancelled: a sleep in progress ends at once, and a failure
     /// seen after cancellation is returned instead of retried, both with
     /// [`StopReason::Cancelled`]. An attempt already running is left to finish (the operation
     /// owns its own cancellation), and the first attempt always runs.
-    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
-        self.hooks.cancel = Some(token);
-        self
+    pub fn cancel_on(
+        self,
+        token: CancellationToken,
+    ) -> Retry<F, Fut, E, W, N, H, CancellationToken, B> {
+        self.map_hooks(|hooks| hooks.set_cancel(token))
     }
 
     /// Spends one retry from the shared `budget` before each retry, and deposits into it on
     /// success; when it is empty the loop stops with [`StopReason::BudgetExhausted`].
-    pub fn budget(mut self, budget: RetryBudget) -> Self {
-        self.hooks.budget = Some(budget);
-        self
+    pub fn budget(self, budget: RetryBudget) -> Retry<F, Fut, E, W, N, H, C, RetryBudget> {
+        self.map_hooks(|hooks| hooks.set_budget(budget))
+    }
+
+    /// The same loop with its hooks changed by `change` (each builder method changes one).
+    fn map_hooks<W2, N2, H2, C2, B2>(
+        self,
+        change: impl FnOnce(Hooks<W, N, H, C, B>) -> Hooks<W2, N2, H2, C2, B2>,
+    ) -> Retry<F, Fut, E, W2, N2, H2, C2, B2> {
+        Retry {
+            op: self.op,
+            backoff: self.backoff,
+            hooks: change(self.hooks),
+            attempts: self.attempts,
+            started: self.started,
+            retrying: self.retrying,
+            attempt: self.attempt,
+        }
     }
 }
 
-impl<F, Fut, E, W, N, H> fmt::Debug for Retry<F, Fut, E, W, N, H> {
+impl<F, Fut, E, W, N, H, C, B> fmt::Debug for Retry<F, Fut, E, W, N, H, C, B>
+where
+    C: slot::Cancel,
+    B: slot::Budget,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("backoff", &self.backoff)
@@ -246,20 +272,31 @@ impl<F, Fut, E, W, N, H> fmt::Debug for Retry<F, Fut, E, W, N, H> {
     }
 }
 
-impl<F, Fut, T, E, W, N, H> Future for Retry<F, Fut, E, W, N, H>
+impl<F, Fut, T, E, W, N, H, C, B> Future for Retry<F, Fut, E, W, N, H, C, B>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
-    W: FnMut(&E) -> bool,
-    N: FnMut(&E, u32, Duration),
-    H: FnMut(&E) -> Option<Duration>,
+    W: slot::When<E>,
+    N: slot::Notify<E>,
+    H: slot::Hint<E>,
+    C: slot::Cancel,
+    B: slot::Budget,
 {
     type Output = Result<T, RetryError<E>>;
 
+    // The first attempt, inlined into the caller: until an attempt fails, a retry loop is the
+    // operation's future and a counter. Everything after a failure is in `poll_retrying`, out
+    // of line, so that it costs the common case neither code size nor registers.
     #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        if *this.attempts == 0 && this.attempt.is_none() {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.retrying.0.is_some() {
+            return self.poll_retrying(cx, None);
+        }
+        let mut this = self.as_mut().project();
+        if this.attempt.is_none() {
+            if *this.attempts != 0 {
+                panic!("Retry polled after completion");
+            }
             // First poll: only now does the loop read the clock (if it has a time budget) and
             // start the first attempt.
             if this.backoff.max_elapsed().is_some() {
@@ -267,84 +304,126 @@ where
             }
             this.attempt.set(Some((this.op)()));
         }
+        let Some(attempt) = this.attempt.as_pin_mut() else {
+            unreachable!("the first attempt was started above");
+        };
+        match ready!(attempt.poll(cx)) {
+            Ok(value) => {
+                *this.attempts = 1;
+                // The finished attempt stays in place until the loop is dropped: one write
+                // less on the path every call takes.
+                this.hooks.succeeded();
+                Poll::Ready(Ok(value))
+            }
+            Err(error) => {
+                *this.attempts = 1;
+                self.poll_retrying(cx, Some(error))
+            }
+        }
+    }
+}
+
+impl<F, Fut, T, E, W, N, H, C, B> Retry<F, Fut, E, W, N, H, C, B>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    W: slot::When<E>,
+    N: slot::Notify<E>,
+    H: slot::Hint<E>,
+    C: slot::Cancel,
+    B: slot::Budget,
+{
+    /// The loop after a failure: `failure` is an attempt's error not yet decided on, else the
+    /// loop resumes where it left off (sleeping, or running a retry).
+    #[cold]
+    #[inline(never)]
+    fn poll_retrying(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut failure: Option<E>,
+    ) -> Poll<Result<T, RetryError<E>>> {
+        let mut this = self.project();
         loop {
-            if let Some(attempt) = this.attempt.as_mut().as_pin_mut() {
-                let result = ready!(attempt.poll(cx));
-                *this.attempts = this.attempts.saturating_add(1);
-                let error = match result {
-                    Ok(value) => {
-                        // The finished attempt stays in place until the loop is dropped: one
-                        // write less on the path every call takes.
-                        this.hooks.succeeded();
-                        return Poll::Ready(Ok(value));
-                    }
-                    Err(error) => error,
-                };
-                this.attempt.set(None);
-                let attempts = *this.attempts;
-                let started = *this.started;
-                let mut first_delays = None;
-                let delays = match this.retrying.as_mut() {
-                    Some(retrying) => retrying.as_mut().project().delays,
-                    None => &mut first_delays,
-                };
-                let progress = Progress {
-                    backoff: this.backoff,
-                    delays,
-                    attempts,
-                };
-                let delay = match this
-                    .hooks
-                    .decide(&error, progress, || started.map(|s| s.elapsed()))
-                {
-                    Ok(delay) => delay,
-                    Err(reason) => {
-                        return Poll::Ready(Err(RetryError::new(error, reason, attempts)));
-                    }
-                };
-                match this.retrying.as_mut() {
-                    Some(retrying) => {
-                        let retrying = retrying.as_mut().project();
-                        retrying.sleep.reset(deadline(delay));
-                        *retrying.error = Some(error);
+            let error = match failure.take() {
+                Some(error) => error,
+                None => match this.attempt.as_mut().as_pin_mut() {
+                    Some(attempt) => {
+                        let result = ready!(attempt.poll(cx));
+                        *this.attempts = this.attempts.saturating_add(1);
+                        match result {
+                            Ok(value) => {
+                                this.hooks.succeeded();
+                                return Poll::Ready(Ok(value));
+                            }
+                            Err(error) => error,
+                        }
                     }
                     None => {
-                        *this.retrying = Some(Box::pin(Retrying {
-                            delays: first_delays,
-                            sleep: tokio::time::sleep(delay),
-                            cancelled: this
-                                .hooks
-                                .cancel
-                                .clone()
-                                .map(CancellationToken::cancelled_owned),
-                            error: Some(error),
-                        }));
+                        // Waiting out the delay after a failure.
+                        let retrying = match this.retrying.0.as_mut() {
+                            Some(retrying) => retrying.as_mut().project(),
+                            None => panic!("Retry polled after completion"),
+                        };
+                        if retrying.error.is_none() {
+                            panic!("Retry polled after completion");
+                        }
+                        if let Some(cancelled) = retrying.cancelled.as_pin_mut() {
+                            if cancelled.poll(cx).is_ready() {
+                                let attempts = *this.attempts;
+                                tracing::debug!(attempts, "retry cancelled while waiting");
+                                let error = retrying.error.take().expect("checked above");
+                                return Poll::Ready(Err(RetryError::new(
+                                    error,
+                                    StopReason::Cancelled,
+                                    attempts,
+                                )));
+                            }
+                        }
+                        ready!(retrying.sleep.poll(cx));
+                        *retrying.error = None;
+                        this.attempt.set(Some((this.op)()));
+                        continue;
                     }
-                }
-            }
-
-            let retrying = match this.retrying.as_mut() {
-                Some(retrying) => retrying.as_mut().project(),
-                None => panic!("Retry polled after completion"),
+                },
             };
-            if retrying.error.is_none() {
-                panic!("Retry polled after completion");
-            }
-            if let Some(cancelled) = retrying.cancelled.as_pin_mut() {
-                if cancelled.poll(cx).is_ready() {
-                    let attempts = *this.attempts;
-                    tracing::debug!(attempts, "retry cancelled while waiting");
-                    let error = retrying.error.take().expect("checked above");
-                    return Poll::Ready(Err(RetryError::new(
-                        error,
-                        StopReason::Cancelled,
-                        attempts,
-                    )));
+
+            this.attempt.set(None);
+            let attempts = *this.attempts;
+            let started = *this.started;
+            let mut first_delays = None;
+            let delays = match this.retrying.0.as_mut() {
+                Some(retrying) => retrying.as_mut().project().delays,
+                None => &mut first_delays,
+            };
+            let progress = Progress {
+                backoff: this.backoff,
+                delays,
+                attempts,
+            };
+            let delay = match this
+                .hooks
+                .decide(&error, progress, || started.map(|s| s.elapsed()))
+            {
+                Ok(delay) => delay,
+                Err(reason) => {
+                    return Poll::Ready(Err(RetryError::new(error, reason, attempts)));
+                }
+            };
+            match this.retrying.0.as_mut() {
+                Some(retrying) => {
+                    let retrying = retrying.as_mut().project();
+                    retrying.sleep.reset(deadline(delay));
+                    *retrying.error = Some(error);
+                }
+                None => {
+                    this.retrying.0 = Some(Box::pin(Retrying {
+                        delays: first_delays,
+                        sleep: tokio::time::sleep(delay),
+                        cancelled: this.hooks.cancel.waiter(),
+                        error: Some(error),
+                    }));
                 }
             }
-            ready!(retrying.sleep.poll(cx));
-            *retrying.error = None;
-            this.attempt.set(Some((this.op)()));
         }
     }
 }

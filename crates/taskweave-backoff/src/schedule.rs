@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::budget::RetryBudget;
 use crate::error::StopReason;
 use crate::policy::{Backoff, Delays};
+use crate::slot;
 
 /// Where a loop stands after a failure: its policy, its delays so far (created at the first
 /// failure, so a call that succeeds at once never seeds an RNG), and the attempts made.
@@ -21,16 +22,20 @@ pub(crate) struct Progress<'a> {
 
 /// What the caller configured around the policy: which errors to retry, whom to tell, whose
 /// delay to prefer, when to stop, and which budget to spend.
+///
+/// Each is a [slot](crate::slot): the async [`Retry`](crate::Retry) starts with `()` in every
+/// one, so that a call that succeeds at once carries no hooks; the blocking loop and the tower
+/// layer, where that does not matter, start with function pointers and `Option`s.
 #[derive(Clone)]
-pub(crate) struct Hooks<W, N, H> {
+pub(crate) struct Hooks<W, N, H, C = Option<CancellationToken>, B = Option<RetryBudget>> {
     pub(crate) when: W,
     pub(crate) notify: N,
     pub(crate) hint: H,
-    pub(crate) cancel: Option<CancellationToken>,
-    pub(crate) budget: Option<RetryBudget>,
+    pub(crate) cancel: C,
+    pub(crate) budget: B,
 }
 
-impl<W, N, H> fmt::Debug for Hooks<W, N, H> {
+impl<W, N, H, C: fmt::Debug, B: fmt::Debug> fmt::Debug for Hooks<W, N, H, C, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hooks")
             .field("cancel", &self.cancel)
@@ -39,7 +44,8 @@ impl<W, N, H> fmt::Debug for Hooks<W, N, H> {
     }
 }
 
-/// The default hooks: retry every error, tell no one, take no hints.
+/// The default hooks of the blocking loop and the tower layer: retry every error, tell no one,
+/// take no hints, no token, no budget.
 pub(crate) type DefaultHooks<E> =
     Hooks<fn(&E) -> bool, fn(&E, u32, Duration), fn(&E) -> Option<Duration>>;
 
@@ -55,8 +61,21 @@ impl<E> DefaultHooks<E> {
     }
 }
 
-impl<W, N, H> Hooks<W, N, H> {
-    pub(crate) fn set_when<W2>(self, when: W2) -> Hooks<W2, N, H> {
+impl Hooks<(), (), (), (), ()> {
+    /// Every slot empty: the async loop's starting point.
+    pub(crate) fn unset() -> Self {
+        Hooks {
+            when: (),
+            notify: (),
+            hint: (),
+            cancel: (),
+            budget: (),
+        }
+    }
+}
+
+impl<W, N, H, C, B> Hooks<W, N, H, C, B> {
+    pub(crate) fn set_when<W2>(self, when: W2) -> Hooks<W2, N, H, C, B> {
         Hooks {
             when,
             notify: self.notify,
@@ -66,7 +85,7 @@ impl<W, N, H> Hooks<W, N, H> {
         }
     }
 
-    pub(crate) fn set_notify<N2>(self, notify: N2) -> Hooks<W, N2, H> {
+    pub(crate) fn set_notify<N2>(self, notify: N2) -> Hooks<W, N2, H, C, B> {
         Hooks {
             when: self.when,
             notify,
@@ -76,7 +95,7 @@ impl<W, N, H> Hooks<W, N, H> {
         }
     }
 
-    pub(crate) fn set_hint<H2>(self, hint: H2) -> Hooks<W, N, H2> {
+    pub(crate) fn set_hint<H2>(self, hint: H2) -> Hooks<W, N, H2, C, B> {
         Hooks {
             when: self.when,
             notify: self.notify,
@@ -86,11 +105,32 @@ impl<W, N, H> Hooks<W, N, H> {
         }
     }
 
-    #[inline]
-    pub(crate) fn succeeded(&self) {
-        if let Some(budget) = &self.budget {
-            budget.deposit();
+    pub(crate) fn set_cancel<C2>(self, cancel: C2) -> Hooks<W, N, H, C2, B> {
+        Hooks {
+            when: self.when,
+            notify: self.notify,
+            hint: self.hint,
+            cancel,
+            budget: self.budget,
         }
+    }
+
+    pub(crate) fn set_budget<B2>(self, budget: B2) -> Hooks<W, N, H, C, B2> {
+        Hooks {
+            when: self.when,
+            notify: self.notify,
+            hint: self.hint,
+            cancel: self.cancel,
+            budget,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn succeeded(&self)
+    where
+        B: slot::Budget,
+    {
+        self.budget.deposit();
     }
 
     /// After attempt number `progress.attempts` failed with `error`: the delay before the next
@@ -103,9 +143,11 @@ impl<W, N, H> Hooks<W, N, H> {
         elapsed: impl FnOnce() -> Option<Duration>,
     ) -> Result<Duration, StopReason>
     where
-        W: FnMut(&E) -> bool,
-        N: FnMut(&E, u32, Duration),
-        H: FnMut(&E) -> Option<Duration>,
+        W: slot::When<E>,
+        N: slot::Notify<E>,
+        H: slot::Hint<E>,
+        C: slot::Cancel,
+        B: slot::Budget,
     {
         let attempts = progress.attempts;
         let decision = self.next_delay(error, progress, elapsed);
@@ -116,7 +158,7 @@ impl<W, N, H> Hooks<W, N, H> {
                     delay_ms = delay.as_millis() as u64,
                     "attempt failed; retrying after a delay"
                 );
-                (self.notify)(error, attempts, delay);
+                self.notify.notify(error, attempts, delay);
             }
             Err(reason) => tracing::debug!(
                 attempts,
@@ -134,13 +176,15 @@ impl<W, N, H> Hooks<W, N, H> {
         elapsed: impl FnOnce() -> Option<Duration>,
     ) -> Result<Duration, StopReason>
     where
-        W: FnMut(&E) -> bool,
-        H: FnMut(&E) -> Option<Duration>,
+        W: slot::When<E>,
+        H: slot::Hint<E>,
+        C: slot::Cancel,
+        B: slot::Budget,
     {
-        if !(self.when)(error) {
+        if !self.when.retryable(error) {
             return Err(StopReason::NotRetryable);
         }
-        if self.cancel.as_ref().is_some_and(|t| t.is_cancelled()) {
+        if self.cancel.is_cancelled() {
             return Err(StopReason::Cancelled);
         }
         let backoff = progress.backoff;
@@ -148,7 +192,7 @@ impl<W, N, H> Hooks<W, N, H> {
         let Some(mut delay) = delays.next() else {
             return Err(StopReason::Exhausted);
         };
-        if let Some(hint) = (self.hint)(error) {
+        if let Some(hint) = self.hint.hint(error) {
             delay = backoff.cap_delay(hint);
         }
         if let (Some(budget), Some(elapsed)) = (backoff.max_elapsed(), elapsed()) {
@@ -157,10 +201,8 @@ impl<W, N, H> Hooks<W, N, H> {
             }
         }
         // Last, so that a retry refused for another reason does not spend the shared budget.
-        if let Some(budget) = &self.budget {
-            if !budget.try_withdraw() {
-                return Err(StopReason::BudgetExhausted);
-            }
+        if !self.budget.try_withdraw() {
+            return Err(StopReason::BudgetExhausted);
         }
         Ok(delay)
     }

@@ -321,12 +321,24 @@ impl<T, R, E> Shared<T, R, E> {
             if state.buffered_items >= self.settings.max_buffered_items {
                 return Err(Refused::Full(item, reply));
             }
+            let max_weight = limits.max_weight();
             if let Some(max) = self.settings.max_buffered_weight {
                 if state.buffered_items > 0 && state.buffered_weight.saturating_add(weight) > max {
+                    // If the item would not fit the open batch either, close that batch now,
+                    // as accepting the item would: otherwise, with nothing else in flight, the
+                    // space the item waits for is held by a batch that only its delay (maybe
+                    // never) would close.
+                    let overflows_open = !state.open.items.is_empty()
+                        && max_weight
+                            .is_some_and(|limit| state.open.weight.saturating_add(weight) > limit);
+                    if overflows_open {
+                        state.close_open(FlushTrigger::Weight, limits.max_items);
+                        drop(guard);
+                        self.wake_flusher.notify_one();
+                    }
                     return Err(Refused::Full(item, reply));
                 }
             }
-            let max_weight = limits.max_weight();
             if let Some(max_weight) = max_weight {
                 if !state.open.items.is_empty()
                     && state.open.weight.saturating_add(weight) > max_weight
@@ -631,7 +643,8 @@ impl<T, R, E> Shared<T, R, E> {
         let mut state = self.lock();
         state.flushing -= 1;
         state.buffered_items -= done.items;
-        state.buffered_weight -= done.weight;
+        // Weights are summed saturating, so a batch may weigh more than what is left.
+        state.buffered_weight = state.buffered_weight.saturating_sub(done.weight);
         state.metrics.items_flushed += done.items as u64;
         match done.outcome {
             Outcome::Succeeded => state.metrics.batches_succeeded += 1,

@@ -102,3 +102,34 @@ async fn the_weight_bound_pushes_back_but_admits_an_oversized_item_into_an_empty
     batcher.shutdown().await;
     assert_eq!(batcher.metrics().items_flushed, 5);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_item_that_does_not_fit_closes_the_open_batch_instead_of_waiting_forever() {
+    let log = common::Log::new();
+    let batcher = Batcher::builder()
+        .max_items(100)
+        .max_delay(Duration::MAX) // never closed by age: only the weight can close the batch
+        .max_weight(10, |w: &u32| u64::from(*w))
+        .max_buffered_weight(10)
+        .build(log.handler())
+        .unwrap();
+    batcher.push(6).await.unwrap();
+    // 6 + 5 exceeds both the batch's and the buffer's weight: the open batch must be closed so
+    // that its flush frees the space, rather than the producer waiting for a delay that never
+    // comes.
+    let pushed = tokio::time::timeout(HOUR, batcher.push(5)).await;
+    assert_eq!(
+        pushed,
+        Ok(Ok(())),
+        "the producer waited for space that never freed"
+    );
+    // The same through try_push: refused, but the open batch is on its way out.
+    batcher.push(1).await.unwrap(); // open batch [5, 1], weight 6
+    assert_eq!(batcher.try_push(7), Err(TrySubmitError::Full(7)));
+    settle().await;
+    assert_eq!(batcher.try_push(7), Ok(()));
+    batcher.shutdown().await;
+    assert_eq!(log.batches(), vec![vec![6], vec![5, 1], vec![7]]);
+    let triggers = batcher.metrics().triggers;
+    assert_eq!((triggers.weight, triggers.shutdown), (2, 1));
+}

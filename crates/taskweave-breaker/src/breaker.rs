@@ -263,9 +263,7 @@ impl<C> Inner<C> {
                         return Err(self.reject(State::Open, Some(after)));
                     }
                     // The wait is over: this caller turns the breaker half-open and takes the
-                    // first trial. The window is idle while not closed, so it is cleared here,
-                    // before anyone can close the breaker again and record into it.
-                    self.window.clear();
+                    // first trial.
                     let trials = Trials {
                         admitted: 1,
                         ..Trials::default()
@@ -273,6 +271,11 @@ impl<C> Inner<C> {
                     let next = Word::half_open(word.next_epoch(), trials);
                     match self.swap_state(word, next) {
                         Ok(()) => {
+                            // Only the caller that won the swap clears the window: a loser
+                            // clearing it could wipe a window that the trials had already
+                            // closed. Nobody records into it meanwhile, since the breaker
+                            // cannot close before this caller's own trial is recorded.
+                            self.window.clear();
                             self.announce(word, next, None, None);
                             return Ok(self.ticket(next));
                         }
@@ -489,7 +492,8 @@ impl<C> Inner<C> {
         let counts = counts.unwrap_or_default();
         match transition.to {
             State::Open => {
-                let wait_ms = wait.unwrap_or_default().as_millis() as u64;
+                let wait_ms =
+                    u64::try_from(wait.unwrap_or_default().as_millis()).unwrap_or(u64::MAX);
                 tracing::warn!(
                     breaker = self.name(),
                     from = %transition.from,

@@ -36,11 +36,13 @@ impl Config {
     pub(crate) fn wait_after(&self, trips: u64) -> Duration {
         match self.wait_growth {
             None => self.wait_duration,
+            Some(_) if trips == 0 => self.wait_duration,
             Some((multiplier, cap)) => {
                 let exp = i32::try_from(trips).unwrap_or(i32::MAX);
                 let secs = self.wait_duration.as_secs_f64() * multiplier.powi(exp);
-                // `min` also absorbs an infinite product.
-                Duration::from_secs_f64(secs.min(cap.as_secs_f64()))
+                // An infinite product, or one that rounds above `Duration::MAX` (a cap near it
+                // converts to 2^64 s), is past the cap anyway.
+                Duration::try_from_secs_f64(secs).map_or(cap, |wait| wait.min(cap))
             }
         }
     }
@@ -149,7 +151,9 @@ impl<C> Builder<C> {
         self
     }
 
-    /// How long the breaker stays open before it admits trial calls. Default: 60 s.
+    /// How long the breaker stays open before it admits trial calls. Default: 60 s. Waits
+    /// beyond about 34 years (`Duration::MAX`, say) are cut to that: in effect, open until a
+    /// manual transition.
     pub fn wait_duration(mut self, wait: Duration) -> Self {
         self.config.wait_duration = wait;
         self
@@ -273,5 +277,38 @@ impl BuilderConfig {
             half_open_calls,
             event_capacity: self.event_capacity,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn growing(wait: Duration, multiplier: f64, cap: Duration) -> Config {
+        Builder::new()
+            .wait_duration(wait)
+            .wait_growth(multiplier, cap)
+            .config
+            .validate()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_wait_grows_by_the_multiplier_up_to_the_cap() {
+        let config = growing(Duration::from_secs(10), 2.0, Duration::from_secs(50));
+        let waits: Vec<u64> = (0..5).map(|k| config.wait_after(k).as_secs()).collect();
+        assert_eq!(waits, [10, 20, 40, 50, 50]);
+        assert_eq!(config.wait_after(u64::MAX), Duration::from_secs(50));
+    }
+
+    #[test]
+    fn waits_near_duration_max_saturate_at_the_cap_instead_of_panicking() {
+        // `Duration::MAX.as_secs_f64()` rounds up to 2^64 s, which `from_secs_f64` rejects.
+        let config = growing(Duration::MAX, 2.0, Duration::MAX);
+        for trips in [0, 1, 2, 1_000, u64::MAX] {
+            assert_eq!(config.wait_after(trips), Duration::MAX);
+        }
+        let config = growing(Duration::from_secs(1), 1e300, Duration::MAX);
+        assert_eq!(config.wait_after(3), Duration::MAX);
     }
 }

@@ -37,8 +37,9 @@
 //! The closed state takes no lock: one atomic load admits a call, and while the window holds only
 //! successes, recording another success writes nothing at all (the window would not change);
 //! otherwise a success is one uncontended atomic add on the calling thread's counter stripe. The
-//! clock is read only if slow calls are counted or the window is time-based. Every transition is one compare-and-swap on a single state word, so
-//! none is lost or made twice, and half-open admission never exceeds its trial calls.
+//! clock is read only if slow calls are counted or the window is time-based. Every transition
+//! is one compare-and-swap on a single state word, so none is lost or made twice, and half-open
+//! admission never exceeds its trial calls.
 //!
 //! # Example
 //!

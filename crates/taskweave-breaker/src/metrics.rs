@@ -6,7 +6,7 @@ use crate::state::State;
 ///
 /// In `HalfOpen` state the calls are the trial calls recorded so far; otherwise they are the
 /// calls in the sliding window (which keeps the numbers that tripped the breaker while it is
-/// open, and is emptied when trial calls begin).
+/// open — though a time window's calls still age out — and is emptied when trial calls begin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Metrics {

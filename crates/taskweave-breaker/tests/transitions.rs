@@ -394,3 +394,19 @@ async fn time_window_trips_when_successes_expire_and_leave_failures() {
     record(&breaker, "S");
     assert_eq!(breaker.state(), State::Open);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_of_duration_max_with_growth_trips_without_panicking() {
+    let breaker = small()
+        .wait_duration(Duration::MAX)
+        .wait_growth(2.0, Duration::MAX)
+        .build()
+        .unwrap();
+    record(&breaker, "FFFFF");
+    assert_eq!(breaker.state(), State::Open);
+    match breaker.try_acquire() {
+        // Clamped to the longest deadline the state word holds, about 34 years.
+        Err(rejected) => assert!(rejected.retry_after().unwrap() > secs(30 * 365 * 24 * 3600)),
+        Ok(_) => panic!("an open breaker admitted a call"),
+    }
+}

@@ -98,10 +98,18 @@ impl Cell {
     }
 }
 
+/// A [`Cell`] alone on its cache line(s). Two threads checking one limiter both write its TAT;
+/// padding keeps that line from also holding the read-only data every check reads (the
+/// quota's constants, the clock's origin, the counters' pointers), which would otherwise be
+/// invalidated on every admission. Keyed limiters keep plain cells: one per key, and many keys.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct PaddedCell(Cell);
+
 /// The quotas of a limiter: one lock-free cell, or several updated all-or-nothing.
 #[derive(Debug)]
 pub(crate) enum Gate {
-    One(Params, Cell),
+    One(Params, PaddedCell),
     /// Several words cannot be updated atomically without a lock; the critical section is a
     /// handful of integer comparisons, never held across an `.await`.
     Many(Box<[Params]>, std::sync::Mutex<Box<[u64]>>),
@@ -110,7 +118,7 @@ pub(crate) enum Gate {
 impl Gate {
     pub(crate) fn new(params: Vec<Params>) -> Self {
         if params.len() == 1 {
-            Self::One(params[0], Cell::default())
+            Self::One(params[0], PaddedCell::default())
         } else {
             let tats = vec![0; params.len()].into_boxed_slice();
             Self::Many(params.into_boxed_slice(), std::sync::Mutex::new(tats))
@@ -130,7 +138,7 @@ impl Gate {
     #[inline]
     pub(crate) fn try_consume(&self, now: u64, n: u32) -> Result<u64, u64> {
         match self {
-            Self::One(params, cell) => cell.try_consume(params, now, n),
+            Self::One(params, cell) => cell.0.try_consume(params, now, n),
             Self::Many(params, tats) => {
                 // A poisoned lock only means another thread panicked between two integer
                 // stores of this function, which cannot happen; the data is still valid.
@@ -156,6 +164,40 @@ impl Gate {
         }
     }
 
+    /// How late a waiter for `n` permits that does not conform at `now` may be served, after the
+    /// instant it conforms, without the limiter losing capacity: `τ − n·T` of the quota that
+    /// makes it wait (or more, if others consumed meanwhile). Once the waiter is later than
+    /// that, the quota sits full and what it accrues beyond the burst is gone.
+    pub(crate) fn headroom(&self, now: u64, n: u32) -> u64 {
+        // At the instant the request conforms, the quota's TAT is this far ahead of it.
+        let headroom = |tat: u64, wait: u64| tat.saturating_sub(now.saturating_add(wait));
+        match self {
+            Self::One(params, cell) => {
+                let tat = cell.0.tat();
+                match params.decide(tat, now, n) {
+                    Ok(_) => params
+                        .tolerance
+                        .saturating_sub(params.interval * u64::from(n)),
+                    Err(wait) => headroom(tat, wait),
+                }
+            }
+            Self::Many(params, tats) => {
+                let tats = tats.lock().unwrap_or_else(|e| e.into_inner());
+                // The quota with the longest wait is the one that paces the waiter; capacity
+                // the others lose meanwhile could not have been used anyway.
+                let mut binding: Option<(u64, u64)> = None;
+                for (p, &tat) in params.iter().zip(tats.iter()) {
+                    if let Err(wait) = p.decide(tat, now, n) {
+                        if binding.is_none_or(|(w, _)| wait > w) {
+                            binding = Some((wait, headroom(tat, wait)));
+                        }
+                    }
+                }
+                binding.map_or(u64::MAX, |(_, h)| h)
+            }
+        }
+    }
+
     /// Undoes an admission of `n` permits whose `try_consume` returned `granted_tat`, if that
     /// can be done exactly: while `now` is before `granted_tat`, every admission since then
     /// stacked on top of it (none found the limiter idle), so removing `n·T` from each TAT
@@ -163,7 +205,7 @@ impl Gate {
     /// otherwise the permits stay consumed, which errs on the side of the limit.
     pub(crate) fn refund(&self, now: u64, n: u32, granted_tat: u64) -> bool {
         match self {
-            Self::One(params, cell) => cell.refund(params, now, n, granted_tat),
+            Self::One(params, cell) => cell.0.refund(params, now, n, granted_tat),
             Self::Many(params, tats) => {
                 if now >= granted_tat {
                     return false;
@@ -204,6 +246,23 @@ mod tests {
         assert!(cell.refund(&p, 115, 1, 140));
         assert_eq!(cell.tat(), 130);
         assert!(!cell.refund(&p, 140, 1, 140));
+    }
+
+    #[test]
+    fn headroom_is_the_burst_left_when_the_request_conforms() {
+        // Interval 10, burst 3: after the burst at 100, one more conforms at 110, when the TAT
+        // is still 20 ahead (τ − n·T = 30 − 10); two conform at 120, 10 ahead.
+        let gate = Gate::new(vec![params(10, 3)]);
+        assert_eq!(gate.try_consume(100, 3), Ok(130));
+        assert_eq!(gate.headroom(100, 1), 20);
+        assert_eq!(gate.headroom(100, 2), 10);
+        assert_eq!(gate.headroom(100, 3), 0);
+        // The quota that makes a request wait longest decides its headroom.
+        let gate = Gate::new(vec![params(10, 5), params(100, 2)]);
+        assert_eq!(gate.try_consume(0, 2), Ok(20));
+        assert_eq!(gate.try_consume(0, 1), Err(100));
+        // The second quota paces it (conforms at 100, TAT 200): 100 = τ − T of that quota.
+        assert_eq!(gate.headroom(0, 1), 100);
     }
 
     #[test]

@@ -71,13 +71,21 @@ fn stripe() -> usize {
     {
         use std::sync::atomic::AtomicUsize;
         static NEXT: AtomicUsize = AtomicUsize::new(1);
+        // A const-initialised thread-local without a destructor is a plain TLS load; a lazily
+        // initialised one checks its state first. `usize::MAX` means "not assigned yet".
         thread_local! {
-            static STRIPE: usize = {
-                let i = NEXT.fetch_add(1, Ordering::Relaxed);
-                if i < STRIPES { i } else { 0 }
-            };
+            static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
         }
-        STRIPE.with(|s| *s)
+        STRIPE.with(|s| {
+            let i = s.get();
+            if i != usize::MAX {
+                return i;
+            }
+            let i = NEXT.fetch_add(1, Ordering::Relaxed);
+            let i = if i < STRIPES { i } else { 0 };
+            s.set(i);
+            i
+        })
     }
     #[cfg(taskweave_loom)]
     {

@@ -30,9 +30,13 @@ use crate::quota::Quota;
 /// the tasks it can serve, not a herd. The non-waiting [`check`](Self::check) does not queue
 /// and may take capacity ahead of waiters.
 ///
-/// Waiting sleeps on Tokio's 1 ms timer: for lossless waiting at rates above 1,000/s, give the
-/// quota a burst of at least 2 ms worth, or see
-/// [`spin_wait`](RateLimiterBuilder::spin_wait).
+/// Waiting sleeps on Tokio's timer, which has 1 ms ticks and can fire up to ~2 ms late; while
+/// a waiter oversleeps, capacity beyond the burst is lost. When the quota's burst absorbs that
+/// (2 ms of the rate or more), waiters just sleep. When it does not, a wait shorter than 50 µs
+/// is spent yielding to the scheduler and checking again instead (at most 256 times per
+/// `acquire`, and never on a clock that stands still, such as paused Tokio time), so that
+/// high rates with small bursts are still delivered in full. Longer waits on such a quota may
+/// lose capacity; see [`spin_wait`](RateLimiterBuilder::spin_wait).
 pub struct RateLimiter<C: Clock = TokioClock> {
     inner: Arc<Inner<C>>,
 }
@@ -237,12 +241,13 @@ impl<C: Clock> RateLimiterBuilder<C> {
     /// Spends the last `spin` of each wait in `acquire` yielding to the scheduler and checking
     /// again, instead of on Tokio's timer (default: zero, never).
     ///
-    /// Tokio's timer has 1 ms ticks, so a waiter can oversleep by up to a tick, and capacity
-    /// accrued beyond the burst meanwhile is lost: with a burst worth less than ~2 ms of the
-    /// rate, waiting callers get less than the quota (about 90% with a burst of exactly 1 ms).
-    /// Spinning the last ~2 ms makes waits precise, at the cost of keeping one worker busy
-    /// while the limiter is saturated. Prefer a larger burst when the downstream allows it.
-    /// Ignored while the clock stands still (paused Tokio time), where yielding cannot help.
+    /// Tokio's timer has 1 ms ticks, so a waiter can oversleep by up to ~2 ms, and capacity
+    /// accrued beyond the burst meanwhile is lost. By default only waits shorter than 50 µs
+    /// are yielded through, and only on quotas whose burst is under 2 ms of the rate; a wait
+    /// of, say, 0.5 ms at 2,000/s with a burst of 1 still sleeps and loses. Spinning the last
+    /// ~2 ms makes every wait precise, at the cost of keeping one worker busy while the
+    /// limiter is saturated. Prefer a larger burst when the downstream allows it. Ignored
+    /// while the clock stands still (paused Tokio time), where yielding cannot help.
     pub fn spin_wait(mut self, spin: Duration) -> Self {
         self.spin = spin;
         self
@@ -320,12 +325,12 @@ impl Waiters {
 
     /// Grants permits to queued waiters in order while their requests conform, collecting
     /// their wakers in `wake`; stops at the first that does not, and returns how long it must
-    /// wait and the time it decided at. That waiter is the new head: it is woken too, so that
-    /// it starts its sleep.
-    fn serve<C: Clock>(&mut self, inner: &Inner<C>, wake: &mut Vec<Waker>) -> Option<(u64, u64)> {
+    /// wait. That waiter is the new head: it is woken too, so that it starts its sleep.
+    fn serve<C: Clock>(&mut self, inner: &Inner<C>, wake: &mut Vec<Waker>) -> Option<HeadWait> {
         let now = inner.clock.now_nanos();
         while let Some(entry) = self.queued.first_entry() {
-            match inner.gate.try_consume(now, entry.get().n) {
+            let n = entry.get().n;
+            match inner.gate.try_consume(now, n) {
                 Ok(tat) => {
                     let ticket = *entry.key();
                     let waiter = entry.remove();
@@ -334,11 +339,74 @@ impl Waiters {
                 }
                 Err(wait) => {
                     wake.push(entry.get().waker.clone());
-                    return Some((wait, now));
+                    return Some(HeadWait {
+                        wait,
+                        now,
+                        headroom: inner.gate.headroom(now, n),
+                    });
                 }
             }
         }
         None
+    }
+}
+
+/// Why the head of the queue still waits, as [`Waiters::serve`] found it (nanoseconds).
+#[derive(Debug, Clone, Copy)]
+struct HeadWait {
+    /// Until its request conforms.
+    wait: u64,
+    /// The clock reading the decision was made at.
+    now: u64,
+    /// How late it may be served after that without the limiter losing capacity.
+    headroom: u64,
+}
+
+/// How late Tokio's timer may fire: it rounds deadlines up to its 1 ms tick and its driver can
+/// wake up to a tick after that, plus the OS's own timer slack.
+const TIMER_LATENESS: u64 = 2_000_000;
+
+/// The longest remaining wait that `acquire` yields through by default instead of sleeping,
+/// when sleeping would lose capacity: far below a tick, so a waiter never spends more than
+/// this polling per wait.
+const SHORT_WAIT: u64 = 50_000;
+
+/// How many times one `acquire` may yield by default before it falls back to the timer, so
+/// that `check` callers taking capacity ahead of it cannot keep it polling.
+const MAX_YIELDS: u32 = 256;
+
+/// What the head waiter does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Wake itself and check again (the clock moves meanwhile).
+    Yield,
+    /// Sleep on Tokio's timer for this many nanoseconds.
+    Sleep(u64),
+}
+
+/// Chooses between sleeping and yielding for a head waiter that must wait `head.wait`.
+///
+/// Sleeping costs nothing but may fire up to [`TIMER_LATENESS`] late. That is harmless while
+/// the quota's headroom absorbs it: the burst refills meanwhile and the waiter takes it when
+/// it wakes. Below that, a late wake-up loses the capacity accrued beyond the burst (at a burst
+/// of exactly 1 ms of the rate, about a tenth of the quota); so a wait short enough to be cheap
+/// to poll through ([`SHORT_WAIT`]) is spent yielding instead, at most `yields_left` times. The
+/// explicit `spin` ([`RateLimiterBuilder::spin_wait`]) yields through the last `spin` of any
+/// wait, without a budget. `clock_moved` is false when the clock has not advanced since the
+/// previous yield (paused Tokio time), where only the timer can make time pass.
+fn plan(head: HeadWait, spin: u64, yields_left: u32, clock_moved: bool) -> Plan {
+    if clock_moved {
+        if head.wait <= spin {
+            return Plan::Yield;
+        }
+        if head.wait <= SHORT_WAIT && head.headroom < TIMER_LATENESS && yields_left > 0 {
+            return Plan::Yield;
+        }
+    }
+    if head.wait > spin {
+        Plan::Sleep(head.wait - spin)
+    } else {
+        Plan::Sleep(head.wait)
     }
 }
 
@@ -356,6 +424,8 @@ struct Acquire<'a, C: Clock> {
     sleep: Option<Pin<Box<Sleep>>>,
     /// The clock reading at the last yield, to notice a clock that stands still.
     spun_at: Option<u64>,
+    /// Yields left before short waits go back to the timer (see [`plan`]).
+    yields_left: u32,
 }
 
 impl<'a, C: Clock> Acquire<'a, C> {
@@ -366,6 +436,7 @@ impl<'a, C: Clock> Acquire<'a, C> {
             state: State::Start,
             sleep: None,
             spun_at: None,
+            yields_left: MAX_YIELDS,
         }
     }
 
@@ -433,25 +504,22 @@ impl<C: Clock> Future for Acquire<'_, C> {
                         inner.queue.len.fetch_sub(1, Ordering::Relaxed);
                         return this.finish();
                     }
-                    // Still first in line: wait until the request conforms.
-                    let Some((wait, now)) = wait else {
+                    // Still first in line: wait until the request conforms, on Tokio's timer
+                    // or, where its lateness would lose capacity, by yielding (see `plan`).
+                    let Some(head) = wait else {
                         continue;
                     };
-                    // Tokio's timer has 1 ms ticks and may fire a tick late; capacity that
-                    // accrues beyond the burst meanwhile is lost (see `spin_wait`). With
-                    // spinning on, the end of the wait is spent yielding, unless the clock
-                    // stands still, which yielding cannot wait out.
-                    if wait <= inner.spin && this.spun_at != Some(now) {
-                        this.spun_at = Some(now);
-                        cx.waker().wake_by_ref();
-                        return Poll::Pending;
-                    }
-                    this.spun_at = None;
-                    let sleep_for = if wait > inner.spin {
-                        wait - inner.spin
-                    } else {
-                        wait
+                    let clock_moved = this.spun_at != Some(head.now);
+                    let sleep_for = match plan(head, inner.spin, this.yields_left, clock_moved) {
+                        Plan::Yield => {
+                            this.spun_at = Some(head.now);
+                            this.yields_left = this.yields_left.saturating_sub(1);
+                            cx.waker().wake_by_ref();
+                            return Poll::Pending;
+                        }
+                        Plan::Sleep(nanos) => nanos,
                     };
+                    this.spun_at = None;
                     let deadline = tokio::time::Instant::now() + Duration::from_nanos(sleep_for);
                     let sleep = match &mut this.sleep {
                         Some(sleep) => {
@@ -507,5 +575,52 @@ impl<C: Clock> Drop for Acquire<'_, C> {
         for waker in wake {
             waker.wake();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(wait: u64, headroom: u64) -> HeadWait {
+        HeadWait {
+            wait,
+            now: 0,
+            headroom,
+        }
+    }
+
+    #[test]
+    fn sleeps_when_the_burst_absorbs_a_late_timer() {
+        let h = head(10_000, TIMER_LATENESS);
+        assert_eq!(plan(h, 0, MAX_YIELDS, true), Plan::Sleep(10_000));
+    }
+
+    #[test]
+    fn yields_through_short_waits_that_a_late_timer_would_lose() {
+        let h = head(10_000, 990_000);
+        assert_eq!(plan(h, 0, MAX_YIELDS, true), Plan::Yield);
+        assert_eq!(plan(head(SHORT_WAIT, 0), 0, 1, true), Plan::Yield);
+        // Too long to poll through: sleep, even if late.
+        let long = head(SHORT_WAIT + 1, 0);
+        assert_eq!(plan(long, 0, MAX_YIELDS, true), Plan::Sleep(SHORT_WAIT + 1));
+    }
+
+    #[test]
+    fn yielding_is_bounded() {
+        let h = head(10_000, 0);
+        // Out of yields, or on a clock that stands still: back to the timer.
+        assert_eq!(plan(h, 0, 0, true), Plan::Sleep(10_000));
+        assert_eq!(plan(h, 0, MAX_YIELDS, false), Plan::Sleep(10_000));
+    }
+
+    #[test]
+    fn spin_wait_yields_through_the_end_of_any_wait() {
+        let spin = 2_000_000;
+        let far = head(5_000_000, u64::MAX);
+        assert_eq!(plan(far, spin, 0, true), Plan::Sleep(3_000_000));
+        let near = head(1_500_000, u64::MAX);
+        assert_eq!(plan(near, spin, 0, true), Plan::Yield);
+        assert_eq!(plan(near, spin, 0, false), Plan::Sleep(1_500_000));
     }
 }

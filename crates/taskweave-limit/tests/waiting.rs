@@ -190,3 +190,74 @@ async fn spin_wait_never_admits_early_on_a_real_clock() {
     // 20 permits at 1 per ms after the first: never sooner than 19 ms.
     assert!(start.elapsed() >= Duration::from_millis(19));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_of_one_tick_loses_nothing_on_a_paused_clock() {
+    // 100,000/s with a burst of exactly 1 ms: waits are 10 µs, far below the timer's tick, so
+    // the head waiter first yields; on a paused clock that cannot make time pass, and it must
+    // fall back to the timer without hanging, admitting early or losing capacity.
+    let limiter = RateLimiter::new(Quota::per_second(100_000).with_burst(100)).unwrap();
+    let start = tokio::time::Instant::now();
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let limiter = limiter.clone();
+            tokio::spawn(async move {
+                let mut stamps = Vec::new();
+                for _ in 0..1000 {
+                    limiter.acquire().await;
+                    stamps.push(start.elapsed());
+                }
+                stamps
+            })
+        })
+        .collect();
+    let mut stamps = Vec::new();
+    for t in tasks {
+        stamps.extend(t.await.unwrap());
+    }
+    stamps.sort_unstable();
+    // At most burst + rate·W in any window W = 1 ms.
+    for (i, &t) in stamps.iter().enumerate() {
+        let in_window = stamps[i..]
+            .iter()
+            .take_while(|&&u| u - t < Duration::from_millis(1))
+            .count();
+        assert!(
+            in_window <= 200,
+            "{in_window} admissions in 1 ms from {t:?}"
+        );
+    }
+    // 2000 permits after a burst of 100, at 100 per ms: exactly 19 ms, nothing lost.
+    assert_eq!(start.elapsed(), Duration::from_millis(19));
+    assert_eq!(limiter.metrics().admitted, 2000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_waits_never_admit_early_on_a_real_clock() {
+    // Waits of 10 µs are spent yielding rather than sleeping: they must still end on time.
+    let limiter = RateLimiter::new(Quota::per_second(100_000).with_burst(1)).unwrap();
+    let start = std::time::Instant::now();
+    for _ in 0..500 {
+        limiter.acquire().await;
+    }
+    // 500 permits, one every 10 µs after the first: never sooner than 4.99 ms.
+    assert!(start.elapsed() >= Duration::from_micros(4990));
+    assert_eq!(limiter.metrics().admitted, 500);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_large_burst_sleeps_through_short_waits() {
+    // With a burst of 10 ms, a late timer loses nothing, so even a 10 µs wait sleeps: on a
+    // paused clock that is one timer tick, and the burst refilled meanwhile is taken at once.
+    let limiter = RateLimiter::new(Quota::per_second(100_000).with_burst(1000)).unwrap();
+    let start = tokio::time::Instant::now();
+    for _ in 0..1001 {
+        limiter.acquire().await;
+    }
+    assert_eq!(start.elapsed(), Duration::from_millis(1));
+    for _ in 0..100 {
+        limiter.acquire().await;
+    }
+    // The 1 ms tick refilled 100 permits, minus the one taken at its end.
+    assert_eq!(start.elapsed(), Duration::from_millis(2));
+}

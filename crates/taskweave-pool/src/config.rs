@@ -16,6 +16,10 @@ use crate::pool::Pool;
 /// pushes back on its callers within a fraction of a second of work.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
+/// The most workers a [`FixedPool`] may have. Each is a task whose state is allocated when the
+/// pool is built, so an absurd count would exhaust memory (or overflow) instead of erring.
+const MAX_FIXED_WORKERS: usize = 4096;
+
 /// Configures a [`Pool`] (any jobs) or a [`FixedPool`] (one handler, fixed workers).
 ///
 /// | setting | default |
@@ -84,7 +88,9 @@ impl PoolBuilder {
     }
 
     /// Drops any job still running after `timeout`; its handle resolves to
-    /// [`JobError::TimedOut`](crate::JobError::TimedOut). Needs a runtime with the time driver.
+    /// [`JobError::TimedOut`](crate::JobError::TimedOut). A blocking closure cannot be dropped:
+    /// its handle resolves at the timeout, and it keeps its concurrency slot until it returns.
+    /// Needs a runtime with the time driver.
     pub fn job_timeout(mut self, timeout: Duration) -> Self {
         self.job_timeout = Some(timeout);
         self
@@ -98,8 +104,9 @@ impl PoolBuilder {
         self
     }
 
-    /// The number of worker tasks of a [`FixedPool`]; each runs its share of
-    /// `max_concurrency` jobs concurrently. Ignored by [`build`](Self::build).
+    /// The number of worker tasks of a [`FixedPool`] (at most 4096, and at most
+    /// `max_concurrency`); each runs its share of `max_concurrency` jobs concurrently. Ignored
+    /// by [`build`](Self::build).
     pub fn fixed_workers(mut self, workers: usize) -> Self {
         self.fixed_workers = Some(workers);
         self
@@ -131,6 +138,12 @@ impl PoolBuilder {
         if let Some(workers) = self.fixed_workers {
             if workers == 0 {
                 return Err(ConfigError::ZeroWorkers);
+            }
+            if workers > MAX_FIXED_WORKERS {
+                return Err(ConfigError::TooManyWorkers {
+                    requested: workers,
+                    max: MAX_FIXED_WORKERS,
+                });
             }
             if workers > self.max_concurrency {
                 return Err(ConfigError::WorkersExceedConcurrency {

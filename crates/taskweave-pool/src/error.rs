@@ -22,6 +22,14 @@ pub enum ConfigError {
     ZeroTimeout,
     /// `fixed_workers(0)`: the fixed-worker pool needs at least one worker.
     ZeroWorkers,
+    /// More fixed workers than the pool supports (each is a task with its own state, made up
+    /// front; a few per CPU is the useful range).
+    TooManyWorkers {
+        /// The number of workers asked for.
+        requested: usize,
+        /// The largest number supported.
+        max: usize,
+    },
     /// More fixed workers than the concurrency limit: some workers could never run a job.
     WorkersExceedConcurrency {
         /// The number of workers asked for.
@@ -50,6 +58,10 @@ impl fmt::Display for ConfigError {
                 "job_timeout must be longer than zero; leave it unset to let jobs run without a deadline",
             ),
             Self::ZeroWorkers => f.write_str("fixed_workers must be at least 1"),
+            Self::TooManyWorkers { requested, max } => write!(
+                f,
+                "fixed_workers ({requested}) is more than the supported maximum {max}; one to a few workers per CPU is enough, raise max_concurrency instead"
+            ),
             Self::WorkersExceedConcurrency {
                 workers,
                 max_concurrency,

@@ -139,8 +139,9 @@ impl<T> JobHandle<T> {
     /// Asks the pool to cancel the job. A queued job is skipped when its turn comes; a running
     /// job is dropped at its next `.await`. The handle then resolves to
     /// [`JobError::Cancelled`], unless the job had already finished. Blocking jobs cannot be
-    /// interrupted once their closure runs: the handle resolves to `Cancelled` and the closure's
-    /// return value is discarded.
+    /// interrupted once their closure runs: the handle resolves to `Cancelled` at once, the
+    /// closure's return value is discarded, and the job keeps its concurrency slot until the
+    /// closure returns.
     pub fn abort(&self) {
         self.cell.request_abort();
     }
@@ -183,9 +184,12 @@ impl<T> fmt::Debug for JobHandle<T> {
 
 /// A type-erased job as the pool queues it: a future that publishes its own result.
 pub(crate) trait Runnable: Send {
-    /// Polls the job; on `Ready` its result has been published.
+    /// Polls the job; on `Ready` its result has been published and the job holds on to
+    /// nothing that counts against the pool's limit.
     fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome>;
-    /// Publishes `error` as the job's result; the job must not be polled afterwards.
+    /// Publishes `error` as the job's result (if none was yet). Polling afterwards only waits
+    /// until the job has let go of what it runs on (a blocking closure that cannot be
+    /// interrupted), then returns `Ready` with an outcome to ignore.
     fn fail(self: Pin<&mut Self>, error: JobError);
 }
 
@@ -271,17 +275,109 @@ where
     (Box::pin(Task::new(fut, cell)), handle)
 }
 
-/// Runs a blocking closure on Tokio's blocking threads, re-raising its panic in the job so the
-/// pool reports it like any other.
-pub(crate) async fn run_blocking<F, T>(f: F) -> T
+/// A blocking job: its closure runs on Tokio's blocking threads, and the job keeps its
+/// concurrency slot until the closure has returned — even when the handle has already resolved
+/// to `Cancelled` (abort) or `TimedOut` — so the pool never has more closures running than its
+/// limit. A panic in the closure is reported like any other.
+pub(crate) struct BlockingTask<F, T> {
+    /// The closure, until the job starts.
+    f: Option<F>,
+    /// The running closure, once the job has started.
+    running: Option<tokio::task::JoinHandle<T>>,
+    cell: Arc<JobCell<T>>,
+    /// Whether the result has been published.
+    finished: bool,
+}
+
+impl<F, T> BlockingTask<F, T> {
+    pub(crate) fn new(f: F, cell: Arc<JobCell<T>>) -> Self {
+        Self {
+            f: Some(f),
+            running: None,
+            cell,
+            finished: false,
+        }
+    }
+
+    fn publish(&mut self, result: Result<T, JobError>) {
+        if !self.finished {
+            self.finished = true;
+            self.cell.complete(result);
+        }
+    }
+}
+
+impl<F, T> Drop for BlockingTask<F, T> {
+    fn drop(&mut self) {
+        // Dropped unfinished (the pool aborted it): a started closure runs on, unobserved.
+        self.publish(Err(JobError::Cancelled));
+    }
+}
+
+// Nothing in it is structurally pinned: the closure is moved out, the `JoinHandle` is `Unpin`.
+impl<F, T> Unpin for BlockingTask<F, T> {}
+
+impl<F, T> Runnable for BlockingTask<F, T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(value) => value,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // The runtime is shutting down; the job is dropped with it and reported as cancelled.
-        Err(_) => std::future::pending().await,
+    fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let this = self.get_mut();
+        if !this.finished && this.cell.poll_aborted(cx) {
+            this.publish(Err(JobError::Cancelled));
+        }
+        if this.running.is_none() {
+            match this.f.take() {
+                Some(f) if !this.finished => {
+                    this.running = Some(tokio::task::spawn_blocking(f));
+                }
+                // Aborted (or failed) before it started: the closure never runs.
+                _ => return Poll::Ready(Outcome::Cancelled),
+            }
+        }
+        let Some(running) = this.running.as_mut() else {
+            return Poll::Ready(Outcome::Cancelled);
+        };
+        let joined = match Pin::new(running).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(joined) => joined,
+        };
+        this.running = None;
+        if this.finished {
+            // Cancelled or timed out while the closure ran; its return value is discarded.
+            return Poll::Ready(Outcome::Cancelled);
+        }
+        match joined {
+            Ok(value) => {
+                this.publish(Ok(value));
+                Poll::Ready(Outcome::Completed)
+            }
+            Err(error) if error.is_panic() => {
+                let message = panic_message(&*error.into_panic());
+                this.publish(Err(JobError::Panicked { message }));
+                Poll::Ready(Outcome::Panicked)
+            }
+            // The runtime is shutting down and dropped the closure unrun.
+            Err(_) => {
+                this.publish(Err(JobError::Cancelled));
+                Poll::Ready(Outcome::Cancelled)
+            }
+        }
     }
+
+    fn fail(self: Pin<&mut Self>, error: JobError) {
+        self.get_mut().publish(Err(error));
+    }
+}
+
+/// Wraps a blocking closure into a queued job and the handle that awaits it.
+pub(crate) fn new_blocking_task<F, T>(id: JobId, f: F) -> (Pin<Box<dyn Runnable>>, JobHandle<T>)
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let cell = Arc::new(JobCell::new());
+    let handle = JobHandle::new(id, Arc::clone(&cell));
+    (Box::pin(BlockingTask::new(f, cell)), handle)
 }

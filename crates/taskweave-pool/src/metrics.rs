@@ -12,7 +12,8 @@ use crate::job::Outcome;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Metrics {
-    /// Jobs running right now.
+    /// Jobs holding a concurrency slot right now (including a blocking job whose handle
+    /// already resolved by abort or timeout while its closure still runs).
     pub in_flight: usize,
     /// Jobs accepted and waiting for a slot (including keyed jobs waiting for their key).
     pub queued: usize,

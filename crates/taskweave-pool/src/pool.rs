@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, PoolBuilder};
 use crate::error::{JobError, SubmitError};
-use crate::job::{JobHandle, JobId, Outcome, Runnable, lock, new_task, run_blocking};
+use crate::job::{JobHandle, JobId, Outcome, Runnable, lock, new_blocking_task, new_task};
 use crate::keyed::KeyedPool;
 use crate::metrics::{Counters, Metrics};
 use crate::shutdown::ShutdownReport;
@@ -150,7 +150,13 @@ impl Pool {
             gone: CancellationToken::new(),
         });
         if let Some(token) = config.token {
-            watch_token(&shared, token);
+            watch_token(
+                &shared.runtime,
+                token,
+                shared.gone.clone(),
+                Arc::downgrade(&shared),
+                Shared::abort_all,
+            );
         }
         Self { shared }
     }
@@ -207,6 +213,11 @@ impl Pool {
     /// Like [`submit`](Pool::submit) for blocking work: `f` runs on Tokio's blocking threads
     /// while it holds one of the pool's concurrency slots.
     ///
+    /// A running closure cannot be interrupted. An [`abort`](JobHandle::abort) or the job
+    /// timeout resolves its handle at once, but the closure keeps its slot until it returns, so
+    /// the limit holds for blocking threads too; after a [`shutdown`](Pool::shutdown) has
+    /// aborted it, it finishes on its own, its result discarded.
+    ///
     /// # Errors
     ///
     /// [`SubmitError::Closed`] with the closure if the pool is closed.
@@ -219,6 +230,9 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        // The same loop as `submit`'s: a generic helper shared by both would make the
+        // returned futures fail `Send` checks for some outputs (a rustc limitation with
+        // higher-ranked lifetimes in generic async fns).
         let mut f = f;
         let mut has_permit = false;
         loop {
@@ -326,6 +340,11 @@ impl Pool {
     /// Closes the pool and gives accepted jobs `grace` to finish; then cancels the rest —
     /// aborting running jobs and dropping queued ones — and reports which were cut short.
     /// Every handle resolves either way. Needs a runtime with the time driver.
+    ///
+    /// # Panics
+    ///
+    /// Panics if awaited in a runtime without the time driver (build it with `enable_all()`
+    /// or `enable_time()`).
     ///
     /// # Cancel safety
     ///
@@ -608,6 +627,9 @@ async fn run_job(shared: &Shared, mut job: Job) -> Outcome {
             Ok(outcome) => outcome,
             Err(_) => {
                 task.as_mut().fail(JobError::TimedOut { after });
+                // The handle has its answer; the slot is held until a blocking closure
+                // returns (an async job lets go at once).
+                poll_fn(|cx| task.as_mut().poll_run(cx)).await;
                 Outcome::TimedOut
             }
         },
@@ -669,16 +691,20 @@ fn worker(shared: Arc<Shared>, first: Job, worker_id: u64) -> impl Future<Output
     }
 }
 
-/// Cancels everything when the user's token fires; exits quietly when the pool is gone or
-/// drained.
-fn watch_token(shared: &Arc<Shared>, token: CancellationToken) {
-    let weak: Weak<Shared> = Arc::downgrade(shared);
-    let gone = shared.gone.clone();
-    shared.runtime.spawn(async move {
-        // Ends quietly when the pool is dropped first.
+/// Spawns the task that cancels everything in `pool` (with `abort_all`) when the user's token
+/// fires. It holds the pool weakly and ends quietly when `gone` (cancelled as the pool is
+/// dropped) fires first. Shared by both kinds of pool.
+pub(crate) fn watch_token<P: Send + Sync + 'static>(
+    runtime: &Handle,
+    token: CancellationToken,
+    gone: CancellationToken,
+    pool: Weak<P>,
+    abort_all: fn(&P, &'static str),
+) {
+    runtime.spawn(async move {
         if gone.run_until_cancelled(token.cancelled()).await.is_some() {
-            if let Some(shared) = weak.upgrade() {
-                shared.abort_all("cancellation token cancelled");
+            if let Some(pool) = pool.upgrade() {
+                abort_all(&pool, "cancellation token cancelled");
             }
         }
     });
@@ -704,7 +730,8 @@ where
     }
 }
 
-/// A blocking job, run with `spawn_blocking` while it holds a concurrency slot.
+/// A blocking job, run with `spawn_blocking` while it holds a concurrency slot (until its
+/// closure returns, even if its handle was aborted or timed out first).
 pub(crate) struct BlockingJob<F>(pub(crate) F);
 
 impl<F, T> IntoTask for BlockingJob<F>
@@ -714,6 +741,6 @@ where
 {
     type Output = T;
     fn into_task(self, id: JobId) -> (Pin<Box<dyn Runnable>>, JobHandle<T>) {
-        new_task(id, run_blocking(self.0))
+        new_blocking_task(id, self.0)
     }
 }

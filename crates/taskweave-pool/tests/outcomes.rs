@@ -114,7 +114,7 @@ async fn blocking_jobs_count_against_the_limit() {
         .await
         .unwrap();
     let after = pool.submit(async { "after" }).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    tokio::task::yield_now().await;
     let m = pool.metrics();
     assert_eq!(
         (m.in_flight, m.queued),
@@ -132,4 +132,75 @@ async fn blocking_jobs_count_against_the_limit() {
         panicking.await.unwrap_err().panic_message(),
         Some("blocking boom")
     );
+}
+
+/// Submits a blocking job that runs until released, and an async job queued behind it (limit 1).
+async fn blocked_pool(
+    timeout: Option<Duration>,
+) -> (
+    Pool,
+    taskweave_pool::JobHandle<bool>,
+    taskweave_pool::JobHandle<&'static str>,
+    std::sync::mpsc::Sender<()>,
+) {
+    let mut builder = Pool::builder().max_concurrency(1).queue_capacity(4);
+    if let Some(timeout) = timeout {
+        builder = builder.job_timeout(timeout);
+    }
+    let pool = builder.build().unwrap();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let blocking = pool
+        .submit_blocking(move || {
+            let _ = started_tx.send(());
+            released.recv().is_ok()
+        })
+        .await
+        .unwrap();
+    started.await.unwrap();
+    let after = pool.submit(async { "after" }).await.unwrap();
+    (pool, blocking, after, release)
+}
+
+/// The slot of a blocking job whose handle already resolved is still held by its closure.
+async fn assert_slot_held_until_the_closure_returns(
+    pool: &Pool,
+    after: taskweave_pool::JobHandle<&'static str>,
+    release: std::sync::mpsc::Sender<()>,
+) {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    let m = pool.metrics();
+    assert_eq!(
+        (m.in_flight, m.queued),
+        (1, 1),
+        "the queued job must wait for the still-running closure"
+    );
+    assert!(!after.is_finished());
+    release.send(()).unwrap();
+    assert_eq!(after.await.unwrap(), "after");
+    pool.drain().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_blocking_job_keeps_its_slot_until_its_closure_returns() {
+    let (pool, blocking, after, release) = blocked_pool(None).await;
+    blocking.abort();
+    assert_eq!(blocking.await.unwrap_err(), JobError::Cancelled);
+    assert_slot_held_until_the_closure_returns(&pool, after, release).await;
+    assert_eq!(pool.metrics().cancelled, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_blocking_job_keeps_its_slot_until_its_closure_returns() {
+    let (pool, blocking, after, release) = blocked_pool(Some(Duration::from_secs(1))).await;
+    // A running blocking closure holds the paused clock still: move it by hand.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert!(matches!(
+        blocking.await.unwrap_err(),
+        JobError::TimedOut { .. }
+    ));
+    assert_slot_held_until_the_closure_returns(&pool, after, release).await;
+    assert_eq!(pool.metrics().timed_out, 1);
 }

@@ -136,6 +136,18 @@ async fn invalid_configuration_is_a_typed_error() {
         .fixed_workers(0)
         .build_fixed(|x: u8| async move { x });
     assert_eq!(zero.unwrap_err(), ConfigError::ZeroWorkers);
+    // Would try to allocate state for usize::MAX workers.
+    let absurd = Pool::builder()
+        .max_concurrency(usize::MAX)
+        .fixed_workers(usize::MAX)
+        .build_fixed(|x: u8| async move { x });
+    assert!(matches!(
+        absurd.unwrap_err(),
+        ConfigError::TooManyWorkers {
+            requested: usize::MAX,
+            ..
+        }
+    ));
     // The messages say what to do.
     assert!(
         ConfigError::ZeroConcurrency

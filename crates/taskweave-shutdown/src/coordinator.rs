@@ -264,6 +264,11 @@ impl Coordinator {
     /// finish; tasks still running after it are aborted, named in a `tracing::warn!` and in the
     /// report. A signal during shutdown aborts every remaining task at once.
     ///
+    /// # Panics
+    ///
+    /// Panics if the runtime has no time driver (the grace periods need it): build it with
+    /// `enable_all()` or `enable_time()`, as `#[tokio::main]` does.
+    ///
     /// # Cancel safety
     ///
     /// Not cancel safe: dropping the future before it completes aborts every task that is

@@ -17,7 +17,8 @@
 //! | rate and concurrency limits | `limit` | [`limit`] | GCRA rate limits, keyed limits with bounded memory, adaptive concurrency |
 //!
 //! Integrations: `tower` turns on the `tower::Layer`s of the enabled crates that have one
-//! (backoff, breaker, limit).
+//! (backoff, breaker, limit); `quanta` adds `limit::QuantaClock`, a cheaper clock for rate
+//! limiters that tokio's paused test time does not control.
 //!
 //! # Index
 //!

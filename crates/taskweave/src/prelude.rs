@@ -6,16 +6,16 @@
 #[cfg(feature = "actor")]
 pub use crate::actor::{Actor, ActorRef, Context as ActorContext, Reply, Supervisor};
 #[cfg(feature = "backoff")]
-pub use crate::backoff::{Backoff, Jitter, RetryBudget, RetryExt, retry};
+pub use crate::backoff::{Backoff, Jitter, RetryBudget, RetryError, RetryExt, StopReason, retry};
 #[cfg(feature = "batch")]
 pub use crate::batch::{BatchedExt, Batcher};
 #[cfg(feature = "breaker")]
-pub use crate::breaker::Breaker;
+pub use crate::breaker::{Breaker, CallError};
 #[cfg(feature = "bus")]
-pub use crate::bus::{Bus, LagPolicy};
+pub use crate::bus::{Bus, LagPolicy, Subscription};
 #[cfg(feature = "limit")]
 pub use crate::limit::{ConcurrencyLimit, Limiter, Quota, RateLimiter};
 #[cfg(feature = "pool")]
-pub use crate::pool::Pool;
+pub use crate::pool::{JobHandle, Pool};
 #[cfg(feature = "shutdown")]
 pub use crate::shutdown::{CancellationToken, Coordinator};

@@ -11,7 +11,7 @@ use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::error::{JobError, SubmitError};
 use crate::job::{JobCell, JobHandle, JobId, Outcome, lock};
 use crate::metrics::{Counters, Metrics};
+use crate::pool::watch_token;
 use crate::shutdown::ShutdownReport;
 
 mod results;
@@ -240,16 +241,13 @@ where
             }
         }
         if let Some(token) = config.token {
-            let weak: Weak<Shared<I, O>> = Arc::downgrade(&shared);
-            let gone = shared.gone.clone();
-            config.runtime.spawn(async move {
-                // Ends quietly when the pool is dropped first.
-                if gone.run_until_cancelled(token.cancelled()).await.is_some() {
-                    if let Some(shared) = weak.upgrade() {
-                        shared.abort_all("cancellation token cancelled");
-                    }
-                }
-            });
+            watch_token(
+                &config.runtime,
+                token,
+                shared.gone.clone(),
+                Arc::downgrade(&shared),
+                Shared::abort_all,
+            );
         }
         tracing::debug!(
             workers,
@@ -393,6 +391,11 @@ where
 
     /// Closes the pool and gives queued and running jobs `grace` to finish; then cancels the
     /// rest and reports which jobs were aborted or never started. Needs the time driver.
+    ///
+    /// # Panics
+    ///
+    /// Panics if awaited in a runtime without the time driver (build it with `enable_all()`
+    /// or `enable_time()`).
     ///
     /// # Cancel safety
     ///

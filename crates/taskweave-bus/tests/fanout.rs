@@ -1,0 +1,137 @@
+//! Every matching subscription receives every message, in publish order.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use taskweave_bus::{Bus, Lagged, RecvError};
+
+fn cap(n: usize) -> NonZeroUsize {
+    NonZeroUsize::new(n).unwrap()
+}
+
+#[tokio::test]
+async fn many_subscribers_each_receive_everything_in_order() {
+    let bus: Bus<u32> = Bus::new(cap(256));
+    let mut subs: Vec<_> = (0..64).map(|_| bus.subscribe("events").unwrap()).collect();
+    assert_eq!(bus.subscriber_count("events").unwrap(), 64);
+    for i in 0..200 {
+        let delivery = bus.publish("events", i).await.unwrap();
+        assert_eq!(delivery.delivered(), 64);
+        assert!(delivery.is_complete());
+    }
+    bus.close();
+    for sub in &mut subs {
+        for i in 0..200 {
+            assert_eq!(sub.recv().await, Ok(i));
+        }
+        assert_eq!(sub.recv().await, Err(RecvError::Closed));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_subscribers_on_a_multi_thread_runtime() {
+    const N: u64 = 20_000;
+    let bus: Bus<u64> = Bus::new(cap(64));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let mut sub = bus
+                .subscription("ticks")
+                .lag_policy(taskweave_bus::LagPolicy::Block)
+                .build()
+                .unwrap();
+            tokio::spawn(async move {
+                let mut expected = 0;
+                while let Ok(v) = sub.recv().await {
+                    assert_eq!(v, expected);
+                    expected += 1;
+                }
+                expected
+            })
+        })
+        .collect();
+    for i in 0..N {
+        bus.publish("ticks", i).await.unwrap();
+    }
+    drop(bus);
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), N);
+    }
+}
+
+#[tokio::test]
+async fn subscriptions_are_streams_that_end_when_closed() {
+    let bus: Bus<&'static str> = Bus::new(cap(8));
+    let sub = bus.subscribe("greetings.*").unwrap();
+    bus.publish("greetings.en", "hello").await.unwrap();
+    bus.publish("greetings.fr", "bonjour").await.unwrap();
+    bus.publish("farewells.en", "bye").await.unwrap();
+    bus.close();
+    let got: Vec<Result<&str, Lagged>> = sub.collect().await;
+    assert_eq!(got, vec![Ok("hello"), Ok("bonjour")]);
+}
+
+#[tokio::test]
+async fn payloads_that_are_not_clone_travel_in_an_arc() {
+    #[derive(Debug, PartialEq)]
+    struct Frame(Vec<u8>);
+
+    let bus: Bus<Arc<Frame>> = Bus::new(cap(4));
+    let mut a = bus.subscribe("video").unwrap();
+    let mut b = bus.subscribe("video").unwrap();
+    bus.publish("video", Arc::new(Frame(vec![1, 2, 3])))
+        .await
+        .unwrap();
+    let (fa, fb) = (a.recv().await.unwrap(), b.recv().await.unwrap());
+    assert!(
+        Arc::ptr_eq(&fa, &fb),
+        "the payload itself is shared, not cloned"
+    );
+}
+
+#[tokio::test]
+async fn filters_run_per_subscription_and_do_not_count_as_loss() {
+    let bus: Bus<u32> = Bus::new(cap(4));
+    let mut even = bus
+        .subscription("n")
+        .filter(|n| n % 2 == 0)
+        .build()
+        .unwrap();
+    let mut all = bus.subscribe("n").unwrap();
+    for i in 0..8 {
+        let delivery = bus.publish("n", i).await.unwrap();
+        assert_eq!(delivery.delivered(), if i % 2 == 0 { 2 } else { 1 });
+    }
+    bus.close();
+    let mut got = Vec::new();
+    while let Ok(n) = even.recv().await {
+        got.push(n);
+    }
+    assert_eq!(got, vec![0, 2, 4, 6]);
+    assert_eq!(even.stats().dropped, 0);
+    // `all` has capacity 4 and lagged: it is a different subscription with its own buffer.
+    assert_eq!(all.recv().await, Err(RecvError::Lagged(4)));
+}
+
+#[tokio::test]
+async fn subscriptions_with_the_same_pattern_share_a_buffer_but_not_a_cursor() {
+    let bus: Bus<u32> = Bus::new(cap(4));
+    let mut fast = bus.subscribe("s").unwrap();
+    let mut slow = bus.subscribe("s").unwrap();
+    for i in 0..3 {
+        bus.publish("s", i).await.unwrap();
+        assert_eq!(fast.recv().await, Ok(i));
+    }
+    let stats = bus.stats();
+    assert_eq!(stats.len(), 2);
+    let slow_stats = stats.iter().find(|s| s.id == slow.id()).unwrap();
+    assert_eq!(slow_stats.queued, 3);
+    assert_eq!(slow_stats.received, 0);
+    assert_eq!(slow.recv().await, Ok(0));
+    // It took every available message at once; they count as received.
+    let slow_stats = slow.stats();
+    assert_eq!((slow_stats.queued, slow_stats.received), (0, 3));
+    drop(fast);
+    assert_eq!(bus.subscription_count(), 1);
+    assert_eq!(slow.recv().await, Ok(1));
+}
