@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
+use std::io::IsTerminal;
 use taskweave_demo::{Command, ProgressMode, USAGE, run};
+
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -32,6 +34,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: CI logs and redirected output stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 
