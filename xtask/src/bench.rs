@@ -101,12 +101,34 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     groups.retain(|id, _| available.iter().any(|b| id.split('/').next() == Some(b)));
     attach_notes(&notes_dir, &mut groups)?;
 
+    // A report must cover every bench: a partial run (one NAME) in a target directory that
+    // holds no results for the others would otherwise erase them from the docs.
+    let missing: Vec<&String> = available
+        .iter()
+        .filter(|b| {
+            !groups
+                .keys()
+                .any(|id| id.split('/').next() == Some(b.as_str()))
+        })
+        .collect();
     let report = Report {
         groups,
         quick,
         ran: selected,
     };
     eprintln!("\n{}", report.terminal_table());
+    if !missing.is_empty() {
+        eprintln!(
+            "bench: docs/benchmarks.md and README.md left as they are: this target directory has \
+             no results for {}; run `cargo xtask bench` for the whole report",
+            missing
+                .iter()
+                .map(|b| b.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(());
+    }
     report.write(&project_root().join("docs"))?;
     report.update_readme(&project_root().join("README.md"))?;
     eprintln!(
