@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use taskweave_benches::{multi_thread, note, time_spawned, workload_group};
+use taskweave_benches::{multi_thread, note, run_tasks, workload_group};
 
 const ADMISSIONS: u64 = 1_000_000;
 const KEYS: u64 = 64;
@@ -32,21 +32,6 @@ fn ours_unlimited() -> taskweave_limit::Quota {
 
 fn governor_unlimited() -> governor::Quota {
     governor::Quota::per_second(NonZeroU32::MAX)
-}
-
-/// Runs `per_task` on `tasks` spawned tasks (each given its index) and times the whole.
-fn run_tasks<F, Fut>(rt: &tokio::runtime::Runtime, tasks: u64, per_task: F) -> Duration
-where
-    F: Fn(u64) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let futs: Vec<Fut> = (0..tasks).map(&per_task).collect();
-    time_spawned(rt, move || async move {
-        let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
-        for h in handles {
-            h.await.expect("a bench task does not panic");
-        }
-    })
 }
 
 fn admit(c: &mut Criterion, tasks: u64) {

@@ -67,6 +67,22 @@ where
     })
 }
 
+/// Runs `per_task` on `tasks` tasks spawned together (each given its index) and returns how
+/// long it took until all of them finished, measured from a spawned task like [`time_spawned`].
+pub fn run_tasks<F, Fut>(rt: &tokio::runtime::Runtime, tasks: u64, per_task: F) -> Duration
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let futs: Vec<Fut> = (0..tasks).map(&per_task).collect();
+    time_spawned(rt, move || async move {
+        let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
+        for h in handles {
+            h.await.expect("a bench task does not panic");
+        }
+    })
+}
+
 /// Records a fact about a contender that is not a time (for example "lost 41% of deliveries to
 /// lag"). `cargo xtask bench` prints it under the group's table; the latest call wins.
 pub fn note(group: &str, contender: &str, text: &str) {
