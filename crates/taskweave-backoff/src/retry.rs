@@ -57,10 +57,8 @@ where
         op,
         backoff,
         hooks: Hooks::unset(),
-        attempts: 0,
         started: None,
-        retrying: AfterFailure(None),
-        attempt: None,
+        state: State::Start,
     }
 }
 
@@ -126,8 +124,8 @@ pin_project! {
     /// The type parameters are the operation, its future, its error type, and the five
     /// [slots](crate::slot) the builder methods fill: predicate, hook, hint, cancellation token
     /// and budget, each `()` until set. Until the first failure the loop holds just the
-    /// operation, the policy and the operation's future; the retry state (delays, timer,
-    /// cancellation waiter, last error) is allocated once, at the first failure.
+    /// operation, the policy and the operation's future; the retry state (attempt count,
+    /// delays, timer, cancellation waiter, last error) is allocated once, at the first failure.
     ///
     /// # Cancel safety
     ///
@@ -152,17 +150,40 @@ pin_project! {
         op: F,
         backoff: Backoff,
         hooks: Hooks<W, N, H, C, B>,
-        attempts: u32,
+        // When the first attempt began, kept only for a policy with a time budget.
         started: Option<Instant>,
-        retrying: AfterFailure<E>,
         #[pin]
-        attempt: Option<Fut>,
+        state: State<Fut, E>,
+    }
+}
+
+pin_project! {
+    /// Where a loop stands. One discriminant says it all, so that a call that succeeds at once
+    /// writes one word of state besides the operation's future, and drops after one test.
+    #[project = StateProj]
+    enum State<Fut, E> {
+        /// Not polled yet.
+        Start,
+        /// The first attempt is running (or, after a success, finished).
+        First {
+            #[pin]
+            attempt: Fut,
+        },
+        /// An attempt failed: everything a loop needs from then on, boxed.
+        Retrying {
+            retrying: AfterFailure<Fut, E>,
+        },
+        /// The first attempt failed and was not retried.
+        Done,
     }
 }
 
 pin_project! {
     /// What a loop needs once it has failed.
-    struct Retrying<E> {
+    struct Retrying<Fut, E> {
+        #[pin]
+        attempt: Option<Fut>,
+        attempts: u32,
         delays: Option<Delays>,
         #[pin]
         sleep: Sleep,
@@ -173,18 +194,29 @@ pin_project! {
     }
 }
 
-/// The retry state, boxed at the first failure: `None` until then.
-///
-/// Its own type only so that its drop can be kept out of line: a loop that never failed then
-/// drops in one test, inlined, instead of a call into the timer's drop code.
-struct AfterFailure<E>(Option<Pin<Box<Retrying<E>>>>);
+impl<Fut, E> State<Fut, E> {
+    /// Attempts finished or running, for `Debug`.
+    fn attempts(&self) -> u32 {
+        match self {
+            State::Start => 0,
+            State::First { .. } | State::Done => 1,
+            State::Retrying { retrying } => retrying.0.as_ref().map_or(0, |r| r.attempts),
+        }
+    }
+}
 
-impl<E> Drop for AfterFailure<E> {
+/// The retry state, boxed at the first failure (and only `None` once dropped).
+///
+/// Its own type only so that its drop can be kept out of line: the loop's state then drops in
+/// a test the compiler can fold, instead of a call into the timer's drop code.
+struct AfterFailure<Fut, E>(Option<Pin<Box<Retrying<Fut, E>>>>);
+
+impl<Fut, E> Drop for AfterFailure<Fut, E> {
     #[inline]
     fn drop(&mut self) {
         #[cold]
         #[inline(never)]
-        fn drop_retrying<E>(retrying: Pin<Box<Retrying<E>>>) {
+        fn drop_retrying<T>(retrying: T) {
             drop(retrying);
         }
 
@@ -250,10 +282,8 @@ impl<F, Fut, E, W, N, H, C, B> Retry<F, Fut, E, W, N, H, C, B> {
             op: self.op,
             backoff: self.backoff,
             hooks: change(self.hooks),
-            attempts: self.attempts,
             started: self.started,
-            retrying: self.retrying,
-            attempt: self.attempt,
+            state: self.state,
         }
     }
 }
@@ -266,7 +296,7 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("backoff", &self.backoff)
-            .field("attempts", &self.attempts)
+            .field("attempts", &self.state.attempts())
             .field("hooks", &self.hooks)
             .finish_non_exhaustive()
     }
@@ -285,40 +315,33 @@ where
     type Output = Result<T, RetryError<E>>;
 
     // The first attempt, inlined into the caller: until an attempt fails, a retry loop is the
-    // operation's future and a counter. Everything after a failure is in `poll_retrying`, out
-    // of line, so that it costs the common case neither code size nor registers.
+    // operation's future. Everything after a failure is out of line, so that it costs the
+    // common case neither code size nor registers.
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.retrying.0.is_some() {
-            return self.poll_retrying(cx, None);
-        }
         let mut this = self.as_mut().project();
-        if this.attempt.is_none() {
-            if *this.attempts != 0 {
-                panic!("Retry polled after completion");
-            }
+        if let StateProj::Start = this.state.as_mut().project() {
             // First poll: only now does the loop read the clock (if it has a time budget) and
             // start the first attempt.
             if this.backoff.max_elapsed().is_some() {
                 *this.started = Some(Instant::now());
             }
-            this.attempt.set(Some((this.op)()));
+            let attempt = (this.op)();
+            this.state.set(State::First { attempt });
         }
-        let Some(attempt) = this.attempt.as_pin_mut() else {
-            unreachable!("the first attempt was started above");
+        let attempt = match this.state.project() {
+            StateProj::First { attempt } => attempt,
+            StateProj::Retrying { .. } => return self.poll_retrying(cx),
+            StateProj::Start | StateProj::Done => panic!("Retry polled after completion"),
         };
         match ready!(attempt.poll(cx)) {
             Ok(value) => {
-                *this.attempts = 1;
                 // The finished attempt stays in place until the loop is dropped: one write
                 // less on the path every call takes.
                 this.hooks.succeeded();
                 Poll::Ready(Ok(value))
             }
-            Err(error) => {
-                *this.attempts = 1;
-                self.poll_retrying(cx, Some(error))
-            }
+            Err(error) => self.first_failed(cx, error),
         }
     }
 }
@@ -333,97 +356,111 @@ where
     C: slot::Cancel,
     B: slot::Budget,
 {
-    /// The loop after a failure: `failure` is an attempt's error not yet decided on, else the
-    /// loop resumes where it left off (sleeping, or running a retry).
+    /// The first attempt failed with `error`: give up, or box the retry state and wait.
     #[cold]
     #[inline(never)]
-    fn poll_retrying(
-        self: Pin<&mut Self>,
+    fn first_failed(
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        mut failure: Option<E>,
+        error: E,
     ) -> Poll<Result<T, RetryError<E>>> {
-        let mut this = self.project();
-        loop {
-            let error = match failure.take() {
-                Some(error) => error,
-                None => match this.attempt.as_mut().as_pin_mut() {
-                    Some(attempt) => {
-                        let result = ready!(attempt.poll(cx));
-                        *this.attempts = this.attempts.saturating_add(1);
-                        match result {
-                            Ok(value) => {
-                                this.hooks.succeeded();
-                                return Poll::Ready(Ok(value));
-                            }
-                            Err(error) => error,
-                        }
-                    }
-                    None => {
-                        // Waiting out the delay after a failure.
-                        let retrying = match this.retrying.0.as_mut() {
-                            Some(retrying) => retrying.as_mut().project(),
-                            None => panic!("Retry polled after completion"),
-                        };
-                        if retrying.error.is_none() {
-                            panic!("Retry polled after completion");
-                        }
-                        if let Some(cancelled) = retrying.cancelled.as_pin_mut() {
-                            if cancelled.poll(cx).is_ready() {
-                                let attempts = *this.attempts;
-                                tracing::debug!(attempts, "retry cancelled while waiting");
-                                let error = retrying.error.take().expect("checked above");
-                                return Poll::Ready(Err(RetryError::new(
-                                    error,
-                                    StopReason::Cancelled,
-                                    attempts,
-                                )));
-                            }
-                        }
-                        ready!(retrying.sleep.poll(cx));
-                        *retrying.error = None;
-                        this.attempt.set(Some((this.op)()));
-                        continue;
-                    }
-                },
-            };
+        let mut this = self.as_mut().project();
+        let started = *this.started;
+        // Decided before boxing anything, so that a loop that gives up at once never allocates.
+        let mut delays = None;
+        let progress = Progress {
+            backoff: this.backoff,
+            delays: &mut delays,
+            attempts: 1,
+        };
+        match this
+            .hooks
+            .decide(&error, progress, || started.map(|s| s.elapsed()))
+        {
+            Ok(delay) => {
+                let retrying = Retrying {
+                    attempt: None,
+                    attempts: 1,
+                    delays,
+                    sleep: tokio::time::sleep(delay),
+                    cancelled: this.hooks.cancel.waiter(),
+                    error: Some(error),
+                };
+                this.state.set(State::Retrying {
+                    retrying: AfterFailure(Some(Box::pin(retrying))),
+                });
+                self.poll_retrying(cx)
+            }
+            Err(reason) => {
+                this.state.set(State::Done);
+                Poll::Ready(Err(RetryError::new(error, reason, 1)))
+            }
+        }
+    }
 
-            this.attempt.set(None);
-            let attempts = *this.attempts;
-            let started = *this.started;
-            let mut first_delays = None;
-            let delays = match this.retrying.0.as_mut() {
-                Some(retrying) => retrying.as_mut().project().delays,
-                None => &mut first_delays,
-            };
-            let progress = Progress {
-                backoff: this.backoff,
-                delays,
-                attempts,
-            };
-            let delay = match this
-                .hooks
-                .decide(&error, progress, || started.map(|s| s.elapsed()))
-            {
-                Ok(delay) => delay,
-                Err(reason) => {
-                    return Poll::Ready(Err(RetryError::new(error, reason, attempts)));
-                }
-            };
-            match this.retrying.0.as_mut() {
-                Some(retrying) => {
-                    let retrying = retrying.as_mut().project();
-                    retrying.sleep.reset(deadline(delay));
-                    *retrying.error = Some(error);
-                }
-                None => {
-                    this.retrying.0 = Some(Box::pin(Retrying {
-                        delays: first_delays,
-                        sleep: tokio::time::sleep(delay),
-                        cancelled: this.hooks.cancel.waiter(),
-                        error: Some(error),
-                    }));
+    /// The loop after its first failure: waiting out a delay, or running a retry.
+    #[cold]
+    #[inline(never)]
+    fn poll_retrying(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T, RetryError<E>>> {
+        let this = self.project();
+        let StateProj::Retrying {
+            retrying: AfterFailure(Some(retrying)),
+        } = this.state.project()
+        else {
+            unreachable!("only a loop that failed retries");
+        };
+        let mut retrying = retrying.as_mut().project();
+        loop {
+            if let Some(attempt) = retrying.attempt.as_mut().as_pin_mut() {
+                let result = ready!(attempt.poll(cx));
+                *retrying.attempts = retrying.attempts.saturating_add(1);
+                let error = match result {
+                    Ok(value) => {
+                        this.hooks.succeeded();
+                        return Poll::Ready(Ok(value));
+                    }
+                    Err(error) => error,
+                };
+                retrying.attempt.set(None);
+                let attempts = *retrying.attempts;
+                let started = *this.started;
+                let progress = Progress {
+                    backoff: this.backoff,
+                    delays: retrying.delays,
+                    attempts,
+                };
+                match this
+                    .hooks
+                    .decide(&error, progress, || started.map(|s| s.elapsed()))
+                {
+                    Ok(delay) => {
+                        retrying.sleep.as_mut().reset(deadline(delay));
+                        *retrying.error = Some(error);
+                    }
+                    Err(reason) => {
+                        return Poll::Ready(Err(RetryError::new(error, reason, attempts)));
+                    }
                 }
             }
+            // Waiting out the delay after a failure.
+            if retrying.error.is_none() {
+                panic!("Retry polled after completion");
+            }
+            if let Some(cancelled) = retrying.cancelled.as_mut().as_pin_mut() {
+                if cancelled.poll(cx).is_ready() {
+                    let attempts = *retrying.attempts;
+                    tracing::debug!(attempts, "retry cancelled while waiting");
+                    let error = retrying.error.take().expect("checked above");
+                    return Poll::Ready(Err(RetryError::new(
+                        error,
+                        StopReason::Cancelled,
+                        attempts,
+                    )));
+                }
+            }
+            ready!(retrying.sleep.as_mut().poll(cx));
+            *retrying.error = None;
+            retrying.attempt.set(Some((this.op)()));
         }
     }
 }
