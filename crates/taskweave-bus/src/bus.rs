@@ -279,9 +279,6 @@ impl<T: Clone + Send + Sync + 'static> Bus<T> {
     /// Cancel safe: the message reaches every subscription at once, after any waiting, so
     /// dropping the future before it completes delivers it to no one.
     pub async fn publish(&self, subject: &str, msg: T) -> Result<Delivery, PublishError<T>> {
-        if let Err(e) = validate_subject(subject) {
-            return Err(PublishError::InvalidSubject(msg, e));
-        }
         let mut pending = Some(msg);
         poll_fn(|cx| {
             let msg = pending
@@ -308,9 +305,6 @@ impl<T: Clone + Send + Sync + 'static> Bus<T> {
     ///
     /// As for [`publish`](Self::publish); the message is handed back.
     pub fn try_publish(&self, subject: &str, msg: T) -> Result<Delivery, PublishError<T>> {
-        if let Err(e) = validate_subject(subject) {
-            return Err(PublishError::InvalidSubject(msg, e));
-        }
         match self.shared.deliver(subject, msg, None) {
             Outcome::Done(result) => result,
             Outcome::Wait(_) => unreachable!("delivery without a waker never waits"),
@@ -468,28 +462,31 @@ impl<T> Shared<T> {
         tracing::debug!(subscriptions = registry.subscriptions, "bus closed");
     }
 
-    /// Routes `msg` and writes it to every matching group. With a waker, first makes sure
-    /// every matching blocking group has room, registering the waker and handing the message
-    /// back if one has not; without, refuses the message to full groups.
+    /// Validates `subject`, routes `msg` and writes it to every matching group. With a waker,
+    /// first makes sure every matching blocking group has room, registering the waker and
+    /// handing the message back if one has not; without, refuses the message to full groups.
     fn deliver(&self, subject: &str, msg: T, waker: Option<&Waker>) -> Outcome<T>
     where
         T: Clone,
     {
         let mut guard = self.lock();
         let registry = &mut *guard;
+        let slots = match registry.index.route(subject) {
+            Ok(slots) => slots,
+            Err(e) => return Outcome::Done(Err(PublishError::InvalidSubject(msg, e))),
+        };
         if registry.closed {
             return Outcome::Done(Err(PublishError::Closed(msg)));
         }
         let mut matched = MATCHED.take();
         matched.clear();
-        let groups = &registry.groups;
-        registry.index.for_each_match(subject, &mut |slot| {
-            if let Some(Some(group)) = groups.get(slot as usize) {
+        for &slot in slots {
+            if let Some(Some(group)) = registry.groups.get(slot as usize) {
                 if group.wants(&msg) {
                     matched.push(slot);
                 }
             }
-        });
+        }
 
         if let Some(waker) = waker {
             for &slot in &matched {

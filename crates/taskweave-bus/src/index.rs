@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::subject::Token;
+use crate::error::SubjectError;
+use crate::subject::{Token, validate_subject};
 
 /// FNV-1a: subject tokens are short, and SipHash would dominate a routing step.
 #[derive(Default)]
@@ -54,6 +55,16 @@ impl Node {
 #[derive(Default)]
 pub(crate) struct Index {
     root: Node,
+    /// The subject routed last and the slots it matched. Publishers tend to repeat a subject,
+    /// and a hit skips both validating it and walking the trie, which together cost more than
+    /// the rest of a publish. Cleared whenever a pattern is inserted or removed.
+    last: Option<Route>,
+}
+
+/// A routing result kept by [`Index::route`].
+struct Route {
+    subject: String,
+    slots: Vec<u32>,
 }
 
 impl std::fmt::Debug for Index {
@@ -64,6 +75,7 @@ impl std::fmt::Debug for Index {
 
 impl Index {
     pub(crate) fn insert(&mut self, tokens: &[Token], slot: u32) {
+        self.last = None;
         let mut node = &mut self.root;
         for token in tokens {
             match token {
@@ -79,7 +91,37 @@ impl Index {
     }
 
     pub(crate) fn remove(&mut self, tokens: &[Token], slot: u32) {
+        self.last = None;
         remove_from(&mut self.root, tokens, slot);
+    }
+
+    /// The slots whose pattern matches `subject`, each once.
+    ///
+    /// # Errors
+    ///
+    /// [`SubjectError`] if `subject` is not a valid publish subject.
+    pub(crate) fn route(&mut self, subject: &str) -> Result<&[u32], SubjectError> {
+        let hit = self
+            .last
+            .as_ref()
+            .is_some_and(|last| last.subject == subject);
+        if !hit {
+            validate_subject(subject)?;
+            // Reuse the previous route's buffers: a publisher alternating between subjects
+            // should not allocate on every message.
+            let mut route = self.last.take().unwrap_or(Route {
+                subject: String::new(),
+                slots: Vec::new(),
+            });
+            route.subject.clear();
+            route.subject.push_str(subject);
+            route.slots.clear();
+            visit(&self.root, Some(subject), &mut |slot| {
+                route.slots.push(slot)
+            });
+            self.last = Some(route);
+        }
+        Ok(self.last.as_ref().map_or(&[], |last| &last.slots))
     }
 
     /// Calls `f` once for every slot whose pattern matches `subject`, which must be valid.
@@ -161,5 +203,28 @@ mod tests {
             index.remove(Pattern::parse(p).unwrap().tokens(), slot as u32);
         }
         assert!(index.root.is_empty());
+    }
+
+    #[test]
+    fn cached_route_follows_inserts_and_removals() {
+        let mut index = Index::default();
+        let a = Pattern::parse("a.*").unwrap();
+        let b = Pattern::parse("a.b").unwrap();
+        assert_eq!(index.route("a.b").unwrap(), &[] as &[u32]);
+        index.insert(a.tokens(), 0);
+        assert_eq!(index.route("a.b").unwrap(), &[0]);
+        index.insert(b.tokens(), 1);
+        assert_eq!(index.route("a.b").unwrap(), &[1, 0]);
+        // Another subject replaces the cached one; an invalid one is rejected, cached or not.
+        assert_eq!(index.route("a.c").unwrap(), &[0]);
+        assert_eq!(
+            index.route("a.*"),
+            Err(SubjectError::WildcardInSubject { position: 1 })
+        );
+        assert_eq!(index.route("a.b").unwrap(), &[1, 0]);
+        index.remove(a.tokens(), 0);
+        assert_eq!(index.route("a.b").unwrap(), &[1]);
+        index.remove(b.tokens(), 1);
+        assert_eq!(index.route("a.b").unwrap(), &[] as &[u32]);
     }
 }

@@ -125,9 +125,12 @@ impl<T> Ring<T> {
             let mut block = block.write().unwrap_or_else(PoisonError::into_inner);
             let slot = &mut block[offset];
             slot.seq = seq;
-            slot.value.replace(msg)
+            let old = slot.value.replace(msg);
+            // Published before the unlock, so that a reader who saw this slot under the lock
+            // (in `park`) also sees the tail that `read` checks first.
+            self.tail.0.store(seq + 1, Ordering::Release);
+            old
         };
-        self.tail.0.store(seq + 1, Ordering::Release);
         // A parking reader sets the flag before it re-reads this very slot (see `park`). The
         // slot's lock orders the two: if its re-read came first, our write lock synchronised
         // with its unlock and we see the flag; otherwise it sees our message.
@@ -145,12 +148,19 @@ impl<T> Ring<T> {
 
     /// Appends to `out` the messages from `seq` on that sit in `seq`'s block, stopping before
     /// `limit` (where a gap must be reported first). The slots say whether they hold the
-    /// expected message, an older one (not written yet) or a newer one (overwritten), so the
-    /// tail is not needed.
+    /// expected message, an older one (not written yet) or a newer one (overwritten).
     pub(crate) fn read(&self, seq: u64, limit: u64, out: &mut VecDeque<T>) -> Read
     where
         T: Clone,
     {
+        // A caught-up reader polls here again and again while the publisher writes the very
+        // block it would lock; a plain load of the tail answers "nothing yet" without
+        // contending for that lock. A stale tail only delays the read: `park` re-checks the
+        // slot under its lock before sleeping, and once it has seen the slot it sees the
+        // tail too (see `write`).
+        if self.tail() <= seq {
+            return Read::Empty;
+        }
         let (block, offset) = self.locate(seq);
         let block = block.read().unwrap_or_else(PoisonError::into_inner);
         let mut expected = seq;
