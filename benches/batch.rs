@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use taskweave_batch::Batcher;
-use taskweave_benches::{multi_thread, time_spawned, workload_group};
+use taskweave_benches::{iter_runs, multi_thread, time_spawned, workload_group};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
@@ -120,16 +120,16 @@ fn bench(c: &mut Criterion) {
     let rt = multi_thread(2);
     let mut group = workload_group(c, "batch/1m-items", ITEMS);
     group.bench_function("baseline: mpsc + select! loop", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| time_spawned(&rt, baseline)).sum())
+        iter_runs(b, || time_spawned(&rt, baseline))
     });
     group.bench_function("chunks_timeout", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| time_spawned(&rt, chunks_timeout)).sum())
+        iter_runs(b, || time_spawned(&rt, chunks_timeout))
     });
     group.bench_function("taskweave: fire-and-forget", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| time_spawned(&rt, fire_and_forget)).sum())
+        iter_runs(b, || time_spawned(&rt, fire_and_forget))
     });
     group.bench_function("taskweave: tickets", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| time_spawned(&rt, tickets)).sum())
+        iter_runs(b, || time_spawned(&rt, tickets))
     });
     group.finish();
 }

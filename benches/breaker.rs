@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::futures::CircuitBreaker as _;
-use taskweave_benches::{multi_thread, note, run_tasks, workload_group};
+use taskweave_benches::{iter_runs, multi_thread, note, run_tasks, workload_group};
 
 const CALLS: u64 = 1_000_000;
 
@@ -59,34 +59,26 @@ fn closed(c: &mut Criterion, tasks: u64) {
     let mut group = workload_group(c, id, CALLS);
 
     group.bench_function("baseline: direct call", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    run_tasks(&rt, tasks, |_| async move {
-                        for i in 0..per_task {
-                            black_box(op(i).await).expect("op succeeds");
-                        }
-                    })
-                })
-                .sum()
+        iter_runs(b, || {
+            run_tasks(&rt, tasks, |_| async move {
+                for i in 0..per_task {
+                    black_box(op(i).await).expect("op succeeds");
+                }
+            })
         });
     });
 
     group.bench_function("failsafe", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let breaker = failsafe::Config::new().build();
-                    run_tasks(&rt, tasks, |_| {
-                        let breaker = breaker.clone();
-                        async move {
-                            for i in 0..per_task {
-                                black_box(breaker.call(op(i)).await).expect("op succeeds");
-                            }
-                        }
-                    })
-                })
-                .sum()
+        iter_runs(b, || {
+            let breaker = failsafe::Config::new().build();
+            run_tasks(&rt, tasks, |_| {
+                let breaker = breaker.clone();
+                async move {
+                    for i in 0..per_task {
+                        black_box(breaker.call(op(i)).await).expect("op succeeds");
+                    }
+                }
+            })
         });
     });
 
@@ -98,25 +90,21 @@ fn closed(c: &mut Criterion, tasks: u64) {
         ("taskweave: Breaker + slow-call timing", ours_timed),
     ] {
         group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| {
-                        let breaker = make();
-                        let elapsed = run_tasks(&rt, tasks, |_| {
-                            let breaker = breaker.clone();
-                            async move {
-                                for i in 0..per_task {
-                                    black_box(breaker.call(|| op(i)).await).expect("op succeeds");
-                                }
-                            }
-                        });
-                        let m = breaker.metrics();
-                        assert_eq!(m.state, taskweave_breaker::State::Closed);
-                        // The window holds the last 100 calls, all successes.
-                        assert_eq!((m.buffered_calls, m.failed_calls), (100, 0));
-                        elapsed
-                    })
-                    .sum()
+            iter_runs(b, || {
+                let breaker = make();
+                let elapsed = run_tasks(&rt, tasks, |_| {
+                    let breaker = breaker.clone();
+                    async move {
+                        for i in 0..per_task {
+                            black_box(breaker.call(|| op(i)).await).expect("op succeeds");
+                        }
+                    }
+                });
+                let m = breaker.metrics();
+                assert_eq!(m.state, taskweave_breaker::State::Closed);
+                // The window holds the last 100 calls, all successes.
+                assert_eq!((m.buffered_calls, m.failed_calls), (100, 0));
+                elapsed
             });
         });
     }

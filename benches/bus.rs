@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use taskweave_benches::{multi_thread, note, time_spawned, workload_group};
+use taskweave_benches::{iter_runs, multi_thread, note, time_spawned, workload_group};
 use taskweave_bus::{Bus, LagPolicy, RecvError};
 
 const MESSAGES: u64 = 200_000;
@@ -157,9 +157,7 @@ fn fanout(c: &mut Criterion) {
 
     let mut contender = |name: &str, run: &dyn Fn(Arc<Tally>) -> Duration| {
         let tally = Arc::new(Tally::default());
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| run(Arc::clone(&tally))).sum())
-        });
+        group.bench_function(name, |b| iter_runs(b, || run(Arc::clone(&tally))));
         tally.report(GROUP, name);
     };
     contender("baseline: tokio broadcast", &|t| {
@@ -241,13 +239,9 @@ fn route(c: &mut Criterion) {
     let mut group = workload_group(c, "bus/routing-1000", ROUTED);
     let mut contender = |name: &str, unrelated: usize| {
         group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| {
-                        rt.block_on(rt.spawn(routing(unrelated)))
-                            .expect("the workload does not panic")
-                    })
-                    .sum()
+            iter_runs(b, || {
+                rt.block_on(rt.spawn(routing(unrelated)))
+                    .expect("the workload does not panic")
             })
         });
     };

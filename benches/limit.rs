@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use taskweave_benches::{multi_thread, note, run_tasks, workload_group};
+use taskweave_benches::{iter_runs, multi_thread, note, run_tasks, workload_group};
 
 const ADMISSIONS: u64 = 1_000_000;
 const KEYS: u64 = 64;
@@ -45,140 +45,112 @@ fn admit(c: &mut Criterion, tasks: u64) {
     let mut group = workload_group(c, id, ADMISSIONS);
 
     group.bench_function("baseline: governor check", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let limiter = Arc::new(governor::RateLimiter::direct(governor_unlimited()));
-                    run_tasks(&rt, tasks, |_| {
-                        let limiter = Arc::clone(&limiter);
-                        async move {
-                            for _ in 0..per_task {
-                                assert!(limiter.check().is_ok());
-                            }
-                        }
-                    })
-                })
-                .sum()
+        iter_runs(b, || {
+            let limiter = Arc::new(governor::RateLimiter::direct(governor_unlimited()));
+            run_tasks(&rt, tasks, |_| {
+                let limiter = Arc::clone(&limiter);
+                async move {
+                    for _ in 0..per_task {
+                        assert!(limiter.check().is_ok());
+                    }
+                }
+            })
         });
     });
 
     group.bench_function("governor keyed", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let limiter = Arc::new(governor::RateLimiter::keyed(governor_unlimited()));
-                    run_tasks(&rt, tasks, |t| {
-                        let limiter = Arc::clone(&limiter);
-                        async move {
-                            for i in 0..per_task {
-                                assert!(limiter.check_key(&((i + t) % KEYS)).is_ok());
-                            }
-                        }
-                    })
-                })
-                .sum()
+        iter_runs(b, || {
+            let limiter = Arc::new(governor::RateLimiter::keyed(governor_unlimited()));
+            run_tasks(&rt, tasks, |t| {
+                let limiter = Arc::clone(&limiter);
+                async move {
+                    for i in 0..per_task {
+                        assert!(limiter.check_key(&((i + t) % KEYS)).is_ok());
+                    }
+                }
+            })
         });
     });
 
     group.bench_function("leaky-bucket", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let limiter = Arc::new(
-                        leaky_bucket::RateLimiter::builder()
-                            .max(usize::MAX / 4)
-                            .initial(usize::MAX / 4)
-                            .refill(usize::MAX / 4)
-                            .build(),
-                    );
-                    run_tasks(&rt, tasks, |_| {
-                        let limiter = Arc::clone(&limiter);
-                        async move {
-                            for _ in 0..per_task {
-                                limiter.acquire_one().await;
-                            }
-                        }
-                    })
-                })
-                .sum()
+        iter_runs(b, || {
+            let limiter = Arc::new(
+                leaky_bucket::RateLimiter::builder()
+                    .max(usize::MAX / 4)
+                    .initial(usize::MAX / 4)
+                    .refill(usize::MAX / 4)
+                    .build(),
+            );
+            run_tasks(&rt, tasks, |_| {
+                let limiter = Arc::clone(&limiter);
+                async move {
+                    for _ in 0..per_task {
+                        limiter.acquire_one().await;
+                    }
+                }
+            })
         });
     });
 
     group.bench_function("tokio Semaphore", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let semaphore = Arc::new(tokio::sync::Semaphore::new(1 << 20));
-                    run_tasks(&rt, tasks, |_| {
-                        let semaphore = Arc::clone(&semaphore);
-                        async move {
-                            for _ in 0..per_task {
-                                drop(semaphore.acquire().await.expect("never closed"));
-                            }
-                        }
-                    })
-                })
-                .sum()
+        iter_runs(b, || {
+            let semaphore = Arc::new(tokio::sync::Semaphore::new(1 << 20));
+            run_tasks(&rt, tasks, |_| {
+                let semaphore = Arc::clone(&semaphore);
+                async move {
+                    for _ in 0..per_task {
+                        drop(semaphore.acquire().await.expect("never closed"));
+                    }
+                }
+            })
         });
     });
 
     group.bench_function("taskweave: RateLimiter", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let limiter =
-                        taskweave_limit::RateLimiter::new(ours_unlimited()).expect("a valid quota");
-                    run_tasks(&rt, tasks, |_| {
-                        let limiter = limiter.clone();
-                        async move {
-                            for _ in 0..per_task {
-                                assert!(limiter.check().is_ok());
-                            }
-                        }
-                    })
-                })
-                .sum()
+        iter_runs(b, || {
+            let limiter =
+                taskweave_limit::RateLimiter::new(ours_unlimited()).expect("a valid quota");
+            run_tasks(&rt, tasks, |_| {
+                let limiter = limiter.clone();
+                async move {
+                    for _ in 0..per_task {
+                        assert!(limiter.check().is_ok());
+                    }
+                }
+            })
         });
     });
 
     group.bench_function("taskweave: RateLimiter + QuantaClock", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let limiter = taskweave_limit::RateLimiter::builder()
-                        .quota(ours_unlimited())
-                        .clock(taskweave_limit::QuantaClock::new())
-                        .build()
-                        .expect("a valid quota");
-                    run_tasks(&rt, tasks, |_| {
-                        let limiter = limiter.clone();
-                        async move {
-                            for _ in 0..per_task {
-                                assert!(limiter.check().is_ok());
-                            }
-                        }
-                    })
-                })
-                .sum()
+        iter_runs(b, || {
+            let limiter = taskweave_limit::RateLimiter::builder()
+                .quota(ours_unlimited())
+                .clock(taskweave_limit::QuantaClock::new())
+                .build()
+                .expect("a valid quota");
+            run_tasks(&rt, tasks, |_| {
+                let limiter = limiter.clone();
+                async move {
+                    for _ in 0..per_task {
+                        assert!(limiter.check().is_ok());
+                    }
+                }
+            })
         });
     });
 
     group.bench_function("taskweave: KeyedRateLimiter", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let limiter = taskweave_limit::KeyedRateLimiter::<u64>::new(ours_unlimited())
-                        .expect("a valid quota");
-                    run_tasks(&rt, tasks, |t| {
-                        let limiter = limiter.clone();
-                        async move {
-                            for i in 0..per_task {
-                                assert!(limiter.check_key(&((i + t) % KEYS)).is_ok());
-                            }
-                        }
-                    })
-                })
-                .sum()
+        iter_runs(b, || {
+            let limiter = taskweave_limit::KeyedRateLimiter::<u64>::new(ours_unlimited())
+                .expect("a valid quota");
+            run_tasks(&rt, tasks, |t| {
+                let limiter = limiter.clone();
+                async move {
+                    for i in 0..per_task {
+                        assert!(limiter.check_key(&((i + t) % KEYS)).is_ok());
+                    }
+                }
+            })
         });
     });
 
@@ -273,21 +245,16 @@ fn paced_100k(c: &mut Criterion) {
 
     let pacing = Mutex::new(Pacing::default());
     group.bench_function("baseline: governor until_ready", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let quota =
-                        governor::Quota::per_second(NonZeroU32::new(PACED_RATE).expect("not zero"))
-                            .allow_burst(quota_burst);
-                    let limiter = Arc::new(governor::RateLimiter::direct(quota));
-                    paced(
-                        &rt,
-                        &pacing,
-                        limiter,
-                        |l| async move { l.until_ready().await },
-                    )
-                })
-                .sum()
+        iter_runs(b, || {
+            let quota = governor::Quota::per_second(NonZeroU32::new(PACED_RATE).expect("not zero"))
+                .allow_burst(quota_burst);
+            let limiter = Arc::new(governor::RateLimiter::direct(quota));
+            paced(
+                &rt,
+                &pacing,
+                limiter,
+                |l| async move { l.until_ready().await },
+            )
         });
     });
     pacing
@@ -297,40 +264,31 @@ fn paced_100k(c: &mut Criterion) {
 
     let pacing = Mutex::new(Pacing::default());
     group.bench_function("leaky-bucket", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let limiter = Arc::new(
-                        leaky_bucket::RateLimiter::builder()
-                            .max(PACED_BURST as usize)
-                            .initial(PACED_BURST as usize)
-                            .refill((PACED_RATE / 1000) as usize)
-                            .interval(Duration::from_millis(1))
-                            .build(),
-                    );
-                    paced(
-                        &rt,
-                        &pacing,
-                        limiter,
-                        |l| async move { l.acquire_one().await },
-                    )
-                })
-                .sum()
+        iter_runs(b, || {
+            let limiter = Arc::new(
+                leaky_bucket::RateLimiter::builder()
+                    .max(PACED_BURST as usize)
+                    .initial(PACED_BURST as usize)
+                    .refill((PACED_RATE / 1000) as usize)
+                    .interval(Duration::from_millis(1))
+                    .build(),
+            );
+            paced(
+                &rt,
+                &pacing,
+                limiter,
+                |l| async move { l.acquire_one().await },
+            )
         });
     });
     pacing.lock().expect("not poisoned").report("leaky-bucket");
 
     let pacing = Mutex::new(Pacing::default());
     group.bench_function("taskweave: RateLimiter acquire", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let quota =
-                        taskweave_limit::Quota::per_second(PACED_RATE).with_burst(PACED_BURST);
-                    let limiter = taskweave_limit::RateLimiter::new(quota).expect("a valid quota");
-                    paced(&rt, &pacing, limiter, |l| async move { l.acquire().await })
-                })
-                .sum()
+        iter_runs(b, || {
+            let quota = taskweave_limit::Quota::per_second(PACED_RATE).with_burst(PACED_BURST);
+            let limiter = taskweave_limit::RateLimiter::new(quota).expect("a valid quota");
+            paced(&rt, &pacing, limiter, |l| async move { l.acquire().await })
         });
     });
     pacing
@@ -340,19 +298,13 @@ fn paced_100k(c: &mut Criterion) {
 
     let pacing = Mutex::new(Pacing::default());
     group.bench_function("taskweave: RateLimiter acquire + spin_wait(2 ms)", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let limiter = taskweave_limit::RateLimiter::builder()
-                        .quota(
-                            taskweave_limit::Quota::per_second(PACED_RATE).with_burst(PACED_BURST),
-                        )
-                        .spin_wait(Duration::from_millis(2))
-                        .build()
-                        .expect("a valid quota");
-                    paced(&rt, &pacing, limiter, |l| async move { l.acquire().await })
-                })
-                .sum()
+        iter_runs(b, || {
+            let limiter = taskweave_limit::RateLimiter::builder()
+                .quota(taskweave_limit::Quota::per_second(PACED_RATE).with_burst(PACED_BURST))
+                .spin_wait(Duration::from_millis(2))
+                .build()
+                .expect("a valid quota");
+            paced(&rt, &pacing, limiter, |l| async move { l.acquire().await })
         });
     });
     pacing

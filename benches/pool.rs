@@ -7,11 +7,10 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures::StreamExt as _;
-use taskweave_benches::{multi_thread, time_spawned, workload_group};
+use taskweave_benches::{iter_runs, multi_thread, time_spawned, workload_group};
 use taskweave_pool::Pool;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -92,49 +91,33 @@ fn bench(c: &mut Criterion) {
     let rt = multi_thread(2);
     let mut group = workload_group(c, "pool/100k-jobs", JOBS);
     group.bench_function("baseline: JoinSet + Semaphore", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| time_spawned(&rt, baseline))
-                .sum::<Duration>()
-        });
+        iter_runs(b, || time_spawned(&rt, baseline));
     });
     group.bench_function("buffer_unordered(64)", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| time_spawned(&rt, buffer_unordered))
-                .sum::<Duration>()
-        });
+        iter_runs(b, || time_spawned(&rt, buffer_unordered));
     });
     group.bench_function("taskweave: Pool", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let pool = rt.block_on(async {
-                        Pool::builder()
-                            .max_concurrency(LIMIT)
-                            .queue_capacity(QUEUE)
-                            .build()
-                            .expect("a valid configuration")
-                    });
-                    time_spawned(&rt, move || taskweave_pool(pool))
-                })
-                .sum::<Duration>()
+        iter_runs(b, || {
+            let pool = rt.block_on(async {
+                Pool::builder()
+                    .max_concurrency(LIMIT)
+                    .queue_capacity(QUEUE)
+                    .build()
+                    .expect("a valid configuration")
+            });
+            time_spawned(&rt, move || taskweave_pool(pool))
         });
     });
     group.bench_function("taskweave: Pool (fixed workers)", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let pool = rt.block_on(async {
-                        Pool::builder()
-                            .max_concurrency(LIMIT)
-                            .queue_capacity(QUEUE)
-                            .build_fixed(job)
-                            .expect("a valid configuration")
-                    });
-                    time_spawned(&rt, move || taskweave_fixed(pool))
-                })
-                .sum::<Duration>()
+        iter_runs(b, || {
+            let pool = rt.block_on(async {
+                Pool::builder()
+                    .max_concurrency(LIMIT)
+                    .queue_capacity(QUEUE)
+                    .build_fixed(job)
+                    .expect("a valid configuration")
+            });
+            time_spawned(&rt, move || taskweave_fixed(pool))
         });
     });
     group.finish();

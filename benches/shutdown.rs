@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use taskweave_benches::{multi_thread, time_spawned, workload_group};
+use taskweave_benches::{iter_runs, multi_thread, time_spawned, workload_group};
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -19,101 +19,85 @@ fn ten_thousand_tasks(c: &mut Criterion) {
     let mut group = workload_group(c, GROUP, TASKS as u64);
 
     group.bench_function("baseline: TaskTracker + CancellationToken", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    time_spawned(&rt, || async {
-                        let tracker = TaskTracker::new();
-                        let token = CancellationToken::new();
-                        for _ in 0..TASKS {
-                            let token = token.clone();
-                            tracker.spawn(async move { token.cancelled().await });
-                        }
-                        token.cancel();
-                        tracker.close();
-                        tracker.wait().await;
-                    })
-                })
-                .sum()
+        iter_runs(b, || {
+            time_spawned(&rt, || async {
+                let tracker = TaskTracker::new();
+                let token = CancellationToken::new();
+                for _ in 0..TASKS {
+                    let token = token.clone();
+                    tracker.spawn(async move { token.cancelled().await });
+                }
+                token.cancel();
+                tracker.close();
+                tracker.wait().await;
+            })
         });
     });
 
     group.bench_function("tokio broadcast + JoinSet", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    time_spawned(&rt, || async {
-                        let (tx, _) = broadcast::channel::<()>(1);
-                        let mut set = JoinSet::new();
-                        for _ in 0..TASKS {
-                            let mut rx = tx.subscribe();
-                            set.spawn(async move {
-                                let _ = rx.recv().await;
-                            });
-                        }
-                        let _ = tx.send(());
-                        while let Some(joined) = set.join_next().await {
-                            joined.expect("no task panics");
-                        }
-                    })
-                })
-                .sum()
+        iter_runs(b, || {
+            time_spawned(&rt, || async {
+                let (tx, _) = broadcast::channel::<()>(1);
+                let mut set = JoinSet::new();
+                for _ in 0..TASKS {
+                    let mut rx = tx.subscribe();
+                    set.spawn(async move {
+                        let _ = rx.recv().await;
+                    });
+                }
+                let _ = tx.send(());
+                while let Some(joined) = set.join_next().await {
+                    joined.expect("no task panics");
+                }
+            })
         });
     });
 
     group.bench_function("tokio-graceful-shutdown", |b| {
         use tokio_graceful_shutdown::{SubsystemBuilder, SubsystemHandle, Toplevel};
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    time_spawned(&rt, || async {
-                        let toplevel = Toplevel::new(async |s: &mut SubsystemHandle| {
-                            for _ in 0..TASKS {
-                                s.start(SubsystemBuilder::new(
-                                    "task",
-                                    async |h: &mut SubsystemHandle| {
-                                        h.on_shutdown_requested().await;
-                                        Ok::<(), Infallible>(())
-                                    },
-                                ));
-                            }
-                            s.request_shutdown();
-                        });
-                        toplevel
-                            .handle_shutdown_requests(Duration::from_secs(60))
-                            .await
-                            .expect("every subsystem stops cleanly");
-                    })
-                })
-                .sum()
+        iter_runs(b, || {
+            time_spawned(&rt, || async {
+                let toplevel = Toplevel::new(async |s: &mut SubsystemHandle| {
+                    for _ in 0..TASKS {
+                        s.start(SubsystemBuilder::new(
+                            "task",
+                            async |h: &mut SubsystemHandle| {
+                                h.on_shutdown_requested().await;
+                                Ok::<(), Infallible>(())
+                            },
+                        ));
+                    }
+                    s.request_shutdown();
+                });
+                toplevel
+                    .handle_shutdown_requests(Duration::from_secs(60))
+                    .await
+                    .expect("every subsystem stops cleanly");
+            })
         });
     });
 
     group.bench_function("taskweave: Coordinator", |b| {
         use taskweave_shutdown::Coordinator;
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    time_spawned(&rt, || async {
-                        let coordinator = Coordinator::builder()
-                            .signals(false)
-                            .build()
-                            .expect("the default config is valid");
-                        for _ in 0..TASKS {
-                            coordinator
-                                .spawn("task", |token| async move {
-                                    token.cancelled().await;
-                                    Ok::<(), Infallible>(())
-                                })
-                                .expect("the coordinator is running");
-                        }
-                        coordinator.trigger();
-                        let report = coordinator.run().await;
-                        assert_eq!(report.tasks().len(), TASKS);
-                        assert!(report.is_clean());
-                    })
-                })
-                .sum()
+        iter_runs(b, || {
+            time_spawned(&rt, || async {
+                let coordinator = Coordinator::builder()
+                    .signals(false)
+                    .build()
+                    .expect("the default config is valid");
+                for _ in 0..TASKS {
+                    coordinator
+                        .spawn("task", |token| async move {
+                            token.cancelled().await;
+                            Ok::<(), Infallible>(())
+                        })
+                        .expect("the coordinator is running");
+                }
+                coordinator.trigger();
+                let report = coordinator.run().await;
+                assert_eq!(report.tasks().len(), TASKS);
+                assert!(report.is_clean());
+            })
         });
     });
 

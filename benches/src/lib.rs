@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
+use criterion::{Bencher, BenchmarkGroup, Criterion, SamplingMode, Throughput};
 
 /// A multi-threaded runtime with `workers` worker threads and every driver enabled.
 pub fn multi_thread(workers: usize) -> tokio::runtime::Runtime {
@@ -65,6 +65,12 @@ where
         .await
         .expect("the benchmarked task does not panic")
     })
+}
+
+/// Times `iters` runs of `run` for [`Bencher::iter_custom`]: each run builds its own fresh
+/// state and returns only the time of the part it measures, so setup stays out of the numbers.
+pub fn iter_runs(b: &mut Bencher<'_, WallTime>, mut run: impl FnMut() -> Duration) {
+    b.iter_custom(|iters| (0..iters).map(|_| run()).sum());
 }
 
 /// Runs `per_task` on `tasks` tasks spawned together (each given its index) and returns how
