@@ -22,11 +22,13 @@ const SUBSCRIBERS: usize = 8;
 const BUFFER: usize = 1024;
 const ROUTED: u64 = 100_000;
 
-/// Deliveries and losses summed over all subscribers of one contender, across iterations.
+/// Deliveries and losses summed over all subscribers of one contender, and the time they
+/// took, across iterations.
 #[derive(Default)]
 struct Tally {
     received: AtomicU64,
     lost: AtomicU64,
+    nanos: AtomicU64,
 }
 
 impl Tally {
@@ -35,22 +37,36 @@ impl Tally {
         self.lost.fetch_add(lost, Ordering::Relaxed);
     }
 
+    fn timed(&self, elapsed: Duration) -> Duration {
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.fetch_add(nanos, Ordering::Relaxed);
+        elapsed
+    }
+
+    /// Notes the share of deliveries lost and, since a contender that loses more has less to
+    /// deliver, the rate at which messages reached subscribers.
     fn report(&self, group: &str, contender: &str) {
         let received = self.received.load(Ordering::Relaxed);
         let lost = self.lost.load(Ordering::Relaxed);
+        let nanos = self.nanos.load(Ordering::Relaxed);
         let total = received + lost;
-        if total == 0 {
+        if total == 0 || nanos == 0 {
             return;
         }
-        let text = if lost == 0 {
-            "no loss: every subscriber received every message".to_owned()
+        let loss = if lost == 0 {
+            "no loss".to_owned()
         } else {
             format!(
                 "lost {:.1}% of deliveries to lag",
                 lost as f64 * 100.0 / total as f64
             )
         };
-        note(group, contender, &text);
+        let rate = received as f64 * 1e3 / nanos as f64;
+        note(
+            group,
+            contender,
+            &format!("{loss}; delivered {rate:.1} million messages/s to subscribers"),
+        );
     }
 }
 
@@ -157,7 +173,9 @@ fn fanout(c: &mut Criterion) {
 
     let mut contender = |name: &str, run: &dyn Fn(Arc<Tally>) -> Duration| {
         let tally = Arc::new(Tally::default());
-        group.bench_function(name, |b| iter_runs(b, || run(Arc::clone(&tally))));
+        group.bench_function(name, |b| {
+            iter_runs(b, || tally.timed(run(Arc::clone(&tally))))
+        });
         tally.report(GROUP, name);
     };
     contender("baseline: tokio broadcast", &|t| {

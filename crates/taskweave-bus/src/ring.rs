@@ -3,10 +3,9 @@
 //!
 //! Subscriptions with the same pattern, capacity and lag policy (and no filter) share one
 //! ring, so a publish costs the same whether one or a hundred of them listen. Publishers are
-//! serialised by the bus's registry lock, so `tail` has a single writer. Slots are locked in
-//! blocks of [`BLOCK`]: the writer locks a block per message, a reader locks it once and
-//! takes every message it holds, so readers pay for synchronisation per batch, not per
-//! message.
+//! serialised by the bus's registry lock, so `tail` has a single writer. Every slot has its
+//! own lock, as in `tokio::sync::broadcast`: a reader only ever waits for the writer when
+//! both want the very same slot, never because they are in the same part of the ring.
 
 use std::collections::VecDeque;
 use std::sync::PoisonError;
@@ -33,14 +32,8 @@ struct Slot<T> {
 #[repr(align(64))]
 struct Padded<T>(T);
 
-/// Slots per lock.
-const BLOCK: usize = 32;
-
-/// Up to [`BLOCK`] consecutive slots under one lock.
-type Block<T> = RwLock<Box<[Slot<T>]>>;
-
 pub(crate) struct Ring<T> {
-    blocks: Box<[Block<T>]>,
+    slots: Box<[RwLock<Slot<T>>]>,
     capacity: u64,
     /// Sequence number of the next message; everything below it is readable.
     tail: Padded<AtomicU64>,
@@ -54,9 +47,9 @@ pub(crate) struct Ring<T> {
 }
 
 /// Where a read at a cursor landed.
-pub(crate) enum Read {
-    /// This many messages were appended to the reader's buffer.
-    Taken(u64),
+pub(crate) enum Read<T> {
+    /// The message at the cursor.
+    Message(T),
     /// The slot was overwritten (drop-oldest): resume at this sequence number.
     Overrun { resume_at: u64 },
     /// Nothing at this cursor yet.
@@ -66,17 +59,12 @@ pub(crate) enum Read {
 impl<T> Ring<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            blocks: (0..capacity.div_ceil(BLOCK))
-                .map(|block| {
-                    let len = BLOCK.min(capacity - block * BLOCK);
-                    RwLock::new(
-                        (0..len)
-                            .map(|_| Slot {
-                                seq: u64::MAX,
-                                value: None,
-                            })
-                            .collect(),
-                    )
+            slots: (0..capacity)
+                .map(|_| {
+                    RwLock::new(Slot {
+                        seq: u64::MAX,
+                        value: None,
+                    })
                 })
                 .collect(),
             capacity: capacity as u64,
@@ -106,10 +94,9 @@ impl<T> Ring<T> {
         self.capacity
     }
 
-    /// The block holding message `seq`, and its offset in the block.
-    fn locate(&self, seq: u64) -> (&Block<T>, usize) {
-        let index = (seq % self.capacity) as usize;
-        (&self.blocks[index / BLOCK], index % BLOCK)
+    /// The slot holding message `seq`.
+    fn slot(&self, seq: u64) -> &RwLock<Slot<T>> {
+        &self.slots[(seq % self.capacity) as usize]
     }
 
     pub(crate) fn tail(&self) -> u64 {
@@ -120,10 +107,11 @@ impl<T> Ring<T> {
     /// `spare` is an empty buffer swapped with the list of parked readers, so that waking
     /// them does not allocate.
     pub(crate) fn write(&self, seq: u64, msg: T, spare: &mut Vec<Waker>) {
-        let (block, offset) = self.locate(seq);
         let old = {
-            let mut block = block.write().unwrap_or_else(PoisonError::into_inner);
-            let slot = &mut block[offset];
+            let mut slot = self
+                .slot(seq)
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             slot.seq = seq;
             let old = slot.value.replace(msg);
             // Published before the unlock, so that a reader who saw this slot under the lock
@@ -146,55 +134,36 @@ impl<T> Ring<T> {
         drop(old);
     }
 
-    /// Appends to `out` the messages from `seq` on that sit in `seq`'s block, stopping before
-    /// `limit` (where a gap must be reported first). The slots say whether they hold the
-    /// expected message, an older one (not written yet) or a newer one (overwritten).
-    pub(crate) fn read(&self, seq: u64, limit: u64, out: &mut VecDeque<T>) -> Read
+    /// Reads message `seq`. The slot says whether it holds that message, an older one (not
+    /// written yet) or a newer one (overwritten).
+    pub(crate) fn read(&self, seq: u64) -> Read<T>
     where
         T: Clone,
     {
         // A caught-up reader polls here again and again while the publisher writes the very
-        // block it would lock; a plain load of the tail answers "nothing yet" without
+        // slot it would lock; a plain load of the tail answers "nothing yet" without
         // contending for that lock. A stale tail only delays the read: `park` re-checks the
         // slot under its lock before sleeping, and once it has seen the slot it sees the
         // tail too (see `write`).
         if self.tail() <= seq {
             return Read::Empty;
         }
-        let (block, offset) = self.locate(seq);
-        let block = block.read().unwrap_or_else(PoisonError::into_inner);
-        let mut expected = seq;
-        for slot in &block[offset..] {
-            if expected >= limit {
-                break;
+        let slot = self
+            .slot(seq)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slot.seq == seq {
+            if let Some(value) = &slot.value {
+                return Read::Message(value.clone());
             }
-            if slot.seq == expected {
-                if let Some(value) = &slot.value {
-                    out.push_back(value.clone());
-                    expected += 1;
-                    continue;
-                }
-            }
-            if expected == seq && slot.seq != u64::MAX && slot.seq > seq {
-                drop(block);
-                // The oldest message still buffered sits in the block the publisher writes
-                // next; with a large ring, start one block later so as not to fight it over
-                // that lock. The extra skipped messages are counted like the others.
-                let skip = if self.capacity >= 4 * BLOCK as u64 {
-                    BLOCK as u64
-                } else {
-                    0
-                };
-                let resume_at = (self.tail().saturating_sub(self.capacity) + skip).max(seq + 1);
-                return Read::Overrun { resume_at };
-            }
-            break;
         }
-        if expected == seq {
-            Read::Empty
-        } else {
-            Read::Taken(expected - seq)
+        if slot.seq == u64::MAX || slot.seq < seq {
+            return Read::Empty;
         }
+        drop(slot);
+        // Overwritten: resume at the oldest message still buffered.
+        let resume_at = self.tail().saturating_sub(self.capacity).max(seq + 1);
+        Read::Overrun { resume_at }
     }
 
     fn wake_receivers(&self) {
@@ -218,9 +187,10 @@ impl<T> Ring<T> {
         }
         // Re-read the slot the next message goes to; see `write` for why this cannot miss it.
         let arrived = {
-            let (block, offset) = self.locate(cursor);
-            let block = block.read().unwrap_or_else(PoisonError::into_inner);
-            let slot = &block[offset];
+            let slot = self
+                .slot(cursor)
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
             slot.seq != u64::MAX && slot.seq >= cursor
         };
         // `close` sets the flag before taking the parked wakers under the same lock.
@@ -326,14 +296,6 @@ impl Member {
             _ => gaps.push_back((at, 1)),
         }
         self.has_gaps.store(true, Ordering::Release);
-    }
-
-    /// Where the next unreported gap is, if any: a reader must not read past it in one batch.
-    pub(crate) fn next_gap(&self) -> Option<u64> {
-        if !self.has_gaps.load(Ordering::Acquire) {
-            return None;
-        }
-        lock(&self.gaps).front().map(|&(at, _)| at)
     }
 
     /// The gap a reader at `cursor` must report before reading on, if any.

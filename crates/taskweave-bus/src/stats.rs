@@ -36,9 +36,7 @@ pub struct SubscriberStats {
     /// Its lag: messages waiting in the bus that it has not taken yet (at most its
     /// capacity).
     pub queued: usize,
-    /// Messages it has taken from the bus since it subscribed (replayed ones not included).
-    /// A subscription takes every available message of a block of its buffer at once
-    /// (up to 32) and hands them out one by one, so this can run ahead of `recv` calls.
+    /// Messages it has received since it subscribed (replayed ones not included).
     pub received: u64,
     /// Messages addressed to it that were lost because it lagged: overwritten
     /// (drop-oldest, counted when it notices) or refused (counted at once).

@@ -127,7 +127,8 @@ pub struct Subscription<T> {
     /// Sequence number of the next message to read from the ring.
     next: u64,
     received: u64,
-    /// Messages already taken from the ring (or replayed), handed out first.
+    /// Messages to hand out before reading the ring: the replay, or a message read just
+    /// before the report of a gap that precedes it.
     taken: VecDeque<T>,
     /// The stream has yielded `None`.
     ended: bool,
@@ -204,15 +205,21 @@ impl<T: Clone> Subscription<T> {
             if let Some(missed) = self.member.take_gap(self.next) {
                 return Some(Err(self.lagged(missed)));
             }
-            // Closed is read before the slots: once closed, nothing more is written.
+            // Closed is read before the slot: once closed, nothing more is written.
             let closed = self.ring.is_closed();
-            let limit = self.member.next_gap().unwrap_or(u64::MAX);
-            match self.ring.read(self.next, limit, &mut self.taken) {
-                Read::Taken(n) => {
-                    self.advance(self.next + n);
-                    self.received += n;
+            match self.ring.read(self.next) {
+                Read::Message(msg) => {
+                    let seq = self.next;
+                    self.advance(seq + 1);
+                    self.received += 1;
                     self.member.received.store(self.received, Ordering::Relaxed);
-                    return self.taken.pop_front().map(Ok);
+                    // A message refused to us just before this one was written: the gap
+                    // comes first.
+                    if let Some(missed) = self.member.take_gap(seq) {
+                        self.taken.push_front(msg);
+                        return Some(Err(self.lagged(missed)));
+                    }
+                    return Some(Ok(msg));
                 }
                 Read::Overrun { resume_at } => {
                     let missed = resume_at - self.next;
@@ -223,7 +230,11 @@ impl<T: Clone> Subscription<T> {
                 Read::Empty => {}
             }
             if closed {
-                return Some(Err(RecvError::Closed));
+                // A refusal recorded before the close may have come after our first look.
+                return Some(Err(match self.member.take_gap(self.next) {
+                    Some(missed) => self.lagged(missed),
+                    None => RecvError::Closed,
+                }));
             }
             self.lagging = false;
             if self.member.policy == LagPolicy::Block && self.checked != self.next {

@@ -51,3 +51,40 @@ fn a_blocked_publisher_is_woken_when_room_appears() {
         publisher.join().expect("publisher does not panic");
     });
 }
+
+#[test]
+fn a_refusal_is_reported_before_the_message_that_follows_it() {
+    loom::model(|| {
+        let bus: Bus<u8> = Bus::new(one());
+        let mut sub = bus
+            .subscription("t")
+            .lag_policy(LagPolicy::DropNewest)
+            .build()
+            .expect("valid pattern");
+        bus.try_publish("t", 1).expect("open");
+        let publisher = thread::spawn(move || {
+            // Refused unless the subscriber took 1 already; 3 may find room.
+            bus.try_publish("t", 2).expect("open");
+            bus.try_publish("t", 3).expect("open");
+        });
+        let mut seen = Vec::new();
+        loop {
+            match block_on(sub.recv()) {
+                Ok(n) => seen.push(Ok(n)),
+                Err(RecvError::Lagged(n)) => seen.push(Err(n)),
+                Err(_) => break,
+            }
+        }
+        publisher.join().expect("publisher does not panic");
+        // Two refusals in a row are one report, or two if the subscriber took the first
+        // before the second was recorded.
+        let possible: [&[Result<u8, u64>]; 5] = [
+            &[Ok(1), Ok(2), Ok(3)],
+            &[Ok(1), Ok(2), Err(1)],
+            &[Ok(1), Err(1), Ok(3)],
+            &[Ok(1), Err(2)],
+            &[Ok(1), Err(1), Err(1)],
+        ];
+        assert!(possible.contains(&seen.as_slice()), "{seen:?}");
+    });
+}
