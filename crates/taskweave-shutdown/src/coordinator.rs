@@ -204,7 +204,8 @@ impl Coordinator {
     }
 
     /// A top-level group named `name`; it stops in the phase of the same name, or in the default
-    /// phase if no phase has that name.
+    /// phase if no phase has that name. The name must be non-empty and free of `/`, or the
+    /// group refuses to spawn; see [`Group::group`].
     pub fn group(&self, name: &str) -> Group {
         self.root.group(name)
     }

@@ -62,6 +62,9 @@ pub enum SpawnErrorKind {
     ShuttingDown,
     /// `spawn` was called outside a Tokio runtime.
     NoRuntime,
+    /// The task's group, or a group it is nested in, has an empty name or one containing
+    /// `/`; see [`Group::group`](crate::Group::group).
+    InvalidGroupName,
 }
 
 impl SpawnError {
@@ -96,6 +99,11 @@ impl fmt::Display for SpawnError {
             SpawnErrorKind::NoRuntime => write!(
                 f,
                 "task `{}` was not spawned: no Tokio runtime is running; spawn from inside the runtime (e.g. in `#[tokio::main]`)",
+                self.task
+            ),
+            SpawnErrorKind::InvalidGroupName => write!(
+                f,
+                "task `{}` was not spawned: a group on its path has an empty name or one containing `/`; name groups with non-empty names without `/`",
                 self.task
             ),
         }

@@ -21,6 +21,27 @@ pub(crate) struct GroupInner {
     /// `parent/child`; empty for the coordinator's root group.
     pub(crate) path: Arc<str>,
     pub(crate) token: CancellationToken,
+    /// Whether this is the coordinator's root group.
+    is_root: bool,
+    /// Whether every name on the path is a valid group name (see [`valid_name`]); tasks are
+    /// only spawned into groups with valid paths, so that report paths are unambiguous.
+    valid: bool,
+}
+
+/// A group name must be non-empty and free of `/`, which separates the names in a path.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('/')
+}
+
+impl GroupInner {
+    /// The path of this group's task `name`: `group/name`, or `name` in the root group.
+    pub(crate) fn task_path(&self, name: &str) -> String {
+        if self.is_root {
+            name.to_owned()
+        } else {
+            format!("{}/{name}", self.path)
+        }
+    }
 }
 
 /// A named set of tasks that are cancelled together, through one [`CancellationToken`].
@@ -46,15 +67,21 @@ impl Group {
                 phase: 0,
                 path: Arc::from(""),
                 token,
+                is_root: true,
+                valid: true,
             }),
         }
     }
 
     /// A group nested in this one, named `name`, whose tasks are cancelled when this group's are
     /// (or, under the root, when the phase named `name` begins).
+    ///
+    /// A name must be non-empty and must not contain `/`, which separates the names in task
+    /// paths. A group with an invalid name, and every group nested in it, refuses to spawn
+    /// tasks with [`SpawnErrorKind::InvalidGroupName`]; its token still works.
     pub fn group(&self, name: &str) -> Group {
         let parent = &self.inner;
-        let (phase, token, path) = if parent.path.is_empty() {
+        let (phase, token, path) = if parent.is_root {
             let phase = parent.shared.phase_of(name);
             let token = parent.shared.phases[phase].token.child_token();
             (phase, token, Arc::from(name))
@@ -68,6 +95,8 @@ impl Group {
                 phase,
                 path,
                 token,
+                is_root: false,
+                valid: parent.valid && valid_name(name),
             }),
         }
     }
@@ -81,8 +110,8 @@ impl Group {
     ///
     /// # Errors
     ///
-    /// [`SpawnError`] when shutdown has begun or when called outside a Tokio runtime; `task` is
-    /// then not called.
+    /// [`SpawnError`] when shutdown has begun, when called outside a Tokio runtime, or when the
+    /// group's name is invalid (see [`Group::group`]); `task` is then not called.
     pub fn spawn<F, Fut, E>(
         &self,
         name: impl Into<Cow<'static, str>>,
@@ -175,8 +204,8 @@ impl TaskBuilder<'_> {
     ///
     /// # Errors
     ///
-    /// [`SpawnError`] when shutdown has begun or when called outside a Tokio runtime; `task` is
-    /// then not called.
+    /// [`SpawnError`] when shutdown has begun, when called outside a Tokio runtime, or when the
+    /// group's name is invalid (see [`Group::group`]); `task` is then not called.
     pub fn spawn<F, Fut, E>(self, task: F) -> Result<(), SpawnError>
     where
         F: FnOnce(CancellationToken) -> Fut,
@@ -185,14 +214,13 @@ impl TaskBuilder<'_> {
     {
         let group = &self.group.inner;
         let refuse = |kind, name: &str| {
-            let task = if group.path.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{}/{name}", group.path)
-            };
+            let task = group.task_path(name);
             tracing::debug!(task = %task, ?kind, "spawn refused");
             SpawnError::new(kind, task)
         };
+        if !group.valid {
+            return Err(refuse(SpawnErrorKind::InvalidGroupName, &self.name));
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Err(refuse(SpawnErrorKind::NoRuntime, &self.name));
         };

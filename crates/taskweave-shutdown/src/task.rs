@@ -52,11 +52,7 @@ impl Guard {
     }
 
     pub(crate) fn path(&self) -> String {
-        if self.group.path.is_empty() {
-            self.name.to_string()
-        } else {
-            format!("{}/{}", self.group.path, self.name)
-        }
+        self.group.task_path(&self.name)
     }
 
     /// The task's line in the report.

@@ -152,3 +152,43 @@ async fn dropping_run_aborts_the_tasks() {
     tokio::task::yield_now().await;
     assert!(*dropped.lock().unwrap());
 }
+
+#[tokio::test(start_paused = true)]
+async fn groups_with_invalid_names_refuse_to_spawn() {
+    let coordinator = coordinator();
+    let called = Arc::new(Mutex::new(0));
+    let valid = coordinator.group("workers").group("parsers");
+    let invalid = [
+        coordinator.group(""),
+        coordinator.group("a/b"),
+        coordinator.group("workers").group(""),
+        coordinator.group("workers").group("x/y"),
+        // Nested in an invalid group: invalid too, however good its own name.
+        coordinator.group("").group("fine"),
+    ];
+    for group in &invalid {
+        let counter = Arc::clone(&called);
+        let error = group
+            .spawn("task", move |_| async move {
+                *counter.lock().unwrap() += 1;
+                Ok::<_, io::Error>(())
+            })
+            .unwrap_err();
+        assert_eq!(error.kind(), SpawnErrorKind::InvalidGroupName);
+        assert!(error.to_string().contains("empty name or one containing `/`"));
+    }
+    assert_eq!(*called.lock().unwrap(), 0, "refused tasks are never called");
+    // An empty name does not make a group act like the root: its child is not a top-level
+    // group, so it does not take the phase of its name.
+    assert_eq!(coordinator.group("").group("workers").phase(), None);
+    valid
+        .spawn("task", |token| async move {
+            token.cancelled().await;
+            Ok::<_, io::Error>(())
+        })
+        .unwrap();
+    coordinator.trigger();
+    let report = coordinator.run().await;
+    assert_eq!(report.tasks().len(), 1);
+    assert_eq!(report.tasks()[0].group(), "workers/parsers");
+}
