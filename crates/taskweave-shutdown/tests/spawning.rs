@@ -175,7 +175,11 @@ async fn groups_with_invalid_names_refuse_to_spawn() {
             })
             .unwrap_err();
         assert_eq!(error.kind(), SpawnErrorKind::InvalidGroupName);
-        assert!(error.to_string().contains("empty name or one containing `/`"));
+        assert!(
+            error
+                .to_string()
+                .contains("empty name or one containing `/`")
+        );
     }
     assert_eq!(*called.lock().unwrap(), 0, "refused tasks are never called");
     // An empty name does not make a group act like the root: its child is not a top-level
