@@ -343,8 +343,8 @@ impl Report {
             "Each group runs one workload through every contender in the same process. Times are \
              criterion's median per operation; the ratio is to the group's baseline (raw tokio or \
              a direct call) from the same run. The machine is shared and noisy: read the ratios, \
-             not the absolute times. Regenerate with `cargo xtask bench` (about 15 minutes) or \
-             `cargo xtask bench --quick` (about 3).\n"
+             not the absolute times. Regenerate with `cargo xtask bench` (about 7 minutes on 2 cores \
+             once built, 9 with the build) or `cargo xtask bench --quick` (about 2).\n"
         );
         for (id, group) in &self.groups {
             let _ = writeln!(md, "## {id}\n");
