@@ -45,6 +45,19 @@ async fn drop_oldest_keeps_the_newest_and_reports_the_gap_first() {
 }
 
 #[tokio::test]
+async fn an_overrun_subscriber_resumes_at_the_oldest_buffered_message_whatever_the_size() {
+    let bus: Bus<u64> = Bus::new(cap(256));
+    let mut sub = bus.subscribe("t").unwrap();
+    for i in 0..1_000 {
+        bus.try_publish("t", i).unwrap();
+    }
+    assert_eq!(sub.recv().await, Err(RecvError::Lagged(744)));
+    for i in 744..1_000 {
+        assert_eq!(sub.recv().await, Ok(i));
+    }
+}
+
+#[tokio::test]
 async fn drop_newest_keeps_the_oldest_and_reports_the_gap_after_them() {
     let bus: Bus<u64> = Bus::new(cap(8));
     let mut sub = bus
