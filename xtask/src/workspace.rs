@@ -38,6 +38,38 @@ pub(crate) fn step(name: &str, cmd: &mut Command) -> Result<(), String> {
     }
 }
 
+/// Runs `cmd` like [`step`], but also returns its standard output, echoed line by line as it
+/// comes, for steps whose output must be checked as well as their exit status.
+pub(crate) fn step_with_output(name: &str, cmd: &mut Command) -> Result<String, String> {
+    use std::io::BufRead;
+
+    eprintln!("==> {name}");
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{name}: could not start {:?}: {e}", cmd.get_program()))?;
+    let mut captured = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| format!("{name}: reading its output: {e}"))?;
+            println!("{line}");
+            captured.push_str(&line);
+            captured.push('\n');
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("{name}: waiting for it: {e}"))?;
+    let secs = started.elapsed().as_secs_f64();
+    if status.success() {
+        eprintln!("<== {name}: ok in {secs:.1}s");
+        Ok(captured)
+    } else {
+        Err(format!("step `{name}` failed after {secs:.1}s ({status})"))
+    }
+}
+
 /// The parts of `cargo metadata` the tasks use.
 pub(crate) struct Metadata {
     json: Value,
@@ -90,8 +122,13 @@ impl Metadata {
 
     /// The facade's features, except `default`, sorted by name.
     pub(crate) fn facade_features(&self) -> Vec<String> {
+        self.features("taskweave")
+    }
+
+    /// The features `package` declares, except `default`, sorted by name.
+    pub(crate) fn features(&self, package: &str) -> Vec<String> {
         let mut features: Vec<String> = self
-            .package("taskweave")
+            .package(package)
             .and_then(|p| p["features"].as_object())
             .map(|f| f.keys().filter(|k| *k != "default").cloned().collect())
             .unwrap_or_default();

@@ -174,6 +174,10 @@ where
 
 /// Sleeps for `delay`, or until `token` is cancelled; `false` if it was.
 fn sleep_unless_cancelled(delay: Duration, token: Option<&CancellationToken>) -> bool {
+    if delay.is_zero() {
+        // A zero delay retries at once: no sleep call (the token was checked when deciding).
+        return true;
+    }
     let Some(token) = token else {
         thread::sleep(delay);
         return true;

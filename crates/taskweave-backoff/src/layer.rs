@@ -265,6 +265,8 @@ pin_project! {
             #[pin] sleep: Sleep,
             #[pin] cancelled: Option<WaitForCancellationFutureOwned>,
         },
+        // A zero delay: retry without a timer, after one unit of the task's cooperative budget.
+        Immediate,
         Readying,
         Done,
     }
@@ -330,6 +332,12 @@ where
                     this.state.set(TowerState::Readying);
                     continue;
                 }
+                TowerStateProj::Immediate => {
+                    ready!(crate::retry::coop_proceed(cx));
+                    *this.last_error = None;
+                    this.state.set(TowerState::Readying);
+                    continue;
+                }
                 TowerStateProj::Done => panic!("ResponseFuture polled after completion"),
             };
             *this.attempts = this.attempts.saturating_add(1);
@@ -352,6 +360,10 @@ where
                 .hooks
                 .decide(&error, progress, || started.map(|s| s.elapsed()))
             {
+                Ok(delay) if delay.is_zero() => {
+                    this.state.set(TowerState::Immediate);
+                    *this.last_error = Some(error);
+                }
                 Ok(delay) => {
                     let cancelled = this
                         .hooks

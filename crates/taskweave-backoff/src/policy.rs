@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 use crate::jitter::{FixedShare, Jitter};
-use crate::rng::WyRand;
+use crate::rng::{WyRand, loop_seed, next_loop};
 
 /// Attempts made by a policy unless told otherwise: one call and two retries.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
@@ -61,8 +61,9 @@ pub struct Backoff {
 }
 
 /// `max_attempts` (bits 0..32), shape (32..40), jitter (40..48), `log2(factor)` when the factor
-/// of an exponential policy is a power of two, else 0 (48..56), seeded (56), and for such a
-/// policy the last step `n` whose `base << (n · log2(factor))` is still within the cap (57..63).
+/// of an exponential policy is a power of two, else 0 (48..56), seeded (56), for such a policy
+/// the last step `n` whose `base << (n · log2(factor))` is still within the cap (57..63), and
+/// whether the seed is used as is by every loop (63).
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Meta(u64);
 
@@ -72,7 +73,7 @@ impl Meta {
         shape: Shape,
         jitter: Jitter,
         shift: u8,
-        seeded: bool,
+        seed: SeedMode,
         last_step: u8,
     ) -> Self {
         let shape = shape as u64;
@@ -86,8 +87,9 @@ impl Meta {
                 | shape << 32
                 | jitter << 40
                 | u64::from(shift) << 48
-                | u64::from(seeded) << 56
-                | u64::from(last_step & 0x3f) << 57,
+                | u64::from(seed != SeedMode::Random) << 56
+                | u64::from(last_step & 0x3f) << 57
+                | u64::from(seed == SeedMode::Fixed) << 63,
         )
     }
 
@@ -130,6 +132,22 @@ impl Meta {
     fn last_step(self) -> u32 {
         ((self.0 >> 57) & 0x3f) as u32
     }
+
+    #[inline]
+    fn fixed_seed(self) -> bool {
+        self.0 >> 63 == 1
+    }
+}
+
+/// Where a loop's jitter comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SeedMode {
+    /// A fresh seed per loop from the thread's generator.
+    Random,
+    /// The policy's seed mixed with a process-wide loop number: distinct per loop.
+    PerLoop,
+    /// The policy's seed as is: every loop draws the same sequence.
+    Fixed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,7 +198,7 @@ impl Default for Backoff {
                 Shape::Exponential,
                 Jitter::Full,
                 1,
-                false,
+                SeedMode::Random,
                 6, // 100 ms << 6 = 6.4 s, the last doubling within 10 s
             ),
         }
@@ -205,6 +223,7 @@ impl fmt::Debug for Backoff {
             .field("max_attempts", &meta.max_attempts())
             .field("max_elapsed", &self.max_elapsed())
             .field("seed", &meta.seeded().then_some(self.seed))
+            .field("fixed_seed", &meta.fixed_seed())
             .finish()
     }
 }
@@ -212,7 +231,9 @@ impl fmt::Debug for Backoff {
 impl Backoff {
     /// The same `delay` before every retry.
     ///
-    /// A zero delay is allowed here (retry at once); the attempt limit still bounds the loop.
+    /// A zero delay is allowed here: the loop retries at once, without arming a timer, and
+    /// yields to the scheduler only when the task's cooperative budget runs out; the attempt
+    /// limit still bounds the loop.
     pub fn constant(delay: Duration) -> BackoffBuilder<Constant> {
         BackoffBuilder::new(Constant(()), delay)
     }
@@ -240,22 +261,68 @@ impl Backoff {
         BackoffBuilder::new(Decorrelated { factor: 3.0 }, base)
     }
 
-    /// The delays between attempts: at most `max_attempts - 1` of them.
+    /// The delays between attempts: at most `max_attempts - 1` of them. Every retry loop walks
+    /// its own.
     ///
-    /// Each call starts over. With a [`seed`](BackoffBuilder::seed), every call yields the same
-    /// sequence; without one, jitter draws a fresh seed from a per-thread generator.
+    /// Each call starts over with its own jitter: without a seed it draws a fresh one from a
+    /// per-thread generator; with a [`seed`](BackoffBuilder::seed) it mixes that seed with a
+    /// process-wide loop number, so that two loops never draw the same sequence; only with a
+    /// [`fixed_seed`](BackoffBuilder::fixed_seed) does every call yield the same sequence.
     #[inline]
     pub fn iter(&self) -> Delays {
         let meta = self.meta;
-        let (shape, jitter) = (meta.shape(), meta.jitter());
-        let needs_rng = jitter.is_random() || shape == Shape::Decorrelated;
-        let rng = if meta.seeded() {
+        let needs_rng = meta.jitter().is_random() || meta.shape() == Shape::Decorrelated;
+        let rng = if meta.fixed_seed() {
             WyRand::new(self.seed)
+        } else if meta.seeded() {
+            WyRand::new(loop_seed(self.seed, next_loop()))
         } else if needs_rng {
             WyRand::from_thread()
         } else {
             WyRand::new(0)
         };
+        self.delays(rng)
+    }
+
+    /// The delays that loop number `loop_id` of this policy draws: reproducible, whatever
+    /// other loops ran before, so a test or a simulation can replay one loop exactly.
+    ///
+    /// The generator is seeded from the policy's seed (0 without one) mixed with `loop_id`;
+    /// distinct `loop_id`s give unrelated sequences. With a
+    /// [`fixed_seed`](BackoffBuilder::fixed_seed), `loop_id` is ignored.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use taskweave_backoff::{Backoff, Jitter};
+    ///
+    /// let policy = Backoff::exponential(Duration::from_millis(100))
+    ///     .jitter(Jitter::Full)
+    ///     .max_attempts(5)
+    ///     .seed(7)
+    ///     .build()?;
+    /// let replay: Vec<Duration> = policy.iter_seeded(3).collect();
+    /// assert_eq!(replay, policy.iter_seeded(3).collect::<Vec<_>>());
+    /// # Ok::<(), taskweave_backoff::ConfigError>(())
+    /// ```
+    pub fn iter_seeded(&self, loop_id: u64) -> Delays {
+        let seed = if self.meta.fixed_seed() {
+            self.seed
+        } else {
+            loop_seed(self.seed, loop_id)
+        };
+        self.delays(WyRand::new(seed))
+    }
+
+    /// The policy's seed, if it has one ([`seed`](BackoffBuilder::seed) or
+    /// [`fixed_seed`](BackoffBuilder::fixed_seed)).
+    pub fn seed(&self) -> Option<u64> {
+        self.meta.seeded().then_some(self.seed)
+    }
+
+    #[inline(always)]
+    fn delays(&self, rng: WyRand) -> Delays {
+        let meta = self.meta;
+        let (shape, jitter) = (meta.shape(), meta.jitter());
         Delays {
             shape,
             base: self.base,
@@ -465,6 +532,11 @@ pub struct Decorrelated {
 ///
 /// Defaults: no cap on a single delay (delays saturate rather than overflow), no jitter,
 /// [`DEFAULT_MAX_ATTEMPTS`] attempts, no total time budget, a fresh random seed per loop.
+///
+/// Every setting is bounded by its type and saturates instead of overflowing: durations are
+/// kept in nanoseconds up to `u64::MAX` (about 584 years, longer ones act as that), factors of
+/// 2^32 and above act as 2^32, attempts are a `u32`. Nothing is allocated per attempt or in
+/// proportion to a setting.
 #[derive(Debug, Clone, Copy)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct BackoffBuilder<S> {
@@ -475,6 +547,7 @@ pub struct BackoffBuilder<S> {
     max_attempts: u32,
     max_elapsed: Option<Duration>,
     seed: Option<u64>,
+    seed_mode: SeedMode,
 }
 
 impl<S> BackoffBuilder<S> {
@@ -487,6 +560,7 @@ impl<S> BackoffBuilder<S> {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             max_elapsed: None,
             seed: None,
+            seed_mode: SeedMode::Random,
         }
     }
 
@@ -518,10 +592,23 @@ impl<S> BackoffBuilder<S> {
         self
     }
 
-    /// Makes jitter reproducible: every loop of the built policy sees the same random sequence.
-    /// Meant for tests and simulations; a fleet should keep distinct seeds.
+    /// Seeds the jitter of the built policy's loops: each loop mixes `seed` with a process-wide
+    /// loop number, so loops of one policy still draw different delays (no lock-step retries),
+    /// and a deterministic program sees the same delays run after run. Replay one loop with
+    /// [`Backoff::iter_seeded`], or give every loop the same sequence with
+    /// [`fixed_seed`](Self::fixed_seed). A fleet should still keep distinct seeds per process.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self.seed_mode = SeedMode::PerLoop;
+        self
+    }
+
+    /// Gives every loop of the built policy the same jitter, drawn from `seed`: fully
+    /// reproducible, and for that reason in lock-step. Meant for unit tests that check exact
+    /// delays; use [`seed`](Self::seed) for anything with more than one loop.
+    pub fn fixed_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self.seed_mode = SeedMode::Fixed;
         self
     }
 
@@ -587,7 +674,7 @@ impl<S> BackoffBuilder<S> {
                 shape,
                 self.jitter,
                 shift,
-                self.seed.is_some(),
+                self.seed_mode,
                 last_step as u8,
             ),
         })
@@ -805,10 +892,24 @@ mod tests {
         let p = Backoff::exponential(MS)
             .jitter(Jitter::Full)
             .max_attempts(20)
-            .seed(42)
+            .fixed_seed(42)
             .build()
             .unwrap();
         assert_eq!(p.iter().collect::<Vec<_>>(), p.iter().collect::<Vec<_>>());
+        let per_loop = Backoff::exponential(MS)
+            .jitter(Jitter::Full)
+            .max_attempts(20)
+            .seed(42)
+            .build()
+            .unwrap();
+        assert_ne!(
+            per_loop.iter().collect::<Vec<_>>(),
+            per_loop.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            per_loop.iter_seeded(9).collect::<Vec<_>>(),
+            per_loop.iter_seeded(9).collect::<Vec<_>>()
+        );
         let unseeded = Backoff::exponential(Duration::from_secs(1))
             .jitter(Jitter::Full)
             .max_attempts(20)

@@ -134,7 +134,8 @@ pin_project! {
     ///
     /// # Panics
     ///
-    /// Sleeping needs a Tokio runtime with the time driver enabled. Polling after completion
+    /// Sleeping for a non-zero delay needs a Tokio runtime with the time driver enabled (a zero
+    /// delay retries at once, without a timer). Polling after completion
     /// panics (or, after a success, polls the operation's finished future again).
     #[must_use = "a retry loop does nothing until it is awaited"]
     pub struct Retry<
@@ -185,8 +186,12 @@ pin_project! {
         attempt: Option<Fut>,
         attempts: u32,
         delays: Option<Delays>,
+        // Armed at the first non-zero delay and reset for the later ones: a zero delay retries
+        // at once, without a timer (which would round it up to the next millisecond tick).
         #[pin]
-        sleep: Sleep,
+        sleep: Option<Sleep>,
+        // The current wait is a zero delay.
+        immediate: bool,
         #[pin]
         cancelled: Option<WaitForCancellationFutureOwned>,
         // The failure being waited out, handed back if the wait is cancelled.
@@ -378,11 +383,13 @@ where
             .decide(&error, progress, || started.map(|s| s.elapsed()))
         {
             Ok(delay) => {
+                let immediate = delay.is_zero();
                 let retrying = Retrying {
                     attempt: None,
                     attempts: 1,
                     delays,
-                    sleep: tokio::time::sleep(delay),
+                    sleep: (!immediate).then(|| tokio::time::sleep(delay)),
+                    immediate,
                     cancelled: this.hooks.cancel.waiter(),
                     error: Some(error),
                 };
@@ -434,7 +441,13 @@ where
                     .decide(&error, progress, || started.map(|s| s.elapsed()))
                 {
                     Ok(delay) => {
-                        retrying.sleep.as_mut().reset(deadline(delay));
+                        *retrying.immediate = delay.is_zero();
+                        if !delay.is_zero() {
+                            match retrying.sleep.as_mut().as_pin_mut() {
+                                Some(sleep) => sleep.reset(deadline(delay)),
+                                None => retrying.sleep.set(Some(tokio::time::sleep(delay))),
+                            }
+                        }
                         *retrying.error = Some(error);
                     }
                     Err(reason) => {
@@ -458,11 +471,27 @@ where
                     )));
                 }
             }
-            ready!(retrying.sleep.as_mut().poll(cx));
+            if *retrying.immediate {
+                // No timer, but still a turn of the task's cooperative budget, as a timer would
+                // have taken: a long run of immediate failures yields to the scheduler now and
+                // then instead of starving the other tasks of its thread.
+                ready!(coop_proceed(cx));
+            } else if let Some(sleep) = retrying.sleep.as_mut().as_pin_mut() {
+                ready!(sleep.poll(cx));
+            }
             *retrying.error = None;
             retrying.attempt.set(Some((this.op)()));
         }
     }
+}
+
+/// One unit of tokio's cooperative budget: `Pending` (with a wake-up scheduled) once the task
+/// has used up its budget for this poll; always `Ready` outside a Tokio runtime.
+#[inline]
+pub(crate) fn coop_proceed(cx: &mut Context<'_>) -> Poll<()> {
+    let progress = ready!(tokio::task::coop::poll_proceed(cx));
+    progress.made_progress();
+    Poll::Ready(())
 }
 
 /// When a sleep of `delay` from now ends, saturating far in the future like `tokio::time::sleep`.

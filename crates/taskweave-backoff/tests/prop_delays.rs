@@ -202,3 +202,48 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn every_loop_of_a_seeded_policy_stays_within_its_jitter_bounds(
+        base_ms in 1u64..10_000,
+        factor in 1.0f64..4.0,
+        attempts in 4u32..40,
+        seed in any::<u64>(),
+        full in any::<bool>(),
+    ) {
+        let jitter = if full { Jitter::Full } else { Jitter::Equal };
+        let base = Duration::from_millis(base_ms);
+        let cap = Duration::from_secs(3600);
+        let plain = Backoff::exponential(base)
+            .factor(factor)
+            .max_delay(cap)
+            .max_attempts(attempts)
+            .build()
+            .unwrap();
+        let jittered = Backoff::exponential(base)
+            .factor(factor)
+            .max_delay(cap)
+            .max_attempts(attempts)
+            .jitter(jitter)
+            .seed(seed)
+            .build()
+            .unwrap();
+        let mut loops = Vec::new();
+        for _ in 0..3 {
+            let delays: Vec<_> = jittered.iter().collect();
+            prop_assert_eq!(delays.len(), attempts as usize - 1);
+            for (d, limit) in delays.iter().zip(plain.iter()) {
+                prop_assert!(*d <= limit, "{:?} above the policy delay {:?}", d, limit);
+                if !full {
+                    prop_assert!(*d >= limit / 2, "{:?} below half of {:?}", d, limit);
+                }
+            }
+            loops.push(delays);
+        }
+        // Delays of at least a millisecond, drawn with nanosecond resolution: two loops
+        // drawing the same sequence means they share a seed.
+        prop_assert_ne!(&loops[0], &loops[1]);
+        prop_assert_ne!(&loops[1], &loops[2]);
+    }
+}

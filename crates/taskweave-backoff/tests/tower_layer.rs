@@ -193,3 +193,32 @@ async fn a_readiness_error_before_any_call_reports_zero_attempts() {
     );
     assert_eq!(err.into_error(), Error::BadRequest);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_delay_retries_the_service_without_a_timer() {
+    let (calls, svc) = flaky(30, Error::Busy);
+    let policy = Backoff::constant(Duration::ZERO)
+        .max_attempts(31)
+        .build()
+        .unwrap();
+    let mut svc = RetryLayer::new(policy).layer(svc);
+    // Off the 1 ms timer grid, where a timer armed for "now" rounds up to the next tick.
+    tokio::time::advance(Duration::from_micros(500)).await;
+    let start = Instant::now();
+    let reply = svc.ready().await.unwrap().call(7).await.unwrap();
+    assert_eq!(reply, 7);
+    assert_eq!(calls.load(Ordering::SeqCst), 31);
+    assert_eq!(Instant::now(), start, "a zero delay must not arm a timer");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_response_future_completes_under_fresh_wakers_without_spinning() {
+    let (calls, svc) = flaky(3, Error::Busy);
+    let mut svc = RetryLayer::new(policy(5)).layer(svc);
+    let fut = svc.ready().await.unwrap().call(9);
+    let (reply, polls) = taskweave_testkit::FreshWakers::new(fut).await;
+    assert_eq!(reply.unwrap(), 9);
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    // One poll to start, one per sleep (three).
+    assert!(polls <= 4 + 2, "{polls} polls");
+}

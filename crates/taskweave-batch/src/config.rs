@@ -8,14 +8,25 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::batcher::{self, Batcher};
+use crate::batcher::Batcher;
 use crate::error::ConfigError;
+use crate::flusher;
 use crate::outcome::FlushOutput;
 
 /// The default [`max_items`](LimitsBuilder::max_items): 128.
 pub const DEFAULT_MAX_ITEMS: usize = 128;
 /// The default [`max_delay`](LimitsBuilder::max_delay): 10 ms.
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_millis(10);
+
+/// The largest [`max_items`](LimitsBuilder::max_items) accepted: 2^20 (1 048 576) items per
+/// batch. Past a few thousand, bigger batches only add latency and memory.
+pub const MAX_ITEMS_LIMIT: usize = 1 << 20;
+/// The largest [`max_buffered_items`](BatcherBuilder::max_buffered_items) accepted: 2^24
+/// (16 777 216) items, 16 batches of the largest size.
+pub const MAX_BUFFERED_ITEMS_LIMIT: usize = 1 << 24;
+/// The largest [`max_concurrent_flushes`](BatcherBuilder::max_concurrent_flushes) accepted:
+/// 1024 flushes at once.
+pub const MAX_CONCURRENT_FLUSHES_LIMIT: usize = 1024;
 
 pub(crate) type Weigher<T> = Arc<dyn Fn(&T) -> u64 + Send + Sync>;
 
@@ -96,7 +107,8 @@ pub struct LimitsBuilder<T> {
 }
 
 impl<T> LimitsBuilder<T> {
-    /// The most items per batch (default [`DEFAULT_MAX_ITEMS`]); must be at least 1.
+    /// The most items per batch (default [`DEFAULT_MAX_ITEMS`]); must be at least 1 and at most
+    /// [`MAX_ITEMS_LIMIT`].
     pub fn max_items(mut self, max_items: usize) -> Self {
         self.max_items = max_items;
         self
@@ -113,6 +125,8 @@ impl<T> LimitsBuilder<T> {
 
     /// Closes a batch when the summed `weigher(item)` reaches `max_weight` (e.g. bytes); an item
     /// that would push the batch over the limit starts the next batch instead. Off by default.
+    /// Any non-zero `u64` works: weights only add up (saturating at `u64::MAX`), nothing is
+    /// allocated by weight.
     pub fn max_weight<W>(mut self, max_weight: u64, weigher: W) -> Self
     where
         W: Fn(&T) -> u64 + Send + Sync + 'static,
@@ -125,10 +139,17 @@ impl<T> LimitsBuilder<T> {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::ZeroMaxItems`] or [`ConfigError::ZeroMaxWeight`].
+    /// [`ConfigError::ZeroMaxItems`], [`ConfigError::MaxItemsTooLarge`] or
+    /// [`ConfigError::ZeroMaxWeight`].
     pub fn build(self) -> Result<Limits<T>, ConfigError> {
         if self.max_items == 0 {
             return Err(ConfigError::ZeroMaxItems);
+        }
+        if self.max_items > MAX_ITEMS_LIMIT {
+            return Err(ConfigError::MaxItemsTooLarge {
+                max_items: self.max_items,
+                limit: MAX_ITEMS_LIMIT,
+            });
         }
         if matches!(self.max_weight, Some((0, _))) {
             return Err(ConfigError::ZeroMaxWeight);
@@ -217,7 +238,8 @@ impl<T: Send + 'static> BatcherBuilder<T> {
 
     /// How many items may be accepted but not yet flushed (buffered, waiting for a flush slot,
     /// or being flushed). At the bound, `submit`/`push` wait and `try_*` return
-    /// [`Full`](crate::TrySubmitError::Full). Default: 4 × `max_items`; must be ≥ `max_items`.
+    /// [`Full`](crate::TrySubmitError::Full). Default: 4 × `max_items`; must be ≥ `max_items`
+    /// and at most [`MAX_BUFFERED_ITEMS_LIMIT`].
     pub fn max_buffered_items(mut self, max_buffered_items: usize) -> Self {
         self.max_buffered_items = Some(max_buffered_items);
         self
@@ -232,7 +254,8 @@ impl<T: Send + 'static> BatcherBuilder<T> {
     }
 
     /// How many batches may be flushing at once (default 1: batches are flushed strictly one
-    /// after another, in order). Must be at least 1.
+    /// after another, in order). Must be at least 1 and at most
+    /// [`MAX_CONCURRENT_FLUSHES_LIMIT`].
     pub fn max_concurrent_flushes(mut self, max_concurrent_flushes: usize) -> Self {
         self.max_concurrent_flushes = max_concurrent_flushes;
         self
@@ -252,6 +275,9 @@ impl<T: Send + 'static> BatcherBuilder<T> {
     /// `Ok(())` (every ticket of the batch resolves to `Ok(())`), `Ok(vec)` with one result per
     /// item in batch order, or `Err(e)` (every ticket resolves to
     /// [`BatchError::Failed`](crate::BatchError::Failed) sharing `e`). See [`FlushOutput`].
+    /// If the handler, its future or its output panics, the panic is caught: that batch's
+    /// tickets resolve to [`BatchError::FlushPanicked`](crate::BatchError::FlushPanicked) and
+    /// the batcher goes on with the next batch.
     ///
     /// # Errors
     ///
@@ -268,6 +294,12 @@ impl<T: Send + 'static> BatcherBuilder<T> {
         if self.max_concurrent_flushes == 0 {
             return Err(ConfigError::ZeroConcurrentFlushes);
         }
+        if self.max_concurrent_flushes > MAX_CONCURRENT_FLUSHES_LIMIT {
+            return Err(ConfigError::TooManyConcurrentFlushes {
+                max_concurrent_flushes: self.max_concurrent_flushes,
+                limit: MAX_CONCURRENT_FLUSHES_LIMIT,
+            });
+        }
         let max_buffered_items = self
             .max_buffered_items
             .unwrap_or_else(|| limits.max_items.saturating_mul(4));
@@ -275,6 +307,12 @@ impl<T: Send + 'static> BatcherBuilder<T> {
             return Err(ConfigError::BufferSmallerThanBatch {
                 max_buffered_items,
                 max_items: limits.max_items,
+            });
+        }
+        if max_buffered_items > MAX_BUFFERED_ITEMS_LIMIT {
+            return Err(ConfigError::BufferTooLarge {
+                max_buffered_items,
+                limit: MAX_BUFFERED_ITEMS_LIMIT,
             });
         }
         let max_buffered_weight = match (self.max_buffered_weight, limits.max_weight()) {
@@ -296,7 +334,7 @@ impl<T: Send + 'static> BatcherBuilder<T> {
             max_buffered_weight,
             max_concurrent_flushes: self.max_concurrent_flushes,
         };
-        Ok(batcher::start(&runtime, settings, handler, self.shutdown))
+        Ok(flusher::start(&runtime, settings, handler, self.shutdown))
     }
 }
 

@@ -32,6 +32,29 @@ pub enum ConfigError {
     },
     /// `max_buffered_weight` was set without a weight function.
     BufferedWeightWithoutWeigher,
+    /// `max_items` was above [`MAX_ITEMS_LIMIT`](crate::MAX_ITEMS_LIMIT).
+    MaxItemsTooLarge {
+        /// The configured `max_items`.
+        max_items: usize,
+        /// The largest value accepted.
+        limit: usize,
+    },
+    /// `max_buffered_items` was above
+    /// [`MAX_BUFFERED_ITEMS_LIMIT`](crate::MAX_BUFFERED_ITEMS_LIMIT).
+    BufferTooLarge {
+        /// The configured `max_buffered_items`.
+        max_buffered_items: usize,
+        /// The largest value accepted.
+        limit: usize,
+    },
+    /// `max_concurrent_flushes` was above
+    /// [`MAX_CONCURRENT_FLUSHES_LIMIT`](crate::MAX_CONCURRENT_FLUSHES_LIMIT).
+    TooManyConcurrentFlushes {
+        /// The configured `max_concurrent_flushes`.
+        max_concurrent_flushes: usize,
+        /// The largest value accepted.
+        limit: usize,
+    },
     /// `build()` was called outside a Tokio runtime, so the flush task could not be spawned.
     NoRuntime,
 }
@@ -64,6 +87,27 @@ impl fmt::Display for ConfigError {
             ),
             Self::BufferedWeightWithoutWeigher => f.write_str(
                 "max_buffered_weight needs a weight function: call max_weight(limit, weigher) too",
+            ),
+            Self::MaxItemsTooLarge { max_items, limit } => write!(
+                f,
+                "max_items ({max_items}) is above the limit of {limit}: batches that large only \
+                 add latency and memory; lower max_items"
+            ),
+            Self::BufferTooLarge {
+                max_buffered_items,
+                limit,
+            } => write!(
+                f,
+                "max_buffered_items ({max_buffered_items}) is above the limit of {limit}: keep \
+                 a few batches' worth buffered, and let backpressure do the rest"
+            ),
+            Self::TooManyConcurrentFlushes {
+                max_concurrent_flushes,
+                limit,
+            } => write!(
+                f,
+                "max_concurrent_flushes ({max_concurrent_flushes}) is above the limit of \
+                 {limit}: lower it to what the downstream can take in parallel"
             ),
             Self::NoRuntime => f.write_str(
                 "no Tokio runtime: call build() from within a runtime (e.g. inside #[tokio::main])",
@@ -149,9 +193,21 @@ pub enum BatchError<E> {
     /// The handler returned per-item results but fewer than the batch had items, so this item
     /// has none.
     MissingResult,
-    /// The flush handler panicked, or its task was cancelled (runtime shutdown) before it
-    /// finished; whether the batch took effect is unknown.
+    /// The flush task was dropped (its runtime shut down) while the batch was being flushed;
+    /// whether the batch took effect is unknown.
     Abandoned,
+    /// The flush handler, its future, or its [`FlushOutput`](crate::FlushOutput) panicked
+    /// before this item got its result; whether the batch took effect is unknown. Other
+    /// batches are unaffected.
+    FlushPanicked,
+    /// [`Batcher::shutdown_timeout`](crate::Batcher::shutdown_timeout)'s grace period ended
+    /// while this item's batch was being flushed, and the flush was cancelled; whether the
+    /// batch took effect is unknown.
+    Aborted,
+    /// The item was never handed to the flush handler: shutdown's grace period ended, or the
+    /// runtime shut down, first. The item itself is handed back by
+    /// [`Batcher::shutdown_timeout`](crate::Batcher::shutdown_timeout).
+    Unflushed,
 }
 
 impl<E> Clone for BatchError<E> {
@@ -160,6 +216,9 @@ impl<E> Clone for BatchError<E> {
             Self::Failed(e) => Self::Failed(Arc::clone(e)),
             Self::MissingResult => Self::MissingResult,
             Self::Abandoned => Self::Abandoned,
+            Self::FlushPanicked => Self::FlushPanicked,
+            Self::Aborted => Self::Aborted,
+            Self::Unflushed => Self::Unflushed,
         }
     }
 }
@@ -170,6 +229,9 @@ impl<E: fmt::Debug> fmt::Debug for BatchError<E> {
             Self::Failed(e) => f.debug_tuple("Failed").field(e).finish(),
             Self::MissingResult => f.write_str("MissingResult"),
             Self::Abandoned => f.write_str("Abandoned"),
+            Self::FlushPanicked => f.write_str("FlushPanicked"),
+            Self::Aborted => f.write_str("Aborted"),
+            Self::Unflushed => f.write_str("Unflushed"),
         }
     }
 }
@@ -183,7 +245,20 @@ impl<E: fmt::Display> fmt::Display for BatchError<E> {
                  return one result per item, in batch order",
             ),
             Self::Abandoned => f.write_str(
-                "the flush handler panicked or was cancelled; the batch may or may not have taken effect",
+                "the batcher's flush task was cancelled (runtime shutdown) mid-flush; the batch \
+                 may or may not have taken effect: call shutdown().await before the runtime ends",
+            ),
+            Self::FlushPanicked => f.write_str(
+                "the flush handler (or its FlushOutput) panicked; the batch may or may not have \
+                 taken effect, and the batcher goes on with the next batches",
+            ),
+            Self::Aborted => f.write_str(
+                "shutdown's grace period ended mid-flush and the flush was cancelled; the batch \
+                 may or may not have taken effect: give shutdown_timeout a longer grace period",
+            ),
+            Self::Unflushed => f.write_str(
+                "the item was never flushed (shutdown's grace period ended, or the runtime shut \
+                 down, first); shutdown_timeout hands it back",
             ),
         }
     }
@@ -193,7 +268,7 @@ impl<E: Error + 'static> Error for BatchError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             Self::Failed(e) => Some(&**e),
-            Self::MissingResult | Self::Abandoned => None,
+            _ => None,
         }
     }
 }

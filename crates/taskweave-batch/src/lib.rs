@@ -14,7 +14,11 @@
 //! - Producers append under a short lock and never wait for a running flush while buffer
 //!   space remains; the flush task is woken once per batch, not once per item.
 //! - [`Batcher::shutdown`] (or a `CancellationToken`) stops intake, flushes the tail, awaits
-//!   in-flight flushes and resolves every ticket.
+//!   in-flight flushes and resolves every ticket; [`Batcher::shutdown_timeout`] does the same
+//!   within a grace period, then cancels what is still flushing and hands back what was never
+//!   flushed in a [`ShutdownReport`].
+//! - A panic in the flush handler (or its [`FlushOutput`]) fails that batch only, with
+//!   [`BatchError::FlushPanicked`]; every configurable size has a documented bound.
 //! - [`BatchedExt::batched`] cuts a `Stream` into batches by the same [`Limits`].
 //!
 //! ```
@@ -46,15 +50,22 @@
 mod batcher;
 mod config;
 mod error;
+mod flusher;
 mod metrics;
 mod outcome;
+mod shutdown;
+mod state;
 mod stream;
 mod ticket;
 
 pub use batcher::Batcher;
-pub use config::{BatcherBuilder, DEFAULT_MAX_DELAY, DEFAULT_MAX_ITEMS, Limits, LimitsBuilder};
+pub use config::{
+    BatcherBuilder, DEFAULT_MAX_DELAY, DEFAULT_MAX_ITEMS, Limits, LimitsBuilder,
+    MAX_BUFFERED_ITEMS_LIMIT, MAX_CONCURRENT_FLUSHES_LIMIT, MAX_ITEMS_LIMIT,
+};
 pub use error::{BatchError, Closed, ConfigError, TrySubmitError};
 pub use metrics::{FlushTrigger, Metrics, TriggerCounts};
 pub use outcome::FlushOutput;
+pub use shutdown::ShutdownReport;
 pub use stream::{Batched, BatchedExt};
 pub use ticket::Ticket;

@@ -107,8 +107,19 @@ pub struct Metrics {
     pub batches_succeeded: u64,
     /// Batches whose handler returned `Err`.
     pub batches_failed: u64,
-    /// Batches whose handler panicked or was cancelled.
+    /// Batches whose flush was dropped with the flush task (the runtime shut down mid-flush).
     pub batches_abandoned: u64,
+    /// Batches whose handler, handler future or [`FlushOutput`](crate::FlushOutput) panicked;
+    /// their tickets resolved to [`BatchError::FlushPanicked`](crate::BatchError::FlushPanicked).
+    pub batches_panicked: u64,
+    /// Batches whose flush [`shutdown_timeout`](crate::Batcher::shutdown_timeout) cancelled when
+    /// its grace period ended.
+    pub batches_aborted: u64,
+    /// Items in those cancelled flushes.
+    pub items_aborted: u64,
+    /// Accepted items that were never handed to the handler (shutdown's grace period ended, or
+    /// the runtime shut down, first); `shutdown_timeout` hands them back.
+    pub items_unflushed: u64,
     /// Why batches were closed.
     pub triggers: TriggerCounts,
 }

@@ -94,3 +94,71 @@ async fn shared_limits_configure_the_batcher() {
         }
     );
 }
+
+#[tokio::test]
+async fn absurd_sizes_are_rejected_with_a_typed_error_above_their_documented_bound() {
+    use taskweave_batch::{
+        MAX_BUFFERED_ITEMS_LIMIT, MAX_CONCURRENT_FLUSHES_LIMIT, MAX_ITEMS_LIMIT,
+    };
+    let cases: Vec<(taskweave_batch::BatcherBuilder<u8>, ConfigError)> = vec![
+        (
+            Batcher::builder().max_items(usize::MAX),
+            ConfigError::MaxItemsTooLarge {
+                max_items: usize::MAX,
+                limit: MAX_ITEMS_LIMIT,
+            },
+        ),
+        (
+            Batcher::builder().max_items(MAX_ITEMS_LIMIT + 1),
+            ConfigError::MaxItemsTooLarge {
+                max_items: MAX_ITEMS_LIMIT + 1,
+                limit: MAX_ITEMS_LIMIT,
+            },
+        ),
+        (
+            Batcher::builder().max_buffered_items(usize::MAX),
+            ConfigError::BufferTooLarge {
+                max_buffered_items: usize::MAX,
+                limit: MAX_BUFFERED_ITEMS_LIMIT,
+            },
+        ),
+        (
+            Batcher::builder().max_concurrent_flushes(usize::MAX),
+            ConfigError::TooManyConcurrentFlushes {
+                max_concurrent_flushes: usize::MAX,
+                limit: MAX_CONCURRENT_FLUSHES_LIMIT,
+            },
+        ),
+    ];
+    for (builder, expected) in cases {
+        let error = builder.build(ok).unwrap_err();
+        assert_eq!(error, expected);
+        assert!(error.to_string().contains("limit"), "{error}");
+    }
+    assert_eq!(
+        Limits::<u8>::builder()
+            .max_items(usize::MAX)
+            .build()
+            .unwrap_err(),
+        ConfigError::MaxItemsTooLarge {
+            max_items: usize::MAX,
+            limit: MAX_ITEMS_LIMIT
+        }
+    );
+    // At the bounds, with the largest weights and delays: builds, allocates nothing in
+    // proportion, and works.
+    let batcher = Batcher::builder()
+        .max_items(MAX_ITEMS_LIMIT)
+        .max_buffered_items(MAX_BUFFERED_ITEMS_LIMIT)
+        .max_concurrent_flushes(MAX_CONCURRENT_FLUSHES_LIMIT)
+        .max_weight(u64::MAX, |_: &u8| u64::MAX)
+        .max_buffered_weight(u64::MAX)
+        .max_delay(Duration::MAX)
+        .build(ok)
+        .unwrap();
+    let ticket = batcher.submit(1).await.unwrap();
+    drop(batcher.submit(2).await.unwrap());
+    batcher.shutdown().await;
+    assert!(ticket.await.is_ok());
+    assert_eq!(batcher.metrics().items_flushed, 2);
+}

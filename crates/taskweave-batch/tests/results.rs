@@ -80,7 +80,7 @@ async fn too_few_results_leave_the_rest_with_missing_result() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_panicking_handler_abandons_only_its_batch() {
+async fn a_panicking_handler_fails_only_its_batch() {
     let batcher = Batcher::builder()
         .max_items(2)
         .build(|batch: Vec<u32>| async move {
@@ -92,11 +92,12 @@ async fn a_panicking_handler_abandons_only_its_batch() {
     batcher.push(1).await.unwrap();
     let fine = batcher.submit(2).await.unwrap();
     batcher.push(3).await.unwrap();
-    assert!(matches!(doomed.await, Err(BatchError::Abandoned)));
+    assert!(matches!(doomed.await, Err(BatchError::FlushPanicked)));
     assert!(fine.await.is_ok());
     settle().await;
     let metrics = batcher.metrics();
-    assert_eq!(metrics.batches_abandoned, 1);
+    assert_eq!(metrics.batches_panicked, 1);
+    assert_eq!(metrics.batches_abandoned, 0);
     assert_eq!(metrics.batches_succeeded, 1);
     assert_eq!(metrics.buffered_items, 0);
 }

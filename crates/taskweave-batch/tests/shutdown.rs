@@ -153,7 +153,7 @@ async fn dropping_the_last_handle_flushes_what_was_accepted() {
 }
 
 #[test]
-fn a_runtime_shutting_down_under_the_batcher_abandons_tickets_instead_of_hanging() {
+fn a_runtime_shutting_down_under_the_batcher_resolves_tickets_instead_of_hanging() {
     use taskweave_batch::BatchError;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -168,12 +168,22 @@ fn a_runtime_shutting_down_under_the_batcher_abandons_tickets_instead_of_hanging
         (batcher, ticket)
     });
     drop(rt);
+    // Never handed to the handler: kept for `shutdown_timeout` to hand back.
     assert!(matches!(
         common::now_or_never(ticket),
-        Some(Err(BatchError::Abandoned))
+        Some(Err(BatchError::Unflushed))
     ));
     assert_eq!(batcher.try_push(2), Err(TrySubmitError::Closed(2)));
     let metrics = batcher.metrics();
-    assert_eq!((metrics.buffered_items, metrics.batches_abandoned), (0, 1));
+    assert_eq!(
+        (
+            metrics.buffered_items,
+            metrics.items_unflushed,
+            metrics.batches_abandoned
+        ),
+        (0, 1, 0)
+    );
     assert!(common::now_or_never(batcher.drained()).is_some());
+    let report = common::now_or_never(batcher.shutdown_timeout(HOUR)).unwrap();
+    assert_eq!(report.unflushed, vec![1]);
 }

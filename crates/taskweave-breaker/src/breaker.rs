@@ -1,4 +1,6 @@
-//! The breaker: admission, recording, transitions and observation.
+//! The breaker: admission, closed-state recording and observation. Half-open trials live in
+//! `trials`, manual transitions and their announcement in `transition`, permits and the `call`
+//! guard in `permit`.
 
 use std::fmt;
 use std::future::Future;
@@ -14,8 +16,15 @@ use crate::config::{Builder, Config};
 use crate::error::{CallError, Rejected};
 use crate::loom::AtomicU64;
 use crate::metrics::Metrics;
-use crate::state::{State, Transition, Trials, Word};
+use crate::state::{HalfOpenDeadline, State, Transition, Trials, Word};
 use crate::window::{Counts, Padded, Window};
+
+mod permit;
+mod transition;
+mod trials;
+
+use permit::Guard;
+pub use permit::Permit;
 
 /// A circuit breaker: admits calls to a dependency while it is healthy, rejects them for a while
 /// once too many fail or are slow, then lets a few trial calls decide whether to resume.
@@ -57,7 +66,12 @@ struct Inner<C> {
     origin: Instant,
     /// Consecutive trips without closing in between, for the growing wait.
     trips: AtomicU64,
+    /// When the current half-open state gives up on trials still held (a `HalfOpenDeadline`).
+    /// Written once per entry into half-open, read only by calls the half-open state rejects.
+    half_open_deadline: AtomicU64,
     transitions: AtomicU64,
+    /// Outcomes dropped because their permit predates the latest transition.
+    stale_outcomes: AtomicU64,
     /// Written by every rejected call, so kept off the state's cache line.
     rejected: Padded<AtomicU64>,
     events: broadcast::Sender<Transition>,
@@ -99,7 +113,12 @@ impl<C> Breaker<C> {
                 window,
                 origin: Instant::now(),
                 trips: AtomicU64::new(0),
+                // Never expires, should a half-open state ever match its epoch.
+                half_open_deadline: AtomicU64::new(
+                    HalfOpenDeadline::new(0, HalfOpenDeadline::NEVER_MS).0,
+                ),
                 transitions: AtomicU64::new(0),
+                stale_outcomes: AtomicU64::new(0),
                 rejected: Padded(AtomicU64::new(0)),
                 events,
                 classifier,
@@ -182,6 +201,7 @@ impl<C> Breaker<C> {
             slow_calls: counts.slow,
             rejected_calls: inner.rejected.0.load(Relaxed),
             transitions: inner.transitions.load(Relaxed),
+            stale_outcomes: inner.stale_outcomes.load(Relaxed),
         }
     }
 
@@ -271,6 +291,7 @@ impl<C> Inner<C> {
                     let next = Word::half_open(word.next_epoch(), trials);
                     match self.swap_state(word, next) {
                         Ok(()) => {
+                            self.start_half_open_clock(next, now);
                             // Only the caller that won the swap clears the window: a loser
                             // clearing it could wipe a window that the trials had already
                             // closed. Nobody records into it meanwhile, since the breaker
@@ -285,7 +306,16 @@ impl<C> Inner<C> {
                 State::HalfOpen => {
                     let mut trials = word.trials();
                     if trials.admitted >= self.config.half_open_calls {
-                        return Err(self.reject(State::HalfOpen, None));
+                        if !self.half_open_expired(word) {
+                            return Err(self.reject(State::HalfOpen, None));
+                        }
+                        match self.abandon_trials(word) {
+                            Ok(rejected) => return Err(rejected),
+                            Err(actual) => {
+                                word = actual;
+                                continue;
+                            }
+                        }
                     }
                     trials.admitted += 1;
                     let next = Word::half_open(word.epoch(), trials);
@@ -296,6 +326,17 @@ impl<C> Inner<C> {
                 }
             }
         }
+    }
+
+    /// Counts an outcome dropped because its permit predates the latest transition.
+    #[cold]
+    fn stale_outcome(&self, ticket: &Ticket) {
+        self.stale_outcomes.fetch_add(1, Relaxed);
+        tracing::debug!(
+            breaker = self.name(),
+            admitted_in = %ticket.state(),
+            "circuit breaker dropped a stale outcome"
+        );
     }
 
     fn reject(&self, state: State, retry_after: Option<Duration>) -> Rejected {
@@ -350,6 +391,7 @@ impl<C> Inner<C> {
         if word != ticket.word {
             // The breaker moved on since this call was admitted: its outcome belongs to a window
             // that no longer exists.
+            self.stale_outcome(ticket);
             return;
         }
         if self.window.record(failed, slow, now) {
@@ -385,144 +427,8 @@ impl<C> Inner<C> {
                     && rate(counts.slow) >= self.config.slow_call_rate_threshold))
     }
 
-    fn record_trial(&self, ticket: &Ticket, outcome: Outcome, elapsed: Option<Duration>) {
-        let now = if outcome == Outcome::Ignored {
-            0
-        } else {
-            self.now()
-        };
-        let slow = outcome != Outcome::Ignored && self.is_slow(ticket, now, elapsed);
-        let wait = self.config.wait_after(self.trips.load(Relaxed));
-        let mut word = Word(self.state.load(Acquire));
-        loop {
-            if word.state() != State::HalfOpen || word.epoch() != ticket.word.epoch() {
-                return;
-            }
-            let mut trials = word.trials();
-            let next = if outcome == Outcome::Ignored {
-                // The slot goes back: another caller may take the trial.
-                trials.admitted -= 1;
-                Word::half_open(word.epoch(), trials)
-            } else {
-                trials.recorded += 1;
-                trials.failed += u32::from(outcome == Outcome::Failure);
-                trials.slow += u32::from(slow);
-                if trials.recorded < self.config.half_open_calls {
-                    Word::half_open(word.epoch(), trials)
-                } else {
-                    // The last trial decides, in the same swap that records it: no other
-                    // outcome can slip in between, and no second caller can decide again.
-                    if self.over_threshold(trial_counts(trials)) {
-                        Word::open(word.next_epoch(), deadline_ms(now, wait))
-                    } else {
-                        Word::closed(word.next_epoch())
-                    }
-                }
-            };
-            match self.swap_state(word, next) {
-                Ok(()) => {
-                    if next.state() == State::Open {
-                        self.trips.fetch_add(1, Relaxed);
-                    } else if next.state() == State::Closed {
-                        self.trips.store(0, Relaxed);
-                    }
-                    if next.state() != State::HalfOpen {
-                        let wait = (next.state() == State::Open).then_some(wait);
-                        self.announce(word, next, Some(trial_counts(trials)), wait);
-                    }
-                    return;
-                }
-                Err(actual) => word = actual,
-            }
-        }
-    }
-
-    fn transition_by_hand(&self, target: State) {
-        let mut word = Word(self.state.load(Acquire));
-        loop {
-            if word.state() == target && target != State::Closed {
-                return;
-            }
-            let epoch = word.next_epoch();
-            let next = match target {
-                State::Closed => Word::closed(epoch),
-                State::HalfOpen => Word::half_open(epoch, Trials::default()),
-                State::Disabled => Word::disabled(epoch),
-                _ => Word::forced_open(epoch),
-            };
-            // The window must be empty when the breaker (re)enters `Closed` or `HalfOpen`. It is
-            // idle unless closed: clear it before leaving any other state, and right after
-            // leaving `Closed` (so that callers still recording see the new epoch and stop).
-            let clear = matches!(target, State::Closed | State::HalfOpen);
-            let from_closed = word.state() == State::Closed;
-            if clear && !from_closed {
-                self.window.clear();
-            }
-            match self.swap_state(word, next) {
-                Ok(()) => {
-                    if clear && from_closed {
-                        self.window.clear();
-                    }
-                    self.trips.store(0, Relaxed);
-                    if word.state() == target {
-                        tracing::debug!(breaker = self.name(), "circuit breaker reset");
-                    } else {
-                        self.announce(word, next, None, None);
-                    }
-                    return;
-                }
-                Err(actual) => word = actual,
-            }
-        }
-    }
-
     fn name(&self) -> &str {
         self.config.name.as_deref().unwrap_or("")
-    }
-
-    /// Counts, logs and broadcasts a transition that this caller made.
-    #[cold]
-    fn announce(&self, from: Word, to: Word, counts: Option<Counts>, wait: Option<Duration>) {
-        self.transitions.fetch_add(1, Relaxed);
-        let transition = Transition {
-            from: from.state(),
-            to: to.state(),
-            at: Instant::now(),
-        };
-        let counts = counts.unwrap_or_default();
-        match transition.to {
-            State::Open => {
-                let wait_ms =
-                    u64::try_from(wait.unwrap_or_default().as_millis()).unwrap_or(u64::MAX);
-                tracing::warn!(
-                    breaker = self.name(),
-                    from = %transition.from,
-                    to = %transition.to,
-                    calls = counts.calls,
-                    failed = counts.failed,
-                    slow = counts.slow,
-                    wait_ms,
-                    "circuit breaker opened"
-                );
-            }
-            State::ForcedOpen => tracing::warn!(
-                breaker = self.name(),
-                from = %transition.from,
-                to = %transition.to,
-                "circuit breaker forced open"
-            ),
-            _ => tracing::debug!(
-                breaker = self.name(),
-                from = %transition.from,
-                to = %transition.to,
-                calls = counts.calls,
-                failed = counts.failed,
-                slow = counts.slow,
-                "circuit breaker state changed"
-            ),
-        }
-        // No receivers is fine: nobody asked to be told.
-        let _ = self.events.send(transition);
     }
 }
 
@@ -542,89 +448,4 @@ fn trial_counts(t: Trials) -> Counts {
 
 fn duration_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// Records the outcome of a `call`, or releases its slot if the call is dropped first.
-struct Guard<'a, C> {
-    inner: &'a Inner<C>,
-    ticket: Ticket,
-    armed: bool,
-}
-
-impl<C> Guard<'_, C> {
-    #[inline(always)]
-    fn finish(&mut self, outcome: Outcome) {
-        self.armed = false;
-        self.inner.record(&self.ticket, outcome, None);
-    }
-}
-
-impl<C> Drop for Guard<'_, C> {
-    #[inline]
-    fn drop(&mut self) {
-        if self.armed {
-            self.inner.release(&self.ticket);
-        }
-    }
-}
-
-/// Permission to make one call, from [`Breaker::try_acquire`].
-///
-/// Record the call's outcome with [`record`](Permit::record),
-/// [`record_elapsed`](Permit::record_elapsed) or [`record_result`](Permit::record_result).
-/// Dropping a permit unrecorded records nothing and, if it held a half-open trial slot, frees
-/// the slot for another call.
-#[must_use = "a permit records nothing unless its outcome is recorded"]
-pub struct Permit<C = FailOnErr> {
-    breaker: Breaker<C>,
-    ticket: Ticket,
-    armed: bool,
-}
-
-impl<C> fmt::Debug for Permit<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit")
-            .field("admitted_in", &self.ticket.state())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<C> Permit<C> {
-    /// The state that admitted the call: `Closed`, `HalfOpen` (a trial call) or `Disabled`.
-    pub fn admitted_in(&self) -> State {
-        self.ticket.state()
-    }
-
-    /// Records the call's outcome; if slow calls are counted, the call's duration is the time
-    /// since the permit was acquired.
-    pub fn record(mut self, outcome: Outcome) {
-        self.armed = false;
-        self.breaker.inner.record(&self.ticket, outcome, None);
-    }
-
-    /// Records the call's outcome with the duration measured by the caller, for calls that did
-    /// not start when the permit was acquired.
-    pub fn record_elapsed(mut self, outcome: Outcome, elapsed: Duration) {
-        self.armed = false;
-        self.breaker
-            .inner
-            .record(&self.ticket, outcome, Some(elapsed));
-    }
-
-    /// Records the call's result as the breaker's classifier sees it.
-    pub fn record_result<T, E>(self, result: &Result<T, E>)
-    where
-        C: Classify<T, E>,
-    {
-        let outcome = self.breaker.inner.classifier.classify(result);
-        self.record(outcome);
-    }
-}
-
-impl<C> Drop for Permit<C> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.breaker.inner.release(&self.ticket);
-        }
-    }
 }

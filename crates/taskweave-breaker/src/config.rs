@@ -7,6 +7,30 @@ use crate::classify::FailOnErr;
 use crate::error::ConfigError;
 use crate::state::MAX_TRIAL_CALLS;
 
+/// The largest [`count_window`](Builder::count_window): 65,536 calls. The window keeps the
+/// position of every failure and slow call among its last `n` calls, 16 bytes per call, so this
+/// bounds it at 1 MiB; for rates over more calls, use a [`time_window`](Builder::time_window).
+pub const MAX_COUNT_WINDOW: usize = 1 << 16;
+
+/// The most buckets a [`time_window`](Builder::time_window) may have: 1,024. Each bucket is one
+/// counter per stripe (up to 64 stripes, twice the cores), and every evaluation reads them all;
+/// a long window needs longer buckets, not more (an hour in 720 buckets of 5 s, say).
+pub const MAX_TIME_WINDOW_BUCKETS: usize = 1 << 10;
+
+/// The largest [`minimum_calls`](Builder::minimum_calls): 2^32 − 1. With a count window, the
+/// minimum must also fit in the window.
+pub const MAX_MINIMUM_CALLS: usize = u32::MAX as usize;
+
+/// The most trial calls a half-open breaker can admit, [`half_open_calls`](Builder::half_open_calls):
+/// 1,023 (the trial counters share one atomic word with the state).
+pub const MAX_HALF_OPEN_CALLS: usize = MAX_TRIAL_CALLS as usize;
+
+/// The largest [`event_capacity`](Builder::event_capacity): 65,536 transitions.
+pub const MAX_EVENT_CAPACITY: usize = 1 << 16;
+
+/// The default [`max_wait_in_half_open`](Builder::max_wait_in_half_open): 60 s.
+pub const DEFAULT_MAX_WAIT_IN_HALF_OPEN: Duration = Duration::from_secs(60);
+
 /// The shape of the sliding window the failure and slow-call rates are computed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WindowShape {
@@ -28,6 +52,7 @@ pub(crate) struct Config {
     pub(crate) wait_duration: Duration,
     pub(crate) wait_growth: Option<(f64, Duration)>,
     pub(crate) half_open_calls: u32,
+    pub(crate) max_wait_in_half_open: Duration,
     pub(crate) event_capacity: usize,
 }
 
@@ -52,7 +77,13 @@ impl Config {
 ///
 /// The defaults follow Resilience4j: a count window of 100 calls, trip at a 50% failure rate once
 /// 100 calls were recorded, stay open 60 s, then admit 10 trial calls. Slow calls are not
-/// counted until [`slow_call_duration`](Builder::slow_call_duration) is set.
+/// counted until [`slow_call_duration`](Builder::slow_call_duration) is set. One default differs:
+/// a half-open breaker whose trial calls are all held and unrecorded re-opens after
+/// [`max_wait_in_half_open`](Builder::max_wait_in_half_open) (60 s) instead of waiting for ever.
+///
+/// Every size has an upper bound ([`MAX_COUNT_WINDOW`], [`MAX_TIME_WINDOW_BUCKETS`],
+/// [`MAX_MINIMUM_CALLS`], [`MAX_HALF_OPEN_CALLS`], [`MAX_EVENT_CAPACITY`]), checked by
+/// [`build`](Builder::build) before anything is allocated.
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct Builder<C = FailOnErr> {
@@ -72,6 +103,7 @@ struct BuilderConfig {
     wait_duration: Duration,
     wait_growth: Option<(f64, Duration)>,
     half_open_calls: usize,
+    max_wait_in_half_open: Duration,
     event_capacity: usize,
 }
 
@@ -88,6 +120,7 @@ impl Default for Builder<FailOnErr> {
                 wait_duration: Duration::from_secs(60),
                 wait_growth: None,
                 half_open_calls: 10,
+                max_wait_in_half_open: DEFAULT_MAX_WAIT_IN_HALF_OPEN,
                 event_capacity: 64,
             },
             classifier: FailOnErr,
@@ -130,7 +163,8 @@ impl<C> Builder<C> {
         self
     }
 
-    /// Computes the rates over the last `calls` recorded calls. Default: 100.
+    /// Computes the rates over the last `calls` recorded calls, 1 to [`MAX_COUNT_WINDOW`].
+    /// Default: 100.
     pub fn count_window(mut self, calls: usize) -> Self {
         self.config.window = WindowShape::Count(calls);
         self
@@ -138,14 +172,16 @@ impl<C> Builder<C> {
 
     /// Computes the rates over the calls recorded in the last `length`, kept in `buckets`
     /// buckets of `length / buckets` each: a whole bucket leaves the window at once, so more
-    /// buckets give a smoother window. Makes every call read the clock once.
+    /// buckets give a smoother window. `buckets` is 1 to [`MAX_TIME_WINDOW_BUCKETS`], each at
+    /// least 1 ms long. Makes every call read the clock once.
     pub fn time_window(mut self, length: Duration, buckets: usize) -> Self {
         self.config.window = WindowShape::Time { length, buckets };
         self
     }
 
     /// How many calls the window must hold before the rates can trip the breaker, so that one
-    /// early failure does not open it. Default: 100.
+    /// early failure does not open it; 1 to [`MAX_MINIMUM_CALLS`], and at most the count window.
+    /// Default: 100.
     pub fn minimum_calls(mut self, calls: usize) -> Self {
         self.config.minimum_calls = calls;
         self
@@ -168,14 +204,35 @@ impl<C> Builder<C> {
     }
 
     /// How many trial calls the half-open breaker admits; once all are recorded, it closes if
-    /// their failure and slow rates are below the thresholds, and re-opens otherwise. Default: 10.
+    /// their failure and slow rates are below the thresholds, and re-opens otherwise; 1 to
+    /// [`MAX_HALF_OPEN_CALLS`]. Default: 10.
     pub fn half_open_calls(mut self, calls: usize) -> Self {
         self.config.half_open_calls = calls;
         self
     }
 
+    /// How long the breaker may stay half-open with every trial slot held by a call that has
+    /// not recorded — a hung call, a leaked permit — before it gives up on those trials and opens
+    /// again (Resilience4j's `maxWaitDurationInHalfOpenState`). Default:
+    /// [`DEFAULT_MAX_WAIT_IN_HALF_OPEN`], 60 s.
+    ///
+    /// There is no timer: the first call that arrives at least `max_wait` after the breaker
+    /// turned half-open and finds every trial slot taken re-opens it, for the next wait (a
+    /// consecutive trip, so [`wait_growth`](Builder::wait_growth) applies), and is rejected.
+    /// While a trial slot is free, a call takes it instead, so light traffic that fills the
+    /// trials slowly is never cut off. The abandoned trials' permits stay valid objects, but
+    /// whatever they record later is dropped as stale and counted in
+    /// [`Metrics::stale_outcomes`](crate::Metrics::stale_outcomes).
+    ///
+    /// Resilience4j waits for ever by default; this breaker does not, so that one call without a
+    /// timeout cannot keep it half-open for good. Pass `Duration::MAX` to wait for ever.
+    pub fn max_wait_in_half_open(mut self, max_wait: Duration) -> Self {
+        self.config.max_wait_in_half_open = max_wait;
+        self
+    }
+
     /// How many transitions a [`subscribe`](Breaker::subscribe)r may fall behind before it
-    /// is told it lagged. Default: 64.
+    /// is told it lagged; 1 to [`MAX_EVENT_CAPACITY`]. Default: 64.
     pub fn event_capacity(mut self, capacity: usize) -> Self {
         self.config.event_capacity = capacity;
         self
@@ -196,9 +253,10 @@ impl<C> Builder<C> {
     /// # Errors
     ///
     /// A [`ConfigError`] naming the first setting out of range: a rate outside (0, 1], an empty
-    /// window, `minimum_calls` of zero or above the count window, a zero wait, a growth multiplier
-    /// below 1, a cap below the wait, zero or too many half-open calls, or an event capacity out
-    /// of range.
+    /// or too large window, `minimum_calls` of zero, above the count window or above
+    /// [`MAX_MINIMUM_CALLS`], a zero wait, a growth multiplier below 1, a cap below the wait, zero
+    /// or too many half-open calls, a zero `max_wait_in_half_open`, or an event capacity out of
+    /// range. Nothing is allocated before the sizes are checked.
     pub fn build(self) -> Result<Breaker<C>, ConfigError> {
         let config = self.config.validate()?;
         Ok(Breaker::from_parts(config, self.classifier))
@@ -226,16 +284,21 @@ impl BuilderConfig {
         }
         match self.window {
             WindowShape::Count(0) => return Err(ConfigError::ZeroCountWindow),
+            WindowShape::Count(window) if window > MAX_COUNT_WINDOW => {
+                return Err(ConfigError::CountWindowTooLarge(window));
+            }
             WindowShape::Count(window) if self.minimum_calls > window => {
                 return Err(ConfigError::MinimumCallsExceedWindow {
                     minimum_calls: self.minimum_calls,
                     window,
                 });
             }
+            WindowShape::Time { buckets, .. } if buckets > MAX_TIME_WINDOW_BUCKETS => {
+                return Err(ConfigError::TimeWindowBuckets(buckets));
+            }
+            // `buckets` fits a u32 now: it is at most MAX_TIME_WINDOW_BUCKETS.
             WindowShape::Time { length, buckets }
-                if buckets == 0
-                    || u32::try_from(buckets).is_err()
-                    || length / (buckets as u32) < Duration::from_millis(1) =>
+                if buckets == 0 || length / (buckets as u32) < Duration::from_millis(1) =>
             {
                 return Err(ConfigError::TimeWindow { length, buckets });
             }
@@ -243,6 +306,9 @@ impl BuilderConfig {
         }
         if self.minimum_calls == 0 {
             return Err(ConfigError::ZeroMinimumCalls);
+        }
+        if self.minimum_calls > MAX_MINIMUM_CALLS {
+            return Err(ConfigError::MinimumCallsTooLarge(self.minimum_calls));
         }
         if self.wait_duration.is_zero() {
             return Err(ConfigError::ZeroWaitDuration);
@@ -262,7 +328,10 @@ impl BuilderConfig {
             .ok()
             .filter(|n| (1..=MAX_TRIAL_CALLS).contains(n))
             .ok_or(ConfigError::HalfOpenCalls(self.half_open_calls))?;
-        if !(1..=1 << 16).contains(&self.event_capacity) {
+        if self.max_wait_in_half_open.is_zero() {
+            return Err(ConfigError::ZeroMaxWaitInHalfOpen);
+        }
+        if !(1..=MAX_EVENT_CAPACITY).contains(&self.event_capacity) {
             return Err(ConfigError::EventCapacity(self.event_capacity));
         }
         Ok(Config {
@@ -275,6 +344,7 @@ impl BuilderConfig {
             wait_duration: self.wait_duration,
             wait_growth: self.wait_growth,
             half_open_calls,
+            max_wait_in_half_open: self.max_wait_in_half_open,
             event_capacity: self.event_capacity,
         })
     }

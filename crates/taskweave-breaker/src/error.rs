@@ -17,6 +17,11 @@ pub enum ConfigError {
     ZeroSlowCallDuration,
     /// `count_window` is zero.
     ZeroCountWindow,
+    /// `count_window` is above [`MAX_COUNT_WINDOW`](crate::MAX_COUNT_WINDOW).
+    CountWindowTooLarge(usize),
+    /// `time_window` has more than [`MAX_TIME_WINDOW_BUCKETS`](crate::MAX_TIME_WINDOW_BUCKETS)
+    /// buckets.
+    TimeWindowBuckets(usize),
     /// `time_window` has zero buckets, or buckets shorter than a millisecond.
     TimeWindow {
         /// The window length given.
@@ -26,6 +31,8 @@ pub enum ConfigError {
     },
     /// `minimum_calls` is zero.
     ZeroMinimumCalls,
+    /// `minimum_calls` is above [`MAX_MINIMUM_CALLS`](crate::MAX_MINIMUM_CALLS).
+    MinimumCallsTooLarge(usize),
     /// `minimum_calls` exceeds the count window, so the breaker could never trip.
     MinimumCallsExceedWindow {
         /// The minimum given.
@@ -44,10 +51,12 @@ pub enum ConfigError {
         /// The wait duration given.
         wait: Duration,
     },
-    /// `half_open_calls` is zero or above the maximum.
+    /// `half_open_calls` is zero or above [`MAX_HALF_OPEN_CALLS`](crate::MAX_HALF_OPEN_CALLS).
     HalfOpenCalls(usize),
-    /// `event_capacity` is zero or above 65536.
+    /// `event_capacity` is zero or above [`MAX_EVENT_CAPACITY`](crate::MAX_EVENT_CAPACITY).
     EventCapacity(usize),
+    /// `max_wait_in_half_open` is zero.
+    ZeroMaxWaitInHalfOpen,
 }
 
 impl fmt::Display for ConfigError {
@@ -67,6 +76,18 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroCountWindow => {
                 f.write_str("count_window must hold at least one call, e.g. 100")
             }
+            ConfigError::CountWindowTooLarge(n) => write!(
+                f,
+                "count_window of {n} calls is above the maximum of {}: use a time_window for \
+                 rates over that many calls",
+                crate::MAX_COUNT_WINDOW
+            ),
+            ConfigError::TimeWindowBuckets(n) => write!(
+                f,
+                "time_window has {n} buckets, above the maximum of {}: use fewer, longer \
+                 buckets (e.g. 1 h in 720 buckets of 5 s)",
+                crate::MAX_TIME_WINDOW_BUCKETS
+            ),
             ConfigError::TimeWindow { length, buckets } => write!(
                 f,
                 "time_window of {length:?} in {buckets} buckets is invalid: use at least one \
@@ -75,6 +96,12 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroMinimumCalls => {
                 f.write_str("minimum_calls must be at least 1, e.g. 10")
             }
+            ConfigError::MinimumCallsTooLarge(n) => write!(
+                f,
+                "minimum_calls of {n} is above the maximum of {}: a breaker that needs more \
+                 calls than that before it can trip never protects anything",
+                crate::MAX_MINIMUM_CALLS
+            ),
             ConfigError::MinimumCallsExceedWindow {
                 minimum_calls,
                 window,
@@ -99,12 +126,18 @@ impl fmt::Display for ConfigError {
             ConfigError::HalfOpenCalls(n) => write!(
                 f,
                 "half_open_calls must be between 1 and {}, got {n}",
-                crate::state::MAX_TRIAL_CALLS
+                crate::MAX_HALF_OPEN_CALLS
             ),
             ConfigError::EventCapacity(n) => write!(
                 f,
-                "event_capacity must be between 1 and 65536, got {n}: it bounds how many \
-                 transitions a slow subscriber can fall behind, e.g. 64"
+                "event_capacity must be between 1 and {}, got {n}: it bounds how many \
+                 transitions a slow subscriber can fall behind, e.g. 64",
+                crate::MAX_EVENT_CAPACITY
+            ),
+            ConfigError::ZeroMaxWaitInHalfOpen => f.write_str(
+                "max_wait_in_half_open must be greater than zero, e.g. 60 s: it is how long \
+                 unfinished trial calls may keep the breaker half-open (Duration::MAX waits for \
+                 ever)",
             ),
         }
     }

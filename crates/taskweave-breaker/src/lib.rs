@@ -6,7 +6,9 @@
 //! failure rate — or the slow-call rate — reaches its threshold, the breaker **opens** and
 //! rejects every call at once, with how long until it will try again. After the wait it turns
 //! **half-open**: exactly `half_open_calls` trial calls are admitted, and their outcome closes
-//! the breaker or opens it again (optionally for longer each time).
+//! the breaker or opens it again (optionally for longer each time). Trials that hang or leak
+//! cannot keep it half-open: once `max_wait_in_half_open` has passed with every slot held, the
+//! next call re-opens it.
 //!
 //! ```text
 //!            failure or slow-call rate ≥ threshold
@@ -14,8 +16,9 @@
 //!   ┌────────┐ ───────────────────────────────▶ ┌──────┐
 //!   │ Closed │                                  │ Open │ ◀─┐
 //!   └────────┘ ◀──┐                             └──────┘   │ trial rates
-//!                 │ trial rates                    │       │ ≥ threshold
-//!                 │ below thresholds    wait over, │       │
+//!                 │ trial rates                    │       │ ≥ threshold, or
+//!                 │ below thresholds               │       │ trials held too long
+//!                 │                     wait over, │       │
 //!                 │                     next call  ▼       │
 //!                 │                           ┌──────────┐ │
 //!                 └────────────────────────── │ HalfOpen │─┘
@@ -96,7 +99,10 @@ mod window;
 
 pub use breaker::{Breaker, Permit};
 pub use classify::{Classify, FailOnErr, Outcome};
-pub use config::Builder;
+pub use config::{
+    Builder, DEFAULT_MAX_WAIT_IN_HALF_OPEN, MAX_COUNT_WINDOW, MAX_EVENT_CAPACITY,
+    MAX_HALF_OPEN_CALLS, MAX_MINIMUM_CALLS, MAX_TIME_WINDOW_BUCKETS,
+};
 pub use error::{CallError, ConfigError, Rejected};
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]

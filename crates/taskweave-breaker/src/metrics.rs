@@ -23,6 +23,13 @@ pub struct Metrics {
     /// State transitions since the breaker was built (manual resets of a closed breaker
     /// excluded).
     pub transitions: u64,
+    /// Outcomes recorded under a permit admitted before the latest transition, and dropped: a
+    /// call admitted while closed that finishes after the breaker opened, or a trial that
+    /// records after its half-open state ended (for instance after
+    /// [`max_wait_in_half_open`](crate::Builder::max_wait_in_half_open) gave up on it).
+    /// Successes recorded while a count window holds only successes are skipped before this
+    /// check (they would change nothing), so they are not counted here.
+    pub stale_outcomes: u64,
 }
 
 impl Metrics {

@@ -85,6 +85,32 @@ pub(crate) const MAX_TRIAL_CALLS: u32 = (1 << TRIAL_BITS) - 1;
 /// The latest open deadline that fits the payload, in milliseconds (about 34 years).
 pub(crate) const MAX_DEADLINE_MS: u64 = (1 << PAYLOAD_BITS) - 1;
 
+/// When a half-open state stops waiting for its trials, packed with the epoch it belongs to
+/// (high 21 bits: epoch; low 43 bits: deadline in milliseconds since the breaker was built,
+/// about 278 years). A deadline that belongs to another epoch is not this half-open state's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HalfOpenDeadline(pub(crate) u64);
+
+// The epoch sits in the same high bits as in the state word.
+const DEADLINE_BITS: u32 = EPOCH_SHIFT;
+const DEADLINE_MASK: u64 = (1 << DEADLINE_BITS) - 1;
+
+impl HalfOpenDeadline {
+    /// The latest deadline there is: one this far out never passes (it means "wait for ever").
+    pub(crate) const NEVER_MS: u64 = DEADLINE_MASK;
+
+    pub(crate) fn new(epoch: u32, deadline_ms: u64) -> HalfOpenDeadline {
+        HalfOpenDeadline(
+            u64::from(epoch & EPOCH_MASK) << DEADLINE_BITS | deadline_ms.min(Self::NEVER_MS),
+        )
+    }
+
+    /// The deadline in milliseconds, if it belongs to the half-open state of `epoch`.
+    pub(crate) fn deadline_ms(self, epoch: u32) -> Option<u64> {
+        ((self.0 >> DEADLINE_BITS) as u32 == epoch).then_some(self.0 & DEADLINE_MASK)
+    }
+}
+
 const CLOSED: u64 = 0;
 const OPEN: u64 = 1;
 const HALF_OPEN: u64 = 2;
@@ -200,6 +226,11 @@ mod tests {
         assert_eq!(w.state(), State::Open);
         assert_eq!(w.epoch(), 5);
         assert_eq!(w.deadline_ms(), MAX_DEADLINE_MS);
+
+        let d = HalfOpenDeadline::new(EPOCH_MASK, u64::MAX);
+        assert_eq!(d.deadline_ms(EPOCH_MASK), Some(HalfOpenDeadline::NEVER_MS));
+        assert_eq!(d.deadline_ms(0), None);
+        assert_eq!(HalfOpenDeadline::new(3, 1234).deadline_ms(3), Some(1234));
 
         for (w, s) in [
             (Word::closed(3), State::Closed),

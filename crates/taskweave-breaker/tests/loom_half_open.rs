@@ -216,3 +216,61 @@ fn racing_callers_after_the_wait_half_open_once() {
         assert_eq!(breaker.state(), State::Closed);
     });
 }
+
+/// Past `max_wait_in_half_open`, the last trial's outcome races a caller that finds every slot
+/// held and gives up on the trials: exactly one of them ends the half-open state, and the
+/// trial's outcome is either the decision or counted as stale, never both.
+#[test]
+fn abandoning_the_trials_races_the_last_outcome_and_one_wins() {
+    // Which side won, over all explored interleavings (std atomics: outside loom's model).
+    static CLOSED_FIRST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static ABANDONED_FIRST: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    loom::model(|| {
+        let breaker = Breaker::builder()
+            .count_window(2)
+            .minimum_calls(2)
+            .wait_duration(Duration::from_secs(60))
+            .half_open_calls(1)
+            .max_wait_in_half_open(Duration::from_nanos(1))
+            .build()
+            .unwrap();
+        breaker.half_open();
+        let trial = breaker.try_acquire().unwrap();
+        // Real time: loom does not model the clock. The deadline rounds up to the next ms.
+        std::thread::sleep(Duration::from_millis(2));
+        let mut events = breaker.subscribe();
+        let recorder = thread::spawn(move || trial.record(Outcome::Success));
+        let caller = {
+            let breaker = breaker.clone();
+            thread::spawn(move || match breaker.try_acquire() {
+                Ok(permit) => {
+                    let admitted_in = permit.admitted_in();
+                    permit.record(Outcome::Success);
+                    Ok(admitted_in)
+                }
+                Err(rejected) => Err(rejected.state()),
+            })
+        };
+        recorder.join().unwrap();
+        let got = caller.join().unwrap();
+        let seen = drain(&mut events);
+        let m = breaker.metrics();
+        match got {
+            // The trial closed the breaker first; the caller was admitted by the closed state.
+            Ok(State::Closed) => {
+                assert_eq!(seen, vec![(State::HalfOpen, State::Closed)]);
+                assert_eq!((m.state, m.stale_outcomes), (State::Closed, 0));
+                CLOSED_FIRST.fetch_add(1, SeqCst);
+            }
+            // The caller gave up on the trial first; the trial's outcome came too late.
+            Err(State::Open) => {
+                assert_eq!(seen, vec![(State::HalfOpen, State::Open)]);
+                assert_eq!((m.state, m.stale_outcomes), (State::Open, 1));
+                ABANDONED_FIRST.fetch_add(1, SeqCst);
+            }
+            other => panic!("unexpected {other:?}, transitions {seen:?}"),
+        }
+        assert_eq!(m.transitions, 2);
+    });
+    assert!(CLOSED_FIRST.load(SeqCst) > 0 && ABANDONED_FIRST.load(SeqCst) > 0);
+}

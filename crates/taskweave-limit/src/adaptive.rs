@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::concurrency::WaitingGuard;
 use crate::error::{AtCapacity, ConfigError};
-use crate::metrics::{Counters, Metrics};
+use crate::metrics::{Counters, Metrics, WaitGuard};
 
 /// A concurrency limit that adapts to the service behind it with AIMD (additive increase,
 /// multiplicative decrease), like TCP's congestion window or Netflix's concurrency-limits:
@@ -35,7 +34,6 @@ struct AdaptiveInner {
     /// Mirror of `aimd.limit` for lock-free reads.
     limit: AtomicUsize,
     in_flight: AtomicUsize,
-    waiting: AtomicUsize,
     min: usize,
     max: usize,
     latency_target: Duration,
@@ -76,13 +74,16 @@ impl AdaptiveLimit {
 
     /// Waits for a free slot (in arrival order) and takes it.
     ///
+    /// A caller that finds the limit reached counts as waiting ([`Metrics::waited`],
+    /// [`Metrics::waiting`]), never as rejected.
+    ///
     /// # Cancel safety
     /// Cancel-safe: a dropped future holds no slot and leaves the queue.
     pub async fn acquire(&self) -> AdaptivePermit {
         if let Ok(permit) = self.try_take() {
             return permit;
         }
-        let _waiting = WaitingGuard::enter(&self.inner.waiting);
+        let _waiting = WaitGuard::begin(&self.inner.counters, None);
         let permit = Arc::clone(&self.inner.semaphore)
             .acquire_owned()
             .await
@@ -132,7 +133,8 @@ impl AdaptiveLimit {
         Metrics {
             admitted: self.inner.counters.admitted(),
             rejected: self.inner.counters.rejected(),
-            waiting: self.inner.waiting.load(Ordering::Relaxed),
+            waited: self.inner.counters.waited(),
+            waiting: self.inner.counters.waiting(),
             limit: self.current_limit(),
             in_flight: self.in_flight(),
         }
@@ -314,7 +316,6 @@ impl AdaptiveLimitBuilder {
                 }),
                 limit: AtomicUsize::new(initial),
                 in_flight: AtomicUsize::new(0),
-                waiting: AtomicUsize::new(0),
                 min,
                 max,
                 latency_target,

@@ -4,12 +4,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{AtCapacity, ConfigError};
-use crate::metrics::{Counters, Metrics};
+use crate::metrics::{Counters, Metrics, WaitGuard};
 
 /// Caps how many requests run at once. Waiters are served in arrival order (Tokio's semaphore
 /// is fair); a permit frees its slot when dropped. Clones share the same limit.
@@ -26,7 +25,6 @@ struct ConcurrencyInner {
     semaphore: Arc<Semaphore>,
     limit: usize,
     counters: Counters,
-    waiting: AtomicUsize,
 }
 
 /// A slot of a [`ConcurrencyLimit`], given back when dropped.
@@ -77,27 +75,21 @@ impl ConcurrencyLimit {
                 semaphore: Arc::new(Semaphore::new(limit)),
                 limit,
                 counters: Counters::new("concurrency", name.into()),
-                waiting: AtomicUsize::new(0),
             }),
         })
     }
 
     /// Waits for a free slot (in arrival order) and takes it.
     ///
+    /// A caller that finds every slot in use counts as waiting ([`Metrics::waited`],
+    /// [`Metrics::waiting`]), never as rejected.
+    ///
     /// # Cancel safety
     /// Cancel-safe: a dropped future holds no slot and leaves the queue.
     pub async fn acquire(&self) -> ConcurrencyPermit {
-        if let Ok(permit) = self.try_take() {
-            return permit;
-        }
-        let _waiting = WaitingGuard::enter(&self.inner.waiting);
-        let permit = Arc::clone(&self.inner.semaphore)
-            .acquire_owned()
-            .await
-            // The semaphore is private and never closed.
-            .expect("the semaphore of a ConcurrencyLimit is never closed");
+        let permit = self.acquire_slot().await;
         self.inner.counters.admit(1);
-        ConcurrencyPermit { _permit: permit }
+        permit
     }
 
     /// Takes a free slot now, if there is one.
@@ -105,21 +97,48 @@ impl ConcurrencyLimit {
     /// # Errors
     /// [`AtCapacity`] if every slot is in use (or promised to a waiter).
     pub fn try_acquire(&self) -> Result<ConcurrencyPermit, AtCapacity> {
-        self.try_take()
-            .inspect_err(|_| self.inner.counters.reject(None))
-    }
-
-    pub(crate) fn try_take(&self) -> Result<ConcurrencyPermit, AtCapacity> {
-        match Arc::clone(&self.inner.semaphore).try_acquire_owned() {
+        match self.take_slot() {
             Ok(permit) => {
                 self.inner.counters.admit(1);
-                Ok(ConcurrencyPermit { _permit: permit })
+                Ok(permit)
             }
-            Err(_) => Err(AtCapacity),
+            Err(e) => {
+                self.note_rejected();
+                Err(e)
+            }
         }
     }
 
-    #[cfg(feature = "tower")]
+    /// Takes a free slot now without counting anything: a caller that goes on to wait, or
+    /// whose request may still be refused by another limit, decides what to count.
+    pub(crate) fn take_slot(&self) -> Result<ConcurrencyPermit, AtCapacity> {
+        Arc::clone(&self.inner.semaphore)
+            .try_acquire_owned()
+            .map(|permit| ConcurrencyPermit { _permit: permit })
+            .map_err(|_| AtCapacity)
+    }
+
+    /// Takes a slot, waiting in line if needed (counted as a wait, not an admission).
+    pub(crate) async fn acquire_slot(&self) -> ConcurrencyPermit {
+        if let Ok(permit) = self.take_slot() {
+            return permit;
+        }
+        let _waiting = WaitGuard::begin(&self.inner.counters, None);
+        let permit = Arc::clone(&self.inner.semaphore)
+            .acquire_owned()
+            .await
+            // The semaphore is private and never closed.
+            .expect("the semaphore of a ConcurrencyLimit is never closed");
+        ConcurrencyPermit { _permit: permit }
+    }
+
+    /// Counts an admission of a request holding a slot from [`take_slot`](Self::take_slot) or
+    /// [`acquire_slot`](Self::acquire_slot).
+    pub(crate) fn note_admitted(&self) {
+        self.inner.counters.admit(1);
+    }
+
+    /// Counts a request refused because every slot is in use.
     pub(crate) fn note_rejected(&self) {
         self.inner.counters.reject(None);
     }
@@ -139,25 +158,10 @@ impl ConcurrencyLimit {
         Metrics {
             admitted: self.inner.counters.admitted(),
             rejected: self.inner.counters.rejected(),
-            waiting: self.inner.waiting.load(Ordering::Relaxed),
+            waited: self.inner.counters.waited(),
+            waiting: self.inner.counters.waiting(),
             limit: self.inner.limit,
             in_flight: self.in_flight(),
         }
-    }
-}
-
-/// Counts a caller as waiting until it is dropped (admitted or cancelled).
-pub(crate) struct WaitingGuard<'a>(&'a AtomicUsize);
-
-impl<'a> WaitingGuard<'a> {
-    pub(crate) fn enter(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Self(count)
-    }
-}
-
-impl Drop for WaitingGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

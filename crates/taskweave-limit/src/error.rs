@@ -20,12 +20,32 @@ pub enum ConfigError {
         /// The period.
         period: Duration,
     },
-    /// `burst × (period / count)` does not fit in 584 years of nanoseconds.
+    /// A quota's burst tolerance, `burst × (period / count)`, is longer than
+    /// [`Quota::MAX_TOLERANCE`](crate::Quota::MAX_TOLERANCE) (100 years), or its period does
+    /// not fit in 64-bit nanoseconds.
     BurstTooLong,
+    /// A rate limiter was given more quotas than
+    /// [`RateLimiter::MAX_QUOTAS`](crate::RateLimiter::MAX_QUOTAS).
+    TooManyQuotas {
+        /// The number of quotas given.
+        count: usize,
+    },
+    /// [`spin_wait`](crate::RateLimiterBuilder::spin_wait) is longer than
+    /// [`RateLimiter::MAX_SPIN_WAIT`](crate::RateLimiter::MAX_SPIN_WAIT).
+    SpinWaitTooLong {
+        /// The spin asked for.
+        spin: Duration,
+    },
     /// A rate limiter was built without any quota.
     NoQuota,
     /// A keyed limiter was given `max_keys = 0`.
     ZeroMaxKeys,
+    /// A keyed limiter was given more than
+    /// [`KeyedRateLimiter::MAX_KEYS`](crate::KeyedRateLimiter::MAX_KEYS) keys.
+    MaxKeysTooLarge {
+        /// The bound asked for.
+        max_keys: usize,
+    },
     /// An adaptive limit's minimum is 0.
     ZeroMinimum,
     /// An adaptive limit's minimum is above its maximum.
@@ -69,10 +89,25 @@ impl fmt::Display for ConfigError {
                 "quota of {count} per {period:?} is more than one per nanosecond; use a longer period or a smaller count"
             ),
             Self::BurstTooLong => f.write_str(
-                "quota burst times the emission interval overflows 64-bit nanoseconds; use a smaller burst",
+                "quota burst times the emission interval is longer than 100 years; use a smaller burst or a shorter period",
+            ),
+            Self::TooManyQuotas { count } => write!(
+                f,
+                "rate limiter has {count} quotas, more than the {} allowed; merge quotas that overlap",
+                crate::RateLimiter::MAX_QUOTAS
+            ),
+            Self::SpinWaitTooLong { spin } => write!(
+                f,
+                "spin_wait of {spin:?} would keep a worker busy for longer than the {:?} allowed; use about 2 ms, or a larger burst",
+                crate::RateLimiter::MAX_SPIN_WAIT
             ),
             Self::NoQuota => f.write_str("rate limiter has no quota; add one with `quota(..)`"),
             Self::ZeroMaxKeys => f.write_str("keyed limiter with max_keys = 0 could track no key; use at least 1"),
+            Self::MaxKeysTooLarge { max_keys } => write!(
+                f,
+                "keyed limiter max_keys {max_keys} is above the {} allowed; use a smaller bound",
+                crate::keyed::MAX_KEYS
+            ),
             Self::ZeroMinimum => f.write_str("adaptive limit minimum is 0; use a minimum of at least 1"),
             Self::AdaptiveBoundsInverted { min, max } => write!(
                 f,
@@ -131,6 +166,18 @@ pub struct ExceedsBurst {
     pub requested: u32,
     /// The largest request the limiter can ever admit (the smallest burst of its quotas).
     pub burst: u32,
+}
+
+impl ExceedsBurst {
+    /// `Ok` if a request for `requested` permits can ever fit a burst of `burst`.
+    #[inline]
+    pub(crate) fn check(requested: u32, burst: u32) -> Result<(), ExceedsBurst> {
+        if requested > burst {
+            Err(ExceedsBurst { requested, burst })
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl fmt::Display for ExceedsBurst {

@@ -24,15 +24,27 @@ pub(crate) struct Params {
 
 impl Params {
     /// The GCRA decision: `Ok(new TAT)` or `Err(nanoseconds until the request conforms)`.
-    /// `n` must not exceed the burst (callers check first, so `n·T <= τ` cannot overflow).
+    /// `n` must not exceed the burst (callers check first, so `n·T <= τ`).
+    ///
+    /// Written relative to `now` so that nothing saturates into a wrong answer: the test
+    /// `max(TAT, now) + n·T <= now + τ` becomes `(TAT − now)⁺ <= τ − n·T`, whose terms are all
+    /// at most `τ`. The new TAT is at most `now + τ`, which fits as long as the clock reads
+    /// at most `u64::MAX − τ` (centuries, see [`Quota::MAX_TOLERANCE`]). Past that horizon a
+    /// request whose TAT would not fit is refused (retry after `u64::MAX`): a saturated TAT
+    /// would under-record the permits and admit more than the quota.
+    ///
+    /// [`Quota::MAX_TOLERANCE`]: crate::Quota::MAX_TOLERANCE
     #[inline]
     pub(crate) fn decide(&self, tat: u64, now: u64, n: u32) -> Result<u64, u64> {
-        let new_tat = tat.max(now).saturating_add(self.interval * u64::from(n));
-        let allowed = now.saturating_add(self.tolerance);
-        if new_tat <= allowed {
-            Ok(new_tat)
+        let need = self.interval * u64::from(n);
+        debug_assert!(need <= self.tolerance, "request larger than the burst");
+        let slack = self.tolerance - need;
+        // How much of the tolerance is in use: 0 when the limiter is idle.
+        let used = tat.saturating_sub(now);
+        if used <= slack {
+            now.max(tat).checked_add(need).ok_or(u64::MAX)
         } else {
-            Err(new_tat - allowed)
+            Err(used - slack)
         }
     }
 }
@@ -263,6 +275,25 @@ mod tests {
         assert_eq!(gate.try_consume(0, 1), Err(100));
         // The second quota paces it (conforms at 100, TAT 200): 100 = τ − T of that quota.
         assert_eq!(gate.headroom(0, 1), 100);
+    }
+
+    #[test]
+    fn decisions_do_not_saturate_at_the_end_of_the_clock() {
+        // τ = u64::MAX / 4: `now + τ` overflows late in the clock; the decision must not.
+        let p = params(u64::MAX / 8, 2);
+        let now = u64::MAX - p.tolerance;
+        let tat = p.decide(0, now, 2).unwrap();
+        assert_eq!(tat, u64::MAX);
+        // The burst is spent: refused (a saturating `now + τ` used to admit this).
+        assert_eq!(p.decide(tat, now, 1), Err(p.interval));
+        // Beyond the horizon a TAT that would not fit refuses rather than saturates.
+        assert_eq!(p.decide(tat, now + p.interval, 1), Err(u64::MAX));
+        assert_eq!(p.decide(u64::MAX, now + p.interval, 2), Err(p.interval));
+        // Earlier in the clock, the same sequence admits the next permit one interval later.
+        let earlier = now - p.tolerance;
+        let tat = p.decide(0, earlier, 2).unwrap();
+        assert_eq!(p.decide(tat, earlier, 1), Err(p.interval));
+        assert_eq!(p.decide(tat, earlier + p.interval, 1), Ok(tat + p.interval));
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! fail the request at once with a [`Limited`] error (boxed into `tower::BoxError`) that
 //! carries the retry-after duration for rate limits.
 //!
+//! The limiter's metrics say which happened: a request a waiting layer makes wait counts in
+//! `waited` (and, once through, `admitted`), never in `rejected`, and does not trigger the
+//! "limiter started rejecting" event; only a rejecting layer's refusals do.
+//!
 //! Limiting happens in `call`, after the inner service is ready: when a request must wait,
 //! the ready service moves into the response future and a clone takes its place (the usual
 //! tower pattern, hence `S: Clone`).
@@ -137,7 +141,7 @@ where
                 Err(retry) => ResponseFuture::rejected(retry.into()),
             },
             WhenLimited::Wait => {
-                if self.limiter.try_acquire_fair(1).is_ok() {
+                if self.limiter.try_admit_fair() {
                     return ResponseFuture::calling(self.inner.call(req), None);
                 }
                 let limiter = self.limiter.clone();
@@ -275,12 +279,15 @@ where
 
     fn call(&mut self, req: R) -> Self::Future {
         let key = (self.key)(&req);
-        match self.limiter.check_key(&key) {
-            Ok(()) => ResponseFuture::calling(self.inner.call(req), None),
-            Err(retry) if self.when == WhenLimited::Reject => {
-                ResponseFuture::rejected(retry.into())
+        match self.when {
+            WhenLimited::Reject => match self.limiter.check_key(&key) {
+                Ok(()) => ResponseFuture::calling(self.inner.call(req), None),
+                Err(retry) => ResponseFuture::rejected(retry.into()),
+            },
+            WhenLimited::Wait if self.limiter.try_admit_key(&key) => {
+                ResponseFuture::calling(self.inner.call(req), None)
             }
-            Err(_) => {
+            WhenLimited::Wait => {
                 let limiter = self.limiter.clone();
                 let admission: Admission = Box::pin(async move {
                     limiter.acquire_key(&key).await;
@@ -368,8 +375,11 @@ where
     }
 
     fn call(&mut self, req: R) -> Self::Future {
-        match self.limit.try_take() {
-            Ok(permit) => ResponseFuture::calling(self.inner.call(req), Some(permit)),
+        match self.limit.take_slot() {
+            Ok(permit) => {
+                self.limit.note_admitted();
+                ResponseFuture::calling(self.inner.call(req), Some(permit))
+            }
             Err(_) if self.when == WhenLimited::Reject => {
                 self.limit.note_rejected();
                 ResponseFuture::rejected(Limited::Concurrency)

@@ -56,16 +56,23 @@ impl Limiter {
 impl<C: Clock> Limiter<C> {
     /// Waits for a concurrency slot, then for a rate permit, both in arrival order.
     ///
+    /// The request is counted as admitted by both limits once it holds both; a wait for
+    /// either is counted as a wait ([`Metrics::waited`](crate::Metrics::waited)) by the limit
+    /// it waited for, never as a rejection.
+    ///
     /// # Cancel safety
-    /// Cancel-safe: if dropped while waiting for the rate permit, the slot is released; no
-    /// rate permit is consumed unless this returns.
+    /// Cancel-safe: if dropped while waiting for the rate permit, the slot is released and
+    /// nothing is counted as admitted; no rate permit is consumed unless this returns.
     pub async fn acquire(&self) -> LimiterPermit {
         let slot = match &self.concurrency {
-            Some(limit) => Some(limit.acquire().await),
+            Some(limit) => Some(limit.acquire_slot().await),
             None => None,
         };
         if let Some(rate) = &self.rate {
             rate.acquire().await;
+        }
+        if let Some(limit) = &self.concurrency {
+            limit.note_admitted();
         }
         LimiterPermit { _concurrency: slot }
     }
@@ -73,15 +80,26 @@ impl<C: Clock> Limiter<C> {
     /// Admits a request now if both limits allow it, without waiting.
     ///
     /// # Errors
-    /// [`Limited::Concurrency`] if every slot is in use, [`Limited::Rate`] with the wait until
-    /// the rate would allow it. A refused request holds nothing.
+    /// [`Limited::Concurrency`] if every slot is in use (counted as a rejection by the
+    /// concurrency limit), [`Limited::Rate`] with the wait until the rate would allow it
+    /// (counted by the rate limit; the slot it had borrowed is returned uncounted). A refused
+    /// request holds nothing.
     pub fn try_acquire(&self) -> Result<LimiterPermit, Limited> {
         let slot = match &self.concurrency {
-            Some(limit) => Some(limit.try_acquire()?),
+            Some(limit) => match limit.take_slot() {
+                Ok(slot) => Some(slot),
+                Err(full) => {
+                    limit.note_rejected();
+                    return Err(full.into());
+                }
+            },
             None => None,
         };
         if let Some(rate) = &self.rate {
             rate.check()?;
+        }
+        if let Some(limit) = &self.concurrency {
+            limit.note_admitted();
         }
         Ok(LimiterPermit { _concurrency: slot })
     }

@@ -2,6 +2,6 @@
 //! `tests/loom_*.rs` can explore every interleaving of concurrent `check` calls.
 
 #[cfg(taskweave_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
+pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize};
 #[cfg(not(taskweave_loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
+pub(crate) use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize};

@@ -1,11 +1,12 @@
-//! Counters every limiter keeps, the snapshot they produce, and the reject/recover events.
+//! Counters every limiter keeps, the snapshot they produce, and the events that mark when a
+//! limiter starts and stops rejecting, or making callers wait.
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::clock::duration_nanos;
-use crate::loom::{AtomicBool, AtomicU64};
+use crate::loom::{AtomicU8, AtomicU64, AtomicUsize};
 
 /// A point-in-time view of a limiter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -13,8 +14,12 @@ use crate::loom::{AtomicBool, AtomicU64};
 pub struct Metrics {
     /// Permits admitted since the limiter was built.
     pub admitted: u64,
-    /// Requests refused by a non-waiting call (`check`, `try_acquire`) since it was built.
+    /// Requests refused by a non-waiting call (`check`, `try_acquire`, a rejecting layer) since
+    /// it was built. A caller that waits is never counted here.
     pub rejected: u64,
+    /// Requests that could not be admitted at once and waited (in `acquire` or a waiting
+    /// layer) since the limiter was built, whether they were admitted in the end or gave up.
+    pub waited: u64,
     /// Callers currently waiting in `acquire`.
     pub waiting: usize,
     /// The current limit: the burst of a rate limiter (its tightest quota), the permit count of
@@ -24,32 +29,44 @@ pub struct Metrics {
     pub in_flight: usize,
 }
 
-/// Admission counters plus a "rejecting" flag, so that a limiter logs once when it starts
-/// refusing requests and once when it admits again, not once per request.
+/// Admission counters plus two episode flags, "rejecting" and "making callers wait", so that
+/// a limiter logs once when it starts refusing (or queueing) requests and once when it stops,
+/// not once per request.
 ///
 /// Every admission bumps `admitted`. A shared counter would be a second contended cache line
 /// next to the limiter's state, and an atomic read-modify-write costs as much as the
 /// admission's own compare-and-swap; so the count is striped: each of the first threads to
 /// admit anything owns a stripe outright and bumps it with a plain load and store, later
-/// threads share stripe 0 with `fetch_add`. Reads sum the stripes. The flag is read on every
-/// admission and written only on transitions, so it sits on its own line.
+/// threads share stripe 0 with `fetch_add`. Reads sum the stripes. The flags are one byte,
+/// read on every admission and written only on transitions, so they sit on their own line.
 ///
-/// "Recovered" is only reported after [`QUIET`] without a rejection, so a limiter at the edge
-/// of its quota (admit, refuse, admit, …) or a keyed limiter refusing one abusive key among
-/// many good ones logs one episode, not one event per request.
+/// An episode only ends after [`QUIET`] without a new rejection (or, for waits, without a
+/// caller starting or finishing a wait, and with nobody waiting), so a limiter at the edge of
+/// its quota (admit, refuse, admit, …) or a keyed limiter refusing one abusive key among many
+/// good ones logs one episode, not one event per request.
 #[derive(Debug)]
 pub(crate) struct Counters {
     admitted: Box<[Stripe]>,
-    rejecting: Padded<AtomicBool>,
+    episodes: Padded<AtomicU8>,
     rejected: AtomicU64,
     /// Nanoseconds since `origin` (Tokio's clock) of the latest rejection.
     last_rejection: AtomicU64,
+    waited: AtomicU64,
+    waiting: AtomicUsize,
+    /// Nanoseconds since `origin` of the latest start or end of a wait.
+    last_wait: AtomicU64,
     origin: tokio::time::Instant,
     name: Cow<'static, str>,
     kind: &'static str,
 }
 
-/// How long a limiter must go without rejecting before it reports that it recovered.
+/// Episode flag: the limiter has refused a request within [`QUIET`].
+const REJECTING: u8 = 1;
+/// Episode flag: a caller has had to wait within [`QUIET`], or is waiting.
+const WAITING: u8 = 2;
+
+/// How long a limiter must go without rejecting (or making callers wait) before it reports
+/// that it stopped.
 pub(crate) const QUIET: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default)]
@@ -97,9 +114,12 @@ impl Counters {
     pub(crate) fn new(kind: &'static str, name: Cow<'static, str>) -> Self {
         Self {
             admitted: (0..STRIPES).map(|_| Padded(AtomicU64::new(0))).collect(),
-            rejecting: Padded(AtomicBool::new(false)),
+            episodes: Padded(AtomicU8::new(0)),
             rejected: AtomicU64::new(0),
             last_rejection: AtomicU64::new(0),
+            waited: AtomicU64::new(0),
+            waiting: AtomicUsize::new(0),
+            last_wait: AtomicU64::new(0),
             origin: tokio::time::Instant::now(),
             name,
             kind,
@@ -119,17 +139,20 @@ impl Counters {
                 Ordering::Relaxed,
             );
         }
-        // A plain load on the hot path; the rest only runs while rejecting.
-        if self.rejecting.0.load(Ordering::Relaxed) {
-            self.maybe_recovered();
+        // A plain load on the hot path; the rest only runs during an episode.
+        let episodes = self.episodes.0.load(Ordering::Relaxed);
+        if episodes != 0 {
+            self.maybe_ended(episodes);
         }
     }
 
     #[cold]
-    fn maybe_recovered(&self) {
-        let quiet_since = self.last_rejection.load(Ordering::Relaxed);
-        if self.elapsed().saturating_sub(quiet_since) >= duration_nanos(QUIET)
-            && self.rejecting.0.swap(false, Ordering::Relaxed)
+    fn maybe_ended(&self, episodes: u8) {
+        let now = self.elapsed();
+        let quiet = duration_nanos(QUIET);
+        if episodes & REJECTING != 0
+            && now.saturating_sub(self.last_rejection.load(Ordering::Relaxed)) >= quiet
+            && self.episodes.0.fetch_and(!REJECTING, Ordering::Relaxed) & REJECTING != 0
         {
             tracing::debug!(
                 limiter = %self.name,
@@ -138,19 +161,46 @@ impl Counters {
                 "limiter recovered: no rejection for {QUIET:?}"
             );
         }
+        if episodes & WAITING != 0
+            && self.waiting.load(Ordering::Relaxed) == 0
+            && now.saturating_sub(self.last_wait.load(Ordering::Relaxed)) >= quiet
+            && self.episodes.0.fetch_and(!WAITING, Ordering::Relaxed) & WAITING != 0
+        {
+            tracing::debug!(
+                limiter = %self.name,
+                kind = self.kind,
+                waited_total = self.waited(),
+                "limiter admitting at once again: nobody waited for {QUIET:?}"
+            );
+        }
     }
 
     fn elapsed(&self) -> u64 {
         duration_nanos(self.origin.elapsed())
     }
 
+    /// Sets an episode flag; true if this call started the episode.
+    fn start(&self, flag: u8) -> bool {
+        let episodes = &self.episodes.0;
+        episodes.load(Ordering::Relaxed) & flag == 0
+            && episodes.fetch_or(flag, Ordering::Relaxed) & flag == 0
+    }
+
+    /// Counts a rate rejection that may be retried in `wait_nanos`, and returns it to the caller.
+    #[cold]
+    pub(crate) fn reject_for(&self, wait_nanos: u64) -> crate::RetryAfter {
+        let wait = Duration::from_nanos(wait_nanos);
+        self.reject(Some(wait));
+        crate::RetryAfter(wait)
+    }
+
+    /// Counts a request refused by a non-waiting call.
     #[cold]
     pub(crate) fn reject(&self, retry_after: Option<Duration>) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
         self.last_rejection
             .fetch_max(self.elapsed(), Ordering::Relaxed);
-        let rejecting = &self.rejecting.0;
-        if !rejecting.load(Ordering::Relaxed) && !rejecting.swap(true, Ordering::Relaxed) {
+        if self.start(REJECTING) {
             tracing::debug!(
                 limiter = %self.name,
                 kind = self.kind,
@@ -158,6 +208,30 @@ impl Counters {
                 "limiter started rejecting"
             );
         }
+    }
+
+    /// Counts a caller that could not be admitted at once and waits; `wait` is how long it
+    /// will wait at least, when known. Pair with [`end_wait`](Self::end_wait) (see
+    /// [`WaitGuard`]).
+    #[cold]
+    pub(crate) fn begin_wait(&self, wait: Option<Duration>) {
+        self.waited.fetch_add(1, Ordering::Relaxed);
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        self.last_wait.fetch_max(self.elapsed(), Ordering::Relaxed);
+        if self.start(WAITING) {
+            tracing::debug!(
+                limiter = %self.name,
+                kind = self.kind,
+                wait_ms = wait.map(|d| d.as_secs_f64() * 1e3),
+                "limiter started making callers wait"
+            );
+        }
+    }
+
+    /// A caller counted by [`begin_wait`](Self::begin_wait) was admitted or gave up.
+    pub(crate) fn end_wait(&self) {
+        self.last_wait.fetch_max(self.elapsed(), Ordering::Relaxed);
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
     }
 
     pub(crate) fn admitted(&self) -> u64 {
@@ -171,7 +245,33 @@ impl Counters {
         self.rejected.load(Ordering::Relaxed)
     }
 
+    pub(crate) fn waited(&self) -> u64 {
+        self.waited.load(Ordering::Relaxed)
+    }
+
+    /// Callers between [`begin_wait`](Self::begin_wait) and [`end_wait`](Self::end_wait).
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+}
+
+/// Counts a caller as waiting until it is dropped (admitted or given up).
+#[derive(Debug)]
+pub(crate) struct WaitGuard<'a>(&'a Counters);
+
+impl<'a> WaitGuard<'a> {
+    pub(crate) fn begin(counters: &'a Counters, wait: Option<Duration>) -> Self {
+        counters.begin_wait(wait);
+        Self(counters)
+    }
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        self.0.end_wait();
     }
 }

@@ -16,6 +16,14 @@ use crate::pool::Pool;
 /// pushes back on its callers within a fraction of a second of work.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
 
+/// The default number of jobs that may wait behind one key of a [`KeyedPool`](crate::KeyedPool).
+pub const DEFAULT_KEY_QUEUE_CAPACITY: usize = 64;
+
+/// The largest `max_concurrency`, `queue_capacity` or `key_queue_capacity` accepted: what a
+/// Tokio semaphore can count. Nothing is allocated up front in proportion to these settings;
+/// the bound only keeps the counts representable.
+pub const MAX_CAPACITY: usize = Semaphore::MAX_PERMITS;
+
 /// The most workers a [`FixedPool`] may have. Each is a task whose state is allocated when the
 /// pool is built, so an absurd count would exhaust memory (or overflow) instead of erring.
 const MAX_FIXED_WORKERS: usize = 4096;
@@ -26,6 +34,7 @@ const MAX_FIXED_WORKERS: usize = 4096;
 /// |---|---|
 /// | [`max_concurrency`](Self::max_concurrency) | the number of CPUs |
 /// | [`queue_capacity`](Self::queue_capacity) | [`DEFAULT_QUEUE_CAPACITY`] (1024) |
+/// | [`key_queue_capacity`](Self::key_queue_capacity) | [`DEFAULT_KEY_QUEUE_CAPACITY`] (64) |
 /// | [`job_timeout`](Self::job_timeout) | none |
 /// | [`cancellation_token`](Self::cancellation_token) | none |
 /// | [`fixed_workers`](Self::fixed_workers) | `min(max_concurrency, CPUs)` |
@@ -34,6 +43,7 @@ const MAX_FIXED_WORKERS: usize = 4096;
 pub struct PoolBuilder {
     max_concurrency: usize,
     queue_capacity: usize,
+    key_queue_capacity: usize,
     job_timeout: Option<Duration>,
     token: Option<CancellationToken>,
     fixed_workers: Option<usize>,
@@ -51,6 +61,7 @@ impl Default for PoolBuilder {
 pub(crate) struct Config {
     pub(crate) max_concurrency: usize,
     pub(crate) queue_capacity: usize,
+    pub(crate) key_queue_capacity: usize,
     pub(crate) job_timeout: Option<Duration>,
     pub(crate) token: Option<CancellationToken>,
     pub(crate) runtime: Handle,
@@ -66,6 +77,7 @@ impl PoolBuilder {
         Self {
             max_concurrency: cpus(),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            key_queue_capacity: DEFAULT_KEY_QUEUE_CAPACITY,
             job_timeout: None,
             token: None,
             fixed_workers: None,
@@ -73,17 +85,28 @@ impl PoolBuilder {
         }
     }
 
-    /// How many jobs may run at once (must be at least 1; changeable later with
-    /// [`Pool::set_max_concurrency`]).
+    /// How many jobs may run at once (at least 1, at most [`MAX_CAPACITY`]; changeable later
+    /// with [`Pool::set_max_concurrency`]).
     pub fn max_concurrency(mut self, limit: usize) -> Self {
         self.max_concurrency = limit;
         self
     }
 
-    /// How many accepted jobs may wait for a free slot (must be at least 1). When the queue is
-    /// full, `submit` waits and `try_submit` hands the job back.
+    /// How many accepted jobs may wait for a free slot (at least 1, at most
+    /// [`MAX_CAPACITY`]). When the queue is full, `submit` waits and `try_submit` hands the job
+    /// back.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.queue_capacity = capacity;
+        self
+    }
+
+    /// How many jobs may wait behind one key of a [`KeyedPool`](crate::KeyedPool) (at least 1,
+    /// at most [`MAX_CAPACITY`]). A key's jobs wait there while an earlier job of the key is
+    /// queued or running; they take no room in the shared queue, so one busy key does not
+    /// crowd out the others. When a key's place is full, `submit` waits and `try_submit` hands
+    /// the job back. Ignored by [`build_fixed`](Self::build_fixed).
+    pub fn key_queue_capacity(mut self, capacity: usize) -> Self {
+        self.key_queue_capacity = capacity;
         self
     }
 
@@ -123,13 +146,28 @@ impl PoolBuilder {
         if self.max_concurrency == 0 {
             return Err(ConfigError::ZeroConcurrency);
         }
+        if self.max_concurrency > MAX_CAPACITY {
+            return Err(ConfigError::ConcurrencyTooLarge {
+                requested: self.max_concurrency,
+                max: MAX_CAPACITY,
+            });
+        }
         if self.queue_capacity == 0 {
             return Err(ConfigError::ZeroQueueCapacity);
         }
-        if self.queue_capacity > Semaphore::MAX_PERMITS {
+        if self.queue_capacity > MAX_CAPACITY {
             return Err(ConfigError::QueueTooLarge {
                 requested: self.queue_capacity,
-                max: Semaphore::MAX_PERMITS,
+                max: MAX_CAPACITY,
+            });
+        }
+        if self.key_queue_capacity == 0 {
+            return Err(ConfigError::ZeroKeyQueueCapacity);
+        }
+        if self.key_queue_capacity > MAX_CAPACITY {
+            return Err(ConfigError::KeyQueueTooLarge {
+                requested: self.key_queue_capacity,
+                max: MAX_CAPACITY,
             });
         }
         if self.job_timeout == Some(Duration::ZERO) {
@@ -159,6 +197,7 @@ impl PoolBuilder {
         let config = Config {
             max_concurrency: self.max_concurrency,
             queue_capacity: self.queue_capacity,
+            key_queue_capacity: self.key_queue_capacity,
             job_timeout: self.job_timeout,
             token: self.token,
             runtime,

@@ -9,10 +9,26 @@ use std::time::Duration;
 pub enum ConfigError {
     /// `max_concurrency(0)`: a pool that may run nothing would hang every caller.
     ZeroConcurrency,
+    /// `max_concurrency` above [`MAX_CAPACITY`](crate::MAX_CAPACITY).
+    ConcurrencyTooLarge {
+        /// The limit asked for.
+        requested: usize,
+        /// The largest limit supported.
+        max: usize,
+    },
     /// `queue_capacity(0)`: every job waits in the queue before it runs, so it needs room for one.
     ZeroQueueCapacity,
     /// The queue capacity is larger than a Tokio semaphore can count.
     QueueTooLarge {
+        /// The capacity asked for.
+        requested: usize,
+        /// The largest capacity supported.
+        max: usize,
+    },
+    /// `key_queue_capacity(0)`: a key could never take a second job while one runs.
+    ZeroKeyQueueCapacity,
+    /// `key_queue_capacity` above [`MAX_CAPACITY`](crate::MAX_CAPACITY).
+    KeyQueueTooLarge {
         /// The capacity asked for.
         requested: usize,
         /// The largest capacity supported.
@@ -47,6 +63,17 @@ impl fmt::Display for ConfigError {
             Self::ZeroConcurrency => {
                 f.write_str("max_concurrency must be at least 1; pass the number of jobs that may run at once")
             }
+            Self::ConcurrencyTooLarge { requested, max } => write!(
+                f,
+                "max_concurrency {requested} is larger than the supported maximum {max}; pick a smaller limit"
+            ),
+            Self::ZeroKeyQueueCapacity => f.write_str(
+                "key_queue_capacity must be at least 1: room for the jobs that wait behind a busy key",
+            ),
+            Self::KeyQueueTooLarge { requested, max } => write!(
+                f,
+                "key_queue_capacity {requested} is larger than the supported maximum {max}; pick a smaller bound"
+            ),
             Self::ZeroQueueCapacity => f.write_str(
                 "queue_capacity must be at least 1; use try_submit to reject work instead of queueing it",
             ),

@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use futures_util::task::AtomicWaker;
 
 use crate::error::JobError;
+use crate::metrics::Counters;
 
 /// Identifies one job within its pool; ids grow in submission order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -183,14 +184,17 @@ impl<T> fmt::Debug for JobHandle<T> {
 }
 
 /// A type-erased job as the pool queues it: a future that publishes its own result.
+///
+/// A job counts its outcome in the pool's counters *before* it publishes its result, so that
+/// whoever awaits the handle finds the job counted.
 pub(crate) trait Runnable: Send {
-    /// Polls the job; on `Ready` its result has been published and the job holds on to
-    /// nothing that counts against the pool's limit.
-    fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome>;
-    /// Publishes `error` as the job's result (if none was yet). Polling afterwards only waits
-    /// until the job has let go of what it runs on (a blocking closure that cannot be
-    /// interrupted), then returns `Ready` with an outcome to ignore.
-    fn fail(self: Pin<&mut Self>, error: JobError);
+    /// Polls the job; on `Ready` its result has been counted and published, and the job holds
+    /// on to nothing that counts against the pool's limit.
+    fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>, counters: &Counters) -> Poll<()>;
+    /// Counts `outcome` and publishes `error` as the job's result (if none was yet). Polling
+    /// afterwards only waits until the job has let go of what it runs on (a blocking closure
+    /// that cannot be interrupted).
+    fn fail(self: Pin<&mut Self>, error: JobError, outcome: Outcome, counters: &Counters);
 }
 
 pin_project_lite::pin_project! {
@@ -228,37 +232,35 @@ where
     F: Future + Send,
     F::Output: Send,
 {
-    fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+    fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>, counters: &Counters) -> Poll<()> {
         let this = self.project();
         if *this.finished {
-            return Poll::Ready(Outcome::Cancelled);
+            return Poll::Ready(());
         }
-        if this.cell.poll_aborted(cx) {
-            *this.finished = true;
-            this.cell.complete(Err(JobError::Cancelled));
-            return Poll::Ready(Outcome::Cancelled);
-        }
-        let fut = this.fut;
-        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => {
-                *this.finished = true;
-                this.cell.complete(Ok(output));
-                Poll::Ready(Outcome::Completed)
+        let (result, outcome) = if this.cell.poll_aborted(cx) {
+            (Err(JobError::Cancelled), Outcome::Cancelled)
+        } else {
+            let fut = this.fut;
+            match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(output)) => (Ok(output), Outcome::Completed),
+                Err(payload) => {
+                    let message = panic_message(&*payload);
+                    (Err(JobError::Panicked { message }), Outcome::Panicked)
+                }
             }
-            Err(payload) => {
-                *this.finished = true;
-                let message = panic_message(&*payload);
-                this.cell.complete(Err(JobError::Panicked { message }));
-                Poll::Ready(Outcome::Panicked)
-            }
-        }
+        };
+        *this.finished = true;
+        counters.record(outcome);
+        this.cell.complete(result);
+        Poll::Ready(())
     }
 
-    fn fail(self: Pin<&mut Self>, error: JobError) {
+    fn fail(self: Pin<&mut Self>, error: JobError, outcome: Outcome, counters: &Counters) {
         let this = self.project();
         if !*this.finished {
             *this.finished = true;
+            counters.record(outcome);
             this.cell.complete(Err(error));
         }
     }
@@ -299,9 +301,14 @@ impl<F, T> BlockingTask<F, T> {
         }
     }
 
-    fn publish(&mut self, result: Result<T, JobError>) {
+    /// Publishes `result` if nothing was yet, counting `outcome` first (`None`: counted by the
+    /// pool, which is dropping the job).
+    fn publish(&mut self, result: Result<T, JobError>, outcome: Option<(Outcome, &Counters)>) {
         if !self.finished {
             self.finished = true;
+            if let Some((outcome, counters)) = outcome {
+                counters.record(outcome);
+            }
             self.cell.complete(result);
         }
     }
@@ -309,8 +316,9 @@ impl<F, T> BlockingTask<F, T> {
 
 impl<F, T> Drop for BlockingTask<F, T> {
     fn drop(&mut self) {
-        // Dropped unfinished (the pool aborted it): a started closure runs on, unobserved.
-        self.publish(Err(JobError::Cancelled));
+        // Dropped unfinished (the pool aborted it and counted it): a started closure runs on,
+        // unobserved.
+        self.publish(Err(JobError::Cancelled), None);
     }
 }
 
@@ -322,10 +330,13 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+    fn poll_run(self: Pin<&mut Self>, cx: &mut Context<'_>, counters: &Counters) -> Poll<()> {
         let this = self.get_mut();
         if !this.finished && this.cell.poll_aborted(cx) {
-            this.publish(Err(JobError::Cancelled));
+            this.publish(
+                Err(JobError::Cancelled),
+                Some((Outcome::Cancelled, counters)),
+            );
         }
         if this.running.is_none() {
             match this.f.take() {
@@ -333,41 +344,35 @@ where
                     this.running = Some(tokio::task::spawn_blocking(f));
                 }
                 // Aborted (or failed) before it started: the closure never runs.
-                _ => return Poll::Ready(Outcome::Cancelled),
+                _ => return Poll::Ready(()),
             }
         }
         let Some(running) = this.running.as_mut() else {
-            return Poll::Ready(Outcome::Cancelled);
+            return Poll::Ready(());
         };
         let joined = match Pin::new(running).poll(cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(joined) => joined,
         };
         this.running = None;
-        if this.finished {
-            // Cancelled or timed out while the closure ran; its return value is discarded.
-            return Poll::Ready(Outcome::Cancelled);
-        }
-        match joined {
-            Ok(value) => {
-                this.publish(Ok(value));
-                Poll::Ready(Outcome::Completed)
-            }
+        // Cancelled or timed out while the closure ran: already counted and published, and the
+        // return value is discarded.
+        let (result, outcome) = match joined {
+            Ok(value) => (Ok(value), Outcome::Completed),
             Err(error) if error.is_panic() => {
                 let message = panic_message(&*error.into_panic());
-                this.publish(Err(JobError::Panicked { message }));
-                Poll::Ready(Outcome::Panicked)
+                (Err(JobError::Panicked { message }), Outcome::Panicked)
             }
             // The runtime is shutting down and dropped the closure unrun.
-            Err(_) => {
-                this.publish(Err(JobError::Cancelled));
-                Poll::Ready(Outcome::Cancelled)
-            }
-        }
+            Err(_) => (Err(JobError::Cancelled), Outcome::Cancelled),
+        };
+        this.publish(result, Some((outcome, counters)));
+        Poll::Ready(())
     }
 
-    fn fail(self: Pin<&mut Self>, error: JobError) {
-        self.get_mut().publish(Err(error));
+    fn fail(self: Pin<&mut Self>, error: JobError, outcome: Outcome, counters: &Counters) {
+        self.get_mut()
+            .publish(Err(error), Some((outcome, counters)));
     }
 }
 

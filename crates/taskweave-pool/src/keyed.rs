@@ -1,6 +1,11 @@
 //! Keyed jobs: one at a time per key, in submission order; keys in parallel.
+//!
+//! The job at the head of a key is queued (or started) like any job and holds a place in the
+//! pool's queue while it waits. The jobs behind it wait in the key's own bounded queue
+//! (`key_queue_capacity`) and hold no place in the pool's queue, so a busy key never takes
+//! room that another key could use. When the head ends, the next job of its key takes its
+//! place, at the back of the pool's queue.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
@@ -8,20 +13,22 @@ use std::hash::Hash;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::TryAcquireError;
+use tokio::sync::Semaphore;
 
 use crate::error::SubmitError;
 use crate::job::{JobHandle, lock, new_task};
-use crate::pool::{Chain, Job, Shared};
+use crate::pool::{Chain, Job, Refused, Shared};
 
 /// Submits jobs that carry a key (an account, a partition, a file): jobs with equal keys run
 /// one at a time, in the order they were submitted; jobs with different keys run in parallel,
 /// within the pool's concurrency limit. Made by [`Pool::keyed`](crate::Pool::keyed).
 ///
-/// A job waiting for its key counts against the pool's queue capacity and shows in
-/// [`Metrics::queued`](crate::Metrics::queued). When a job ends — with an output, a panic, a
-/// timeout or a cancellation — the next job of its key is queued behind the jobs already
-/// waiting, so a busy key cannot starve the others.
+/// The first job of an idle key is queued like any job. The jobs behind it wait in the key's
+/// own queue, at most [`key_queue_capacity`](crate::PoolBuilder::key_queue_capacity) of them:
+/// they take no room in the pool's queue, so one busy key does not crowd out the others. They
+/// show in [`Metrics::queued`](crate::Metrics::queued). When a job ends — with an output, a
+/// panic, a timeout or a cancellation — the next job of its key is queued behind the jobs
+/// already waiting, so a busy key cannot starve the others.
 pub struct KeyedPool<K> {
     inner: Arc<KeyedInner<K>>,
 }
@@ -36,9 +43,24 @@ impl<K> Clone for KeyedPool<K> {
 
 struct KeyedInner<K> {
     shared: Arc<Shared>,
-    /// A key is present while one of its jobs is queued or running; its deque holds the jobs
-    /// waiting behind that one.
-    waiting: Mutex<HashMap<K, VecDeque<Job>>>,
+    /// A key is present while one of its jobs is queued or running.
+    keys: Mutex<HashMap<K, KeyQueue>>,
+}
+
+/// The jobs waiting behind a key's queued or running job.
+struct KeyQueue {
+    waiting: VecDeque<Job>,
+    /// One permit per free place in `waiting`; submitters wait on it when the key is full.
+    room: Arc<Semaphore>,
+}
+
+/// Why a keyed job could not be placed yet; the job comes back.
+enum Blocked<F> {
+    Closed(F),
+    /// The key is idle and the pool's queue is full.
+    QueueFull(F),
+    /// The key's own queue is full: wait for a permit of this semaphore.
+    KeyFull(F, Arc<Semaphore>),
 }
 
 impl<K> KeyedPool<K>
@@ -49,17 +71,17 @@ where
         Self {
             inner: Arc::new(KeyedInner {
                 shared,
-                waiting: Mutex::new(HashMap::new()),
+                keys: Mutex::new(HashMap::new()),
             }),
         }
     }
 
-    /// Accepts `job` for `key`, waiting for queue space if the queue is full, and returns its
-    /// handle.
+    /// Accepts `job` for `key`, waiting for room if needed — in the pool's queue if the key is
+    /// idle, behind the key if it is busy — and returns its handle.
     ///
     /// # Errors
     ///
-    /// [`SubmitError::Closed`] with the job if the pool is closed.
+    /// [`SubmitError::Closed`] with the job if the pool is closed (also while waiting).
     ///
     /// # Cancel safety
     ///
@@ -69,13 +91,44 @@ where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        if !self.inner.shared.acquire_permit().await {
-            return Err(SubmitError::Closed(job));
+        let shared = &self.inner.shared;
+        let mut job = job;
+        let mut queue_permit = false;
+        let mut key_permit = None;
+        loop {
+            // No `.await` separates taking a permit from handing it to `place`, so dropping
+            // this future never leaks one.
+            match self.place(&key, job, queue_permit, key_permit.take()) {
+                Ok(handle) => return Ok(handle),
+                Err(Blocked::Closed(back)) => return Err(SubmitError::Closed(back)),
+                Err(Blocked::QueueFull(back)) => {
+                    job = back;
+                    if !shared.wait_permit().await {
+                        return Err(SubmitError::Closed(job));
+                    }
+                    queue_permit = true;
+                }
+                Err(Blocked::KeyFull(back, room)) => {
+                    job = back;
+                    queue_permit = false;
+                    let acquired = match shared.closing.run_until_cancelled(room.acquire()).await {
+                        Some(Ok(permit)) => {
+                            permit.forget();
+                            true
+                        }
+                        _ => false,
+                    };
+                    if !acquired {
+                        return Err(SubmitError::Closed(job));
+                    }
+                    key_permit = Some(room);
+                }
+            }
         }
-        self.accept(key, job)
     }
 
-    /// Accepts `job` for `key` if the queue has room right now.
+    /// Accepts `job` for `key` if there is room right now: in the pool's queue (or a free
+    /// slot) if the key is idle, behind the key if it is busy.
     ///
     /// # Errors
     ///
@@ -85,64 +138,109 @@ where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        match self.inner.shared.try_acquire_permit() {
-            Ok(()) => self.accept(key, job),
-            Err(TryAcquireError::NoPermits) => Err(SubmitError::Full(job)),
-            Err(TryAcquireError::Closed) => Err(SubmitError::Closed(job)),
+        match self.place(&key, job, false, None) {
+            Ok(handle) => Ok(handle),
+            Err(Blocked::Closed(job)) => Err(SubmitError::Closed(job)),
+            Err(Blocked::QueueFull(job) | Blocked::KeyFull(job, _)) => Err(SubmitError::Full(job)),
         }
     }
 
-    /// Accepts a job for which a queue permit is held.
-    fn accept<F>(&self, key: K, fut: F) -> Result<JobHandle<F::Output>, SubmitError<F>>
+    /// Places a job behind its busy key, or admits it to the pool for an idle key.
+    /// `queue_permit`: the caller holds a permit of the pool's queue; `key_permit`: it holds a
+    /// place behind the key in that semaphore. On return every permit passed in has been used
+    /// or given back.
+    fn place<F>(
+        &self,
+        key: &K,
+        fut: F,
+        queue_permit: bool,
+        key_permit: Option<Arc<Semaphore>>,
+    ) -> Result<JobHandle<F::Output>, Blocked<F>>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         let shared = &self.inner.shared;
-        if !shared.register_outstanding() {
-            shared.release_permit();
-            return Err(SubmitError::Closed(fut));
-        }
-        let id = shared.next_id();
-        let (task, handle) = new_task(id, fut);
-        let mut job = Job::new(id, task);
-        let mut waiting = lock(&self.inner.waiting);
-        match waiting.entry(key) {
-            Entry::Occupied(mut queue) => {
-                queue.get_mut().push_back(job);
+        let mut release_queue_permit = false;
+        let mut give_back: Option<Arc<Semaphore>> = None;
+        let mut start = None;
+        let mut keys = lock(&self.inner.keys);
+        let placed = if let Some(queue) = keys.get_mut(key) {
+            // Behind a busy key: no room in the pool's queue is needed.
+            release_queue_permit = queue_permit;
+            let has_place = match key_permit {
+                Some(room) if Arc::ptr_eq(&room, &queue.room) => true,
+                stale => {
+                    // A place behind an earlier activity of this key: give it back.
+                    give_back = stale;
+                    queue.room.try_acquire().map(|p| p.forget()).is_ok()
+                }
+            };
+            if !has_place {
+                Err(Blocked::KeyFull(fut, Arc::clone(&queue.room)))
+            } else if !shared.register_outstanding() {
+                give_back = Some(Arc::clone(&queue.room));
+                Err(Blocked::Closed(fut))
+            } else {
+                let id = shared.next_id();
+                let (task, handle) = new_task(id, fut);
+                queue.waiting.push_back(Job::new(id, task));
                 shared.backlog.fetch_add(1, Ordering::Relaxed);
+                Ok(handle)
             }
-            Entry::Vacant(slot) => {
+        } else {
+            give_back = key_permit;
+            let admitted = shared.admit(queue_permit, fut, |id, fut| {
+                let (task, handle) = new_task(id, fut);
+                let mut job = Job::new(id, task);
                 job.chain = Some(Box::new(KeyLink {
                     inner: Arc::clone(&self.inner),
-                    key: slot.key().clone(),
+                    key: key.clone(),
                 }));
-                slot.insert(VecDeque::new());
-                drop(waiting);
-                if let Err(mut job) = shared.dispatch_accepted(job) {
-                    // The pool is aborting: cancel this job, then let its chain cancel any
-                    // job that queued behind it meanwhile.
-                    let chain = job.chain.take();
-                    shared.reject_accepted(job);
-                    if let Some(chain) = chain {
-                        chain.next();
-                    }
+                (job, handle)
+            });
+            match admitted {
+                Ok(admitted) => {
+                    keys.insert(
+                        key.clone(),
+                        KeyQueue {
+                            waiting: VecDeque::new(),
+                            room: Arc::new(Semaphore::new(shared.key_capacity)),
+                        },
+                    );
+                    release_queue_permit = admitted.release_permit;
+                    start = admitted.start;
+                    Ok(admitted.handle)
                 }
+                Err((Refused::Full, fut)) => Err(Blocked::QueueFull(fut)),
+                Err((Refused::Closed, fut)) => Err(Blocked::Closed(fut)),
             }
+        };
+        drop(keys);
+        // With no lock held: returning permits may wake submitters, and a spawn may drop the
+        // worker at once (on a runtime that is shutting down).
+        if release_queue_permit {
+            shared.release_permit();
         }
-        Ok(handle)
+        if let Some(room) = give_back {
+            room.add_permits(1);
+        }
+        if let Some(start) = start {
+            shared.spawn(start);
+        }
+        placed
     }
 
     /// The number of keys with a job queued or running.
     pub fn active_keys(&self) -> usize {
-        lock(&self.inner.waiting).len()
+        lock(&self.inner.keys).len()
     }
 }
 
 impl<K> fmt::Debug for KeyedPool<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedPool")
-            .field("active_keys", &lock(&self.inner.waiting).len())
+            .field("active_keys", &lock(&self.inner.keys).len())
             .finish_non_exhaustive()
     }
 }
@@ -162,14 +260,23 @@ where
         let KeyLink { inner, key } = *self;
         let shared = &inner.shared;
         loop {
-            let next = {
-                let mut waiting = lock(&inner.waiting);
-                let next = waiting.get_mut(&key).and_then(VecDeque::pop_front);
-                if next.is_none() {
-                    waiting.remove(&key);
+            let (next, room) = {
+                let mut keys = lock(&inner.keys);
+                match keys.get_mut(&key) {
+                    Some(queue) => match queue.waiting.pop_front() {
+                        Some(job) => (Some(job), Some(Arc::clone(&queue.room))),
+                        None => {
+                            keys.remove(&key);
+                            (None, None)
+                        }
+                    },
+                    None => (None, None),
                 }
-                next
             };
+            // With no lock held: a submitter waiting for room behind the key may wake.
+            if let Some(room) = room {
+                room.add_permits(1);
+            }
             let Some(mut job) = next else {
                 return;
             };
@@ -178,8 +285,13 @@ where
                 inner: Arc::clone(&inner),
                 key: key.clone(),
             }));
-            match shared.dispatch_accepted(job) {
-                Ok(()) => return,
+            match shared.dispatch_next(job) {
+                Ok(start) => {
+                    if let Some(start) = start {
+                        shared.spawn(start);
+                    }
+                    return;
+                }
                 Err(mut job) => {
                     // Aborting: this job never starts; go on with the one behind it.
                     job.chain = None;

@@ -19,6 +19,10 @@
 //! - [`FixedPool`] (from [`PoolBuilder::build_fixed`]) is the fast path for homogeneous jobs:
 //!   a fixed set of workers, one handler, no spawn per job.
 //!
+//! - If the runtime is dropped under a busy pool, the pool cancels what it held: every handle
+//!   resolves to [`JobError::Cancelled`], even one awaited elsewhere, and the pool refuses new
+//!   work.
+//!
 //! The limit can change at run time ([`Pool::set_max_concurrency`]) and [`Pool::metrics`]
 //! returns a [`Metrics`] snapshot. Pools can be handed a tokio-util `CancellationToken`.
 //!
@@ -53,6 +57,11 @@
 mod config;
 mod error;
 mod fixed;
+#[cfg(taskweave_loom)]
+#[doc(hidden)]
+pub mod handoff;
+#[cfg(not(taskweave_loom))]
+mod handoff;
 mod job;
 mod keyed;
 mod loom;
@@ -66,7 +75,7 @@ mod ready;
 mod shutdown;
 mod stream;
 
-pub use config::{DEFAULT_QUEUE_CAPACITY, PoolBuilder};
+pub use config::{DEFAULT_KEY_QUEUE_CAPACITY, DEFAULT_QUEUE_CAPACITY, MAX_CAPACITY, PoolBuilder};
 pub use error::{ConfigError, JobError, SubmitError};
 pub use fixed::{FixedPool, Results};
 pub use job::{JobHandle, JobId};

@@ -9,7 +9,6 @@
 #![cfg_attr(not(taskweave_loom), allow(unreachable_pub))]
 
 use std::sync::atomic::Ordering;
-use std::task::Waker;
 
 use crate::loom::{Arc, AtomicU64, AtomicWaker};
 
@@ -41,16 +40,8 @@ impl ReadyChunk {
         self.bits.fetch_or(mask, Ordering::Relaxed);
     }
 
-    /// Takes the ready bits (call [`register`] first).
+    /// Takes the ready bits (register the worker's waker in its `AtomicWaker` first).
     pub fn take(&self) -> u64 {
         self.bits.swap(0, Ordering::AcqRel)
     }
-}
-
-/// Registers the worker's waker, before it takes any chunk's bits.
-pub fn register(worker: &AtomicWaker, waker: &Waker) {
-    #[cfg(taskweave_loom)]
-    worker.register_by_ref(waker);
-    #[cfg(not(taskweave_loom))]
-    worker.register(waker);
 }

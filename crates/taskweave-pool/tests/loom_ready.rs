@@ -8,7 +8,7 @@ use std::task::Poll;
 use loom::future::AtomicWaker;
 use loom::sync::Arc;
 use loom::thread;
-use taskweave_pool::ready::{ReadyChunk, register};
+use taskweave_pool::ready::ReadyChunk;
 
 #[test]
 fn a_wake_is_never_lost() {
@@ -28,7 +28,7 @@ fn a_wake_is_never_lost() {
         // wake is lost while it waits.
         let mut seen = 0u64;
         loom::future::block_on(poll_fn(|cx| {
-            register(&worker, cx.waker());
+            worker.register_by_ref(cx.waker());
             seen |= chunk.take();
             if seen == 0b11 {
                 Poll::Ready(())

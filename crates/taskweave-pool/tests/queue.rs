@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use taskweave_pool::{ConfigError, Pool, SubmitError};
+use taskweave_pool::{ConfigError, MAX_CAPACITY, Pool, SubmitError};
 use tokio::sync::oneshot;
 
 #[tokio::test(start_paused = true)]
@@ -138,7 +138,7 @@ async fn invalid_configuration_is_a_typed_error() {
     assert_eq!(zero.unwrap_err(), ConfigError::ZeroWorkers);
     // Would try to allocate state for usize::MAX workers.
     let absurd = Pool::builder()
-        .max_concurrency(usize::MAX)
+        .max_concurrency(MAX_CAPACITY)
         .fixed_workers(usize::MAX)
         .build_fixed(|x: u8| async move { x });
     assert!(matches!(
@@ -148,6 +148,73 @@ async fn invalid_configuration_is_a_typed_error() {
             ..
         }
     ));
+    // Every size has an upper bound, and a typed error above it.
+    assert_eq!(
+        Pool::builder()
+            .max_concurrency(usize::MAX)
+            .build()
+            .unwrap_err(),
+        ConfigError::ConcurrencyTooLarge {
+            requested: usize::MAX,
+            max: MAX_CAPACITY
+        }
+    );
+    assert!(matches!(
+        Pool::builder()
+            .max_concurrency(MAX_CAPACITY + 1)
+            .build_fixed(|x: u8| async move { x })
+            .unwrap_err(),
+        ConfigError::ConcurrencyTooLarge { .. }
+    ));
+    assert_eq!(
+        Pool::builder().key_queue_capacity(0).build().unwrap_err(),
+        ConfigError::ZeroKeyQueueCapacity
+    );
+    assert_eq!(
+        Pool::builder()
+            .key_queue_capacity(MAX_CAPACITY + 1)
+            .build()
+            .unwrap_err(),
+        ConfigError::KeyQueueTooLarge {
+            requested: MAX_CAPACITY + 1,
+            max: MAX_CAPACITY
+        }
+    );
+    assert!(matches!(
+        Pool::builder()
+            .queue_capacity(MAX_CAPACITY + 1)
+            .build()
+            .unwrap_err(),
+        ConfigError::QueueTooLarge { .. }
+    ));
+    // The largest sizes are accepted and allocate nothing up front.
+    let big = Pool::builder()
+        .max_concurrency(MAX_CAPACITY)
+        .queue_capacity(MAX_CAPACITY)
+        .key_queue_capacity(MAX_CAPACITY)
+        .build()
+        .unwrap();
+    assert_eq!(big.submit(async { 1 }).await.unwrap().await.unwrap(), 1);
+    let keyed = big.keyed::<u8>();
+    assert_eq!(
+        keyed.submit(1, async { 2 }).await.unwrap().await.unwrap(),
+        2
+    );
+    big.set_max_concurrency(std::num::NonZeroUsize::MAX);
+    assert_eq!(big.max_concurrency(), MAX_CAPACITY);
+    let big_fixed = Pool::builder()
+        .max_concurrency(MAX_CAPACITY)
+        .queue_capacity(MAX_CAPACITY)
+        .fixed_workers(2)
+        .build_fixed(|x: u8| async move { x })
+        .unwrap();
+    assert_eq!(big_fixed.submit(3).await.unwrap().await.unwrap(), 3);
+    use futures_util::StreamExt as _;
+    let out: Vec<_> = big_fixed
+        .process(futures_util::stream::iter(0..100u8))
+        .collect()
+        .await;
+    assert_eq!(out.len(), 100);
     // The messages say what to do.
     assert!(
         ConfigError::ZeroConcurrency

@@ -155,3 +155,91 @@ async fn fixed_pool_read_ahead_is_bounded() {
         taken.load(Ordering::SeqCst) as u64
     );
 }
+
+/// A stream of the items sent on the returned sender; pending while the sender is idle.
+fn channel_stream<T: Send + 'static>(
+    capacity: usize,
+) -> (
+    tokio::sync::mpsc::Sender<T>,
+    impl futures_core::Stream<Item = T> + Send + Unpin,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    (tx, Box::pin(stream))
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_fixed_pool_stream_holds_no_queue_room() {
+    let pool = Pool::builder()
+        .max_concurrency(4)
+        .fixed_workers(2)
+        .queue_capacity(64)
+        .build_fixed(|i: u64| async move { i })
+        .unwrap();
+    let (tx, inputs) = channel_stream::<u64>(64);
+    let mut results = pool.process(inputs);
+    // The input is idle: the stream waits for it.
+    let mut next = taskweave_testkit::FreshWakers::new(results.next());
+    let waker = std::task::Waker::noop();
+    assert!(
+        next.poll_once(&mut std::task::Context::from_waker(waker))
+            .is_pending()
+    );
+    drop(next);
+    tokio::task::yield_now().await;
+    let m = pool.metrics();
+    assert_eq!((m.queued, m.in_flight), (0, 0));
+    // Nothing queued, nothing running: the whole queue is free for other submitters.
+    let mut handles = Vec::new();
+    for i in 0..64 {
+        handles.push(
+            pool.try_submit(i)
+                .expect("the idle stream must not hold queue room"),
+        );
+    }
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(h.await.unwrap(), i as u64);
+    }
+    // And the stream still works once its input moves.
+    tx.send(7).await.unwrap();
+    assert_eq!(results.next().await.unwrap().unwrap(), 7);
+    drop(tx);
+    assert!(results.next().await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_pool_stream_holds_no_queue_room() {
+    let pool = Pool::builder()
+        .max_concurrency(4)
+        .queue_capacity(64)
+        .build()
+        .unwrap();
+    let (tx, inputs) = channel_stream::<u64>(64);
+    let mut results = Box::pin(pool.process(inputs, |i| async move { i }));
+    let mut next = taskweave_testkit::FreshWakers::new(results.next());
+    let waker = std::task::Waker::noop();
+    assert!(
+        next.poll_once(&mut std::task::Context::from_waker(waker))
+            .is_pending()
+    );
+    drop(next);
+    let (release, gate) = tokio::sync::watch::channel(false);
+    let mut handles = Vec::new();
+    for _ in 0..(4 + 64) {
+        let mut gate = gate.clone();
+        handles.push(
+            pool.try_submit(async move {
+                gate.wait_for(|open| *open).await.ok();
+            })
+            .expect("the idle stream must not hold queue room"),
+        );
+    }
+    release.send(true).unwrap();
+    for h in handles {
+        h.await.unwrap();
+    }
+    tx.send(7).await.unwrap();
+    assert_eq!(results.next().await.unwrap().unwrap(), 7);
+}

@@ -3,169 +3,19 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::pin::pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Builder;
+use crate::config::{Builder, Settings};
 use crate::error::SpawnError;
 use crate::group::{Group, TaskBuilder};
 use crate::phase::Phase;
-use crate::report::{AbortReason, Cause, Outcome, Report};
+use crate::report::{AbortReason, Cause, Outcome, Report, TaskReport};
+use crate::shared::Shared;
 use crate::signal::{self, Signal};
-
-/// State shared by the coordinator, its groups and every task's guard.
-pub(crate) struct Shared {
-    /// The default phase first, then the declared phases in stop order.
-    pub(crate) phases: Box<[Phase]>,
-    signals: bool,
-    /// Set once, by the first trigger.
-    began: OnceLock<(Cause, Instant)>,
-    /// Cancelled when `began` is set, to wake `run()`.
-    triggered: CancellationToken,
-    /// Cancelled by a signal during shutdown.
-    forced: CancellationToken,
-    /// Woken whenever a phase's live count drops to zero.
-    idle: Notify,
-    /// Bumped by every admitted spawn; lets `all_idle` tell "no task left" from "a task
-    /// spawned another and left between two looks" (see there).
-    spawned: AtomicU64,
-    completed_early: AtomicU64,
-}
-
-impl Shared {
-    pub(crate) fn new(phases: Box<[Phase]>, signals: bool) -> Self {
-        Self {
-            phases,
-            signals,
-            began: OnceLock::new(),
-            triggered: CancellationToken::new(),
-            forced: CancellationToken::new(),
-            idle: Notify::new(),
-            spawned: AtomicU64::new(0),
-            completed_early: AtomicU64::new(0),
-        }
-    }
-
-    pub(crate) fn phase_of(&self, group: &str) -> usize {
-        self.phases
-            .iter()
-            .position(|p| p.name.as_deref() == Some(group))
-            .unwrap_or(0)
-    }
-
-    /// Starts the shutdown unless it has begun; returns the cause and instant that won, and
-    /// whether this call was the one.
-    fn begin(&self, cause: Cause) -> (&(Cause, Instant), bool) {
-        let mut won = false;
-        let began = self.began.get_or_init(|| {
-            // Closed inside the initialiser: every caller that returns from `begin`, winner or
-            // not, can count on new spawns being refused.
-            for phase in &*self.phases {
-                phase.gate.close();
-            }
-            won = true;
-            (cause, Instant::now())
-        });
-        if won {
-            tracing::debug!(cause = %began.0, "shutdown triggered");
-            self.triggered.cancel();
-        }
-        (began, won)
-    }
-
-    pub(crate) fn trigger(&self, cause: Cause) {
-        self.begin(cause);
-    }
-
-    pub(crate) fn deliver_signal(&self, signal: Signal) {
-        let (_, first) = self.begin(Cause::Signal(signal));
-        if !first {
-            self.force(signal);
-        }
-    }
-
-    fn force(&self, signal: Signal) {
-        if self.forced.is_cancelled() {
-            return;
-        }
-        tracing::warn!(%signal, "signal during shutdown: aborting every task now");
-        self.forced.cancel();
-        self.abort_all(AbortReason::SecondSignal);
-    }
-
-    fn abort_all(&self, reason: AbortReason) {
-        for phase in &*self.phases {
-            phase.token.cancel();
-            phase.abort(reason);
-        }
-    }
-
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.began.get().is_some()
-    }
-
-    /// Counts a spawn; returns how many came before it.
-    pub(crate) fn count_spawn(&self) -> u64 {
-        self.spawned.fetch_add(1, Ordering::Release)
-    }
-
-    pub(crate) fn count_completed_early(&self) {
-        self.completed_early.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn notify_idle(&self) {
-        self.idle.notify_waiters();
-    }
-
-    /// Resolves once `phase` has no live task.
-    async fn phase_idle(&self, phase: &Phase) {
-        loop {
-            let mut notified = pin!(self.idle.notified());
-            // Registered before the check, so a task leaving right after it still wakes us.
-            notified.as_mut().enable();
-            if phase.gate.live() == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    /// Resolves once no phase has a live task.
-    async fn all_idle(&self) {
-        loop {
-            let mut notified = pin!(self.idle.notified());
-            notified.as_mut().enable();
-            // Looking at the phases one after another is not atomic: a task of a later phase
-            // may spawn into an earlier one (already seen empty) and then end. Every spawn bumps
-            // `spawned` before its parent can end, so an unchanged count proves no such spawn
-            // slipped between the looks.
-            let before = self.spawned.load(Ordering::Acquire);
-            let busy = self.phases.iter().any(|p| p.gate.live() != 0);
-            let after = self.spawned.load(Ordering::Acquire);
-            if !busy && before == after {
-                return;
-            }
-            if busy {
-                notified.await;
-            }
-        }
-    }
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared")
-            .field("phases", &self.phases)
-            .field("began", &self.began.get())
-            .field("forced", &self.forced.is_cancelled())
-            .finish_non_exhaustive()
-    }
-}
 
 /// Owns a service's tasks from start to a clean exit.
 ///
@@ -178,15 +28,17 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    /// A coordinator with the default configuration (one phase, 30 s grace, signals handled).
+    /// A coordinator with the default configuration (one phase, 30 s grace, signals handled);
+    /// see [`Builder::new`].
     pub fn new() -> Self {
         Self::from_shared(Arc::new(Shared::new(
             Box::new([Phase::new(None, Builder::DEFAULT_GRACE)]),
-            true,
+            Settings::default(),
         )))
     }
 
-    /// Configures phases, grace periods and signal handling.
+    /// Configures phases, grace periods, signal handling and the bounds on waiting and on the
+    /// report.
     pub fn builder() -> Builder {
         Builder::new()
     }
@@ -214,7 +66,8 @@ impl Coordinator {
     ///
     /// # Errors
     ///
-    /// [`SpawnError`] when shutdown has begun or when called outside a Tokio runtime.
+    /// [`SpawnError`] when shutdown has begun, when called outside a Tokio runtime, or when
+    /// `name` is empty or contains `/`.
     pub fn spawn<F, Fut, E>(
         &self,
         name: impl Into<Cow<'static, str>>,
@@ -263,7 +116,12 @@ impl Coordinator {
     /// left (so call it after spawning). Then each phase in turn — the default phase first,
     /// then the declared ones in order — has its token cancelled and its grace period to
     /// finish; tasks still running after it are aborted, named in a `tracing::warn!` and in the
-    /// report. A signal during shutdown aborts every remaining task at once.
+    /// report. By default the second signal received forces the shutdown: every remaining task
+    /// is aborted at once (see [`ForceOn`](crate::ForceOn)).
+    ///
+    /// Every wait after the trigger is bounded: a phase lasts at most its grace period plus
+    /// the [abort wait](Builder::abort_wait); a task that does not end even after being aborted
+    /// is reported as [`Outcome::Abandoned`] and left behind.
     ///
     /// # Panics
     ///
@@ -273,7 +131,8 @@ impl Coordinator {
     /// # Cancel safety
     ///
     /// Not cancel safe: dropping the future before it completes aborts every task that is
-    /// still running and loses the report, like dropping a `JoinSet`.
+    /// still running, refuses later spawns (as after a trigger), and loses the report, like
+    /// dropping a `JoinSet`.
     pub async fn run(self) -> Report {
         let shared = Arc::clone(&self.root.inner.shared);
         drop(self);
@@ -282,7 +141,7 @@ impl Coordinator {
             listener: None,
             done: false,
         };
-        if shared.signals {
+        if shared.settings.signals {
             guard.listener = signal::spawn_listener(&shared);
         }
 
@@ -295,56 +154,101 @@ impl Coordinator {
 
         let mut tasks = Vec::new();
         for phase in &*shared.phases {
-            let began = Instant::now();
-            tracing::debug!(
-                phase = phase.display_name(),
-                live = phase.gate.live(),
-                grace = ?phase.grace,
-                "shutdown phase begins"
-            );
-            phase.begin(began);
-            if !shared.forced.is_cancelled() {
-                tokio::select! {
-                    biased;
-                    () = shared.phase_idle(phase) => {}
-                    () = shared.forced.cancelled() => {}
-                    () = tokio::time::sleep(phase.grace) => {
-                        tracing::debug!(
-                            phase = phase.display_name(),
-                            still_running = phase.gate.live(),
-                            "grace period over; aborting"
-                        );
-                        phase.abort(AbortReason::GraceExpired { grace: phase.grace });
-                    }
-                }
-            }
-            // Aborted tasks are dropped at their next poll, which records them.
-            shared.phase_idle(phase).await;
-            let mut ended = phase.table.take_records();
-            for task in &ended {
-                if let Outcome::Aborted(reason) = &task.outcome {
-                    tracing::warn!(task = %task, %reason, "{reason}: {task}");
-                }
-            }
-            tasks.append(&mut ended);
-            tracing::debug!(
-                phase = phase.display_name(),
-                elapsed = ?began.elapsed(),
-                "shutdown phase ended"
-            );
+            tasks.append(&mut stop_phase(&shared, phase).await);
         }
         guard.done = true;
 
         let report = Report {
             cause: cause.clone(),
             tasks,
-            completed_before_shutdown: shared.completed_early.load(Ordering::Relaxed),
+            completed_before_shutdown: shared.completed_early(),
+            failures_not_kept: shared.failures_not_kept(),
             duration: triggered_at.elapsed(),
             forced: shared.forced.is_cancelled(),
         };
         tracing::debug!(clean = report.is_clean(), duration = ?report.duration, "shutdown complete");
         report
     }
+}
+
+/// Stops one phase: cancels its token, waits for its tasks at most its grace period, aborts
+/// the stragglers and waits at most the abort wait for them; returns the phase's lines.
+async fn stop_phase(shared: &Shared, phase: &Phase) -> Vec<TaskReport> {
+    let began = Instant::now();
+    tracing::debug!(
+        phase = phase.display_name(),
+        live = phase.gate.live(),
+        grace = ?phase.grace,
+        "shutdown phase begins"
+    );
+    phase.begin(began);
+    // When the phase's tasks were aborted, if they were: from then on the wait is bounded.
+    let aborted_at = match shared.forced_at() {
+        Some(at) => Some(at),
+        None => tokio::select! {
+            biased;
+            () = shared.phase_idle(phase) => None,
+            () = shared.forced.cancelled() => shared.forced_at(),
+            () = tokio::time::sleep(phase.grace) => {
+                tracing::debug!(
+                    phase = phase.display_name(),
+                    still_running = phase.gate.live(),
+                    "grace period over; aborting"
+                );
+                phase.abort(AbortReason::GraceExpired { grace: phase.grace });
+                Some(Instant::now())
+            }
+        },
+    };
+    if let Some(aborted_at) = aborted_at {
+        // Aborted tasks are dropped at their next poll, which records them; a task blocking
+        // its thread never gets there, so the wait for them is bounded.
+        let wait = shared.settings.abort_wait;
+        tokio::select! {
+            biased;
+            () = shared.phase_idle(phase) => {}
+            () = tokio::time::sleep_until(deadline(aborted_at, wait)) => {
+                let now = Instant::now();
+                let abandoned = phase.table.abandon(
+                    phase.abort_reason(),
+                    now.saturating_duration_since(began),
+                );
+                tracing::debug!(
+                    phase = phase.display_name(),
+                    abandoned,
+                    "tasks did not end after being aborted; no longer waiting for them"
+                );
+            }
+        }
+    }
+    let ended = phase.table.take_records();
+    for task in &ended {
+        match &task.outcome {
+            Outcome::Aborted(reason) => tracing::warn!(task = %task, %reason, "{reason}: {task}"),
+            Outcome::Abandoned(reason) => tracing::warn!(
+                task = %task,
+                %reason,
+                abort_wait = ?shared.settings.abort_wait,
+                "{reason}, and still running {:?} after being aborted (blocked thread?); abandoned: {task}",
+                shared.settings.abort_wait
+            ),
+            _ => {}
+        }
+    }
+    tracing::debug!(
+        phase = phase.display_name(),
+        elapsed = ?began.elapsed(),
+        "shutdown phase ended"
+    );
+    ended
+}
+
+/// `at + wait`, or as far as the clock goes (tokio's `Instant` panics on overflow).
+fn deadline(at: Instant, wait: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(60 * 60 * 24 * 365 * 30);
+    at.checked_add(wait)
+        .or_else(|| at.checked_add(FAR))
+        .unwrap_or(at)
 }
 
 impl Default for Coordinator {
@@ -375,6 +279,9 @@ impl Drop for RunGuard<'_> {
             listener.abort();
         }
         if !self.done {
+            tracing::warn!("run() dropped before it ended: aborting every task");
+            // Nothing supervises tasks any more: refuse new ones, as after a trigger.
+            self.shared.begin(Cause::Requested);
             self.shared.abort_all(AbortReason::Dropped);
         }
     }

@@ -21,6 +21,24 @@ pub enum ConfigError {
         /// The rejected name.
         name: String,
     },
+    /// More phases are declared than [`Builder::MAX_PHASES`](crate::Builder::MAX_PHASES).
+    TooManyPhases {
+        /// How many were declared.
+        declared: usize,
+        /// The most accepted.
+        max: usize,
+    },
+    /// The wait for aborted tasks ([`Builder::abort_wait`](crate::Builder::abort_wait)) is
+    /// zero, which would report tasks that were about to end as abandoned.
+    ZeroAbortWait,
+    /// [`Builder::max_failure_records`](crate::Builder::max_failure_records) is above
+    /// [`Builder::MAX_FAILURE_RECORDS`](crate::Builder::MAX_FAILURE_RECORDS).
+    TooManyFailureRecords {
+        /// The number asked for.
+        requested: usize,
+        /// The largest number accepted.
+        max: usize,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -40,6 +58,17 @@ impl fmt::Display for ConfigError {
             Self::InvalidPhaseName { name } => write!(
                 f,
                 "phase name `{name}` is invalid; use a non-empty name without `/`, the name of the group it stops"
+            ),
+            Self::TooManyPhases { declared, max } => write!(
+                f,
+                "{declared} phases are declared, more than the limit of {max}; stop related groups in one phase (nest them in one top-level group)"
+            ),
+            Self::ZeroAbortWait => f.write_str(
+                "the wait for aborted tasks is zero; give them time to be dropped, e.g. Duration::from_secs(5)",
+            ),
+            Self::TooManyFailureRecords { requested, max } => write!(
+                f,
+                "max_failure_records({requested}) is above the limit of {max}; keep fewer lines (failures beyond them are still counted)"
             ),
         }
     }
@@ -65,6 +94,9 @@ pub enum SpawnErrorKind {
     /// The task's group, or a group it is nested in, has an empty name or one containing
     /// `/`; see [`Group::group`](crate::Group::group).
     InvalidGroupName,
+    /// The task's own name is empty or contains `/` (which separates the names in a task's
+    /// path, so `a/b` could not be told from task `b` of group `a`).
+    InvalidTaskName,
 }
 
 impl SpawnError {
@@ -104,6 +136,11 @@ impl fmt::Display for SpawnError {
             SpawnErrorKind::InvalidGroupName => write!(
                 f,
                 "task `{}` was not spawned: a group on its path has an empty name or one containing `/`; name groups with non-empty names without `/`",
+                self.task
+            ),
+            SpawnErrorKind::InvalidTaskName => write!(
+                f,
+                "task `{}` was not spawned: its name is empty or contains `/`; name tasks with non-empty names without `/` (use a group for a hierarchy)",
                 self.task
             ),
         }

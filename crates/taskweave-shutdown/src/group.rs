@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::coordinator::Shared;
 use crate::error::{SpawnError, SpawnErrorKind};
 use crate::gate::Entry;
 use crate::report::Cause;
+use crate::shared::Shared;
 use crate::signal::Signal;
+use crate::table::TaskId;
 use crate::task::{Guard, OnFailure, TaskFuture};
 
 pub(crate) struct GroupInner {
@@ -28,7 +29,7 @@ pub(crate) struct GroupInner {
     valid: bool,
 }
 
-/// A group name must be non-empty and free of `/`, which separates the names in a path.
+/// A group or task name must be non-empty and free of `/`, which separates the names in a path.
 fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.contains('/')
 }
@@ -108,10 +109,15 @@ impl Group {
     /// The task should return soon after its token is cancelled; see the crate docs for what
     /// happens when it does not.
     ///
+    /// Like a group's, a task's name must be non-empty and must not contain `/`, so that its
+    /// path (`group/name`) names it unambiguously in the report.
+    ///
     /// # Errors
     ///
-    /// [`SpawnError`] when shutdown has begun, when called outside a Tokio runtime, or when the
-    /// group's name is invalid (see [`Group::group`]); `task` is then not called.
+    /// [`SpawnError`] when shutdown has begun ([`SpawnErrorKind::ShuttingDown`]), when called
+    /// outside a Tokio runtime ([`SpawnErrorKind::NoRuntime`]), when the group's name is invalid
+    /// ([`SpawnErrorKind::InvalidGroupName`], see [`Group::group`]), or when `name` is empty or
+    /// contains `/` ([`SpawnErrorKind::InvalidTaskName`]); `task` is then not called.
     pub fn spawn<F, Fut, E>(
         &self,
         name: impl Into<Cow<'static, str>>,
@@ -125,7 +131,8 @@ impl Group {
         self.task(name).spawn(task)
     }
 
-    /// Starts describing the task `name`, to set its failure policy before spawning it.
+    /// Starts describing the task `name`, to set its failure policy before spawning it. The
+    /// name is checked by [`TaskBuilder::spawn`].
     pub fn task(&self, name: impl Into<Cow<'static, str>>) -> TaskBuilder<'_> {
         TaskBuilder {
             group: self,
@@ -157,8 +164,10 @@ impl Group {
     }
 
     /// Acts exactly as if the process had received `signal`: the first signal starts the
-    /// shutdown ([`Cause::Signal`]); a signal during shutdown aborts every remaining task at
-    /// once. The coordinator's own signal listener makes this same call.
+    /// shutdown ([`Cause::Signal`]) unless it has begun; a signal during shutdown aborts every
+    /// remaining task at once if the [`ForceOn`](crate::ForceOn) policy says so (by default:
+    /// when it is the second signal received), and is only logged otherwise. The
+    /// coordinator's own signal listener makes this same call.
     ///
     /// Use it when the program already owns signal handling (then build the coordinator with
     /// `signals(false)`), or to test the signal path.
@@ -204,8 +213,9 @@ impl TaskBuilder<'_> {
     ///
     /// # Errors
     ///
-    /// [`SpawnError`] when shutdown has begun, when called outside a Tokio runtime, or when the
-    /// group's name is invalid (see [`Group::group`]); `task` is then not called.
+    /// [`SpawnError`] when shutdown has begun, when called outside a Tokio runtime, when the
+    /// group's name is invalid (see [`Group::group`]), or when the task's name is empty or
+    /// contains `/`; `task` is then not called. See [`Group::spawn`].
     pub fn spawn<F, Fut, E>(self, task: F) -> Result<(), SpawnError>
     where
         F: FnOnce(CancellationToken) -> Fut,
@@ -220,6 +230,9 @@ impl TaskBuilder<'_> {
         };
         if !group.valid {
             return Err(refuse(SpawnErrorKind::InvalidGroupName, &self.name));
+        }
+        if !valid_name(&self.name) {
+            return Err(refuse(SpawnErrorKind::InvalidTaskName, &self.name));
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return Err(refuse(SpawnErrorKind::NoRuntime, &self.name));
@@ -236,14 +249,18 @@ impl TaskBuilder<'_> {
         // From here the guard owns the gate entry: if `task` panics, dropping it leaves.
         let mut guard = Guard {
             group: Arc::clone(group),
-            name: self.name,
             on_failure: self.on_failure,
             settled: false,
             started: false,
             slot: None,
         };
         let future = task(group.token.clone());
-        let slot = phase.table.reserve(seq);
+        let id = TaskId {
+            group: Arc::clone(&group.path),
+            name: self.name,
+            on_failure: self.on_failure,
+        };
+        let slot = phase.table.reserve(seq, id);
         guard.slot = Some(slot);
         let handle = runtime.spawn(TaskFuture::new(future, guard));
         phase.table.store(slot, handle);

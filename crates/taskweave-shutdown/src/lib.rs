@@ -12,15 +12,20 @@
 //!   stops at once, with a 30 s grace period.
 //! - **Triggers**: SIGINT or SIGTERM (Ctrl-C on non-Unix), [`trigger`](Coordinator::trigger),
 //!   a task that fails or panics (unless spawned with [`OnFailure::Continue`]), or no task
-//!   being left. A signal during shutdown aborts every remaining task at once.
+//!   being left. The second signal received forces the shutdown, aborting every remaining task
+//!   at once ([`ForceOn`] says otherwise); a first signal never cuts short a shutdown that
+//!   started for another reason.
 //! - **Grace, then abort**: a task still running when its phase's grace period is over is
 //!   aborted and named in a `tracing::warn!` (`still running after 30s: workers/db-writer`)
-//!   and in the report.
+//!   and in the report. Every wait is bounded: a task that does not end even after its abort
+//!   (its thread is blocked) is reported as [`Outcome::Abandoned`] and no longer waited for.
 //! - **A report**: [`run`](Coordinator::run) returns a [`Report`] with each task's
 //!   [`Outcome`] and shutdown duration, the [`Cause`], and an
 //!   [`exit_code`](Report::exit_code) for `main`.
 //! - **Spawn any time until shutdown**, including from inside tasks; a spawn after shutdown
-//!   began is refused with a [`SpawnError`].
+//!   began, or with an empty name or one containing `/`, is refused with a [`SpawnError`].
+//! - **Bounded memory**: tasks that complete while the service runs are only counted; tolerated
+//!   failures keep at most [`Builder::max_failure_records`] lines, the rest are counted.
 //!
 //! ```
 //! use std::time::Duration;
@@ -72,6 +77,7 @@ mod group;
 mod loom;
 mod phase;
 mod report;
+mod shared;
 mod signal;
 mod table;
 mod task;
@@ -81,7 +87,7 @@ pub use coordinator::Coordinator;
 pub use error::{ConfigError, SpawnError, SpawnErrorKind};
 pub use group::{Group, TaskBuilder};
 pub use report::{AbortReason, Cause, Outcome, Report, TaskReport};
-pub use signal::Signal;
+pub use signal::{ForceOn, Signal};
 pub use task::OnFailure;
 #[doc(no_inline)]
 pub use tokio_util::sync::CancellationToken;

@@ -55,6 +55,10 @@ pub enum Outcome {
     Panicked(String),
     /// It was still running when it had to stop, and was aborted.
     Aborted(AbortReason),
+    /// It was aborted, but had not ended when the [abort wait](crate::Builder::abort_wait) was
+    /// over — its thread is blocked (a blocking call, a loop without `.await`), so the abort
+    /// cannot reach it. The coordinator stopped waiting for it; it may still be running.
+    Abandoned(AbortReason),
 }
 
 impl Outcome {
@@ -63,9 +67,15 @@ impl Outcome {
         matches!(self, Self::Failed(_) | Self::Panicked(_))
     }
 
-    /// Whether the task was aborted.
+    /// Whether the task was aborted ([`Aborted`](Self::Aborted), or
+    /// [`Abandoned`](Self::Abandoned) when the abort could not reach it).
     pub fn is_aborted(&self) -> bool {
-        matches!(self, Self::Aborted(_))
+        matches!(self, Self::Aborted(_) | Self::Abandoned(_))
+    }
+
+    /// Whether the task was abandoned: aborted, yet still running after the abort wait.
+    pub fn is_abandoned(&self) -> bool {
+        matches!(self, Self::Abandoned(_))
     }
 }
 
@@ -76,6 +86,7 @@ impl fmt::Display for Outcome {
             Self::Failed(e) => write!(f, "failed: {e}"),
             Self::Panicked(p) => write!(f, "panicked: {p}"),
             Self::Aborted(r) => write!(f, "aborted: {r}"),
+            Self::Abandoned(r) => write!(f, "abandoned: {r}, and did not end after the abort"),
         }
     }
 }
@@ -89,7 +100,8 @@ pub enum AbortReason {
         /// The grace period it was given.
         grace: Duration,
     },
-    /// A second signal arrived during shutdown.
+    /// A signal forced the shutdown (by default the second signal; see
+    /// [`ForceOn`](crate::ForceOn)).
     SecondSignal,
     /// `run()` or the Tokio runtime was dropped while the task ran.
     Dropped,
@@ -99,7 +111,7 @@ impl fmt::Display for AbortReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::GraceExpired { grace } => write!(f, "still running after {grace:?}"),
-            Self::SecondSignal => f.write_str("second signal during shutdown"),
+            Self::SecondSignal => f.write_str("shutdown forced by a signal"),
             Self::Dropped => f.write_str("run() or the runtime was dropped"),
         }
     }
@@ -142,7 +154,8 @@ impl TaskReport {
     }
 
     /// How long the task took to end after its phase began (its token was cancelled);
-    /// `None` if it ended before its phase began.
+    /// `None` if it ended before its phase began. For an [abandoned](Outcome::Abandoned) task,
+    /// how long after its phase began it was abandoned.
     pub fn shutdown_duration(&self) -> Option<Duration> {
         self.shutdown_duration
     }
@@ -161,7 +174,7 @@ impl TaskReport {
         match self.outcome {
             Outcome::Completed => false,
             Outcome::Failed(_) | Outcome::Panicked(_) => self.on_failure == OnFailure::ShutDown,
-            Outcome::Aborted(_) => true,
+            Outcome::Aborted(_) | Outcome::Abandoned(_) => true,
         }
     }
 }
@@ -177,16 +190,19 @@ impl fmt::Display for TaskReport {
 }
 
 /// How the service stopped: the cause, and one [`TaskReport`] per task that was still running
-/// when shutdown began or that failed at any time.
+/// when shutdown began or that failed.
 ///
 /// Tasks that completed successfully before shutdown began are only counted
 /// ([`completed_before_shutdown`](Self::completed_before_shutdown)), so that a long-running
-/// service spawning a task per request does not keep a line per request.
+/// service spawning a task per request does not keep a line per request; so are tolerated
+/// failures beyond [`Builder::max_failure_records`](crate::Builder::max_failure_records)
+/// ([`failures_not_kept`](Self::failures_not_kept)).
 #[derive(Debug, Clone)]
 pub struct Report {
     pub(crate) cause: Cause,
     pub(crate) tasks: Vec<TaskReport>,
     pub(crate) completed_before_shutdown: u64,
+    pub(crate) failures_not_kept: u64,
     pub(crate) duration: Duration,
     pub(crate) forced: bool,
 }
@@ -197,8 +213,10 @@ impl Report {
         &self.cause
     }
 
-    /// One line per task that was running when shutdown began or that failed or panicked at any
-    /// time, phase by phase in stop order (within a phase, in no particular order).
+    /// One line per task that was running when shutdown began or that failed or panicked
+    /// (tolerated failures while running: up to
+    /// [`max_failure_records`](crate::Builder::max_failure_records) of them), phase by phase
+    /// in stop order (within a phase, in no particular order).
     pub fn tasks(&self) -> &[TaskReport] {
         &self.tasks
     }
@@ -214,18 +232,27 @@ impl Report {
         self.completed_before_shutdown
     }
 
-    /// From the trigger to the last task's end.
+    /// Failures (errors or panics) of tasks spawned with
+    /// [`OnFailure::Continue`] while the service ran that have no line of their own, because
+    /// [`max_failure_records`](crate::Builder::max_failure_records) lines were already kept.
+    pub fn failures_not_kept(&self) -> u64 {
+        self.failures_not_kept
+    }
+
+    /// From the trigger to the last task's end (or to the moment the coordinator stopped
+    /// waiting for [abandoned](Outcome::Abandoned) tasks).
     pub fn duration(&self) -> Duration {
         self.duration
     }
 
-    /// Whether a second signal cut the shutdown short.
+    /// Whether a signal forced the shutdown, cutting the grace periods short (see
+    /// [`ForceOn`](crate::ForceOn)).
     pub fn was_forced(&self) -> bool {
         self.forced
     }
 
-    /// True when no task was aborted and every failure or panic was under
-    /// [`OnFailure::Continue`].
+    /// True when the shutdown was not forced, no task was aborted, and every failure or panic
+    /// was under [`OnFailure::Continue`].
     pub fn is_clean(&self) -> bool {
         !self.forced && !self.tasks.iter().any(TaskReport::is_unclean)
     }
@@ -245,13 +272,25 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count =
             |pred: fn(&Outcome) -> bool| self.tasks.iter().filter(|t| pred(&t.outcome)).count();
+        let not_kept = if self.failures_not_kept > 0 {
+            format!(
+                " ({} tolerated, counted, not listed)",
+                self.failures_not_kept
+            )
+        } else {
+            String::new()
+        };
+        let abandoned = match count(Outcome::is_abandoned) {
+            0 => String::new(),
+            n => format!(" ({n} abandoned, maybe still running)"),
+        };
         write!(
             f,
-            "shutdown after {} took {:?}: {} completed, {} failed, {} aborted",
+            "shutdown after {} took {:?}: {} completed, {} failed{not_kept}, {} aborted{abandoned}",
             self.cause,
             self.duration,
             count(|o| *o == Outcome::Completed) as u64 + self.completed_before_shutdown,
-            count(Outcome::is_failure),
+            count(Outcome::is_failure) as u64 + self.failures_not_kept,
             count(Outcome::is_aborted),
         )?;
         for t in self

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::{Arc, Weak};
 
-use crate::coordinator::Shared;
+use crate::shared::Shared;
 
 /// A signal that starts a shutdown (the first) or aborts it (any later one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,6 +23,29 @@ impl fmt::Display for Signal {
             Self::Terminate => "SIGTERM",
         })
     }
+}
+
+/// What a signal does once shutdown is under way; set with
+/// [`Builder::force_on`](crate::Builder::force_on).
+///
+/// Forcing aborts every remaining task at once, in every phase, skipping what is left of the
+/// grace periods; the coordinator then waits at most
+/// [`abort_wait`](crate::Builder::abort_wait) for the aborted tasks to end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ForceOn {
+    /// The second signal the coordinator receives forces the shutdown (the default), whatever
+    /// started it. Pressing Ctrl-C twice aborts; but the first SIGTERM of an orchestrator
+    /// arriving while a shutdown started by a failure or by `trigger()` is draining is only
+    /// logged, and the drain goes on.
+    #[default]
+    SecondSignal,
+    /// Any signal received during shutdown forces it, even the first one, when the shutdown
+    /// started for another reason.
+    AnySignalDuringShutdown,
+    /// Signals never force: the grace periods always run to their end. A signal still starts
+    /// the shutdown if it has not begun.
+    Never,
 }
 
 /// Registers the signal handlers now (so that a signal arriving right after `run()` was first
@@ -69,7 +92,7 @@ mod imp {
     use tokio::signal::unix::{SignalKind, signal};
 
     use super::{Signal, deliver, register};
-    use crate::coordinator::Shared;
+    use crate::shared::Shared;
 
     pub(super) struct Signals {
         interrupt: tokio::signal::unix::Signal,
@@ -107,7 +130,7 @@ mod imp {
     use tokio::signal::windows::{CtrlC, ctrl_c};
 
     use super::{Signal, deliver, register};
-    use crate::coordinator::Shared;
+    use crate::shared::Shared;
 
     pub(super) struct Signals {
         ctrl_c: CtrlC,
@@ -130,7 +153,7 @@ mod imp {
 mod imp {
     use std::sync::Weak;
 
-    use crate::coordinator::Shared;
+    use crate::shared::Shared;
 
     pub(super) enum Signals {}
 

@@ -1,15 +1,21 @@
 //! Where a phase keeps each live task's `JoinHandle` (to abort it after the grace period) and
-//! each ended task's record, sharded so that spawners and ending tasks rarely meet on a lock.
+//! name, and each ended task's record, sharded so that spawners and ending tasks rarely meet on
+//! a lock.
 //!
 //! A task takes its own handle out of the table when it ends, on the worker that ran it, so the
 //! table only ever holds live tasks and a finished task's memory is freed at once, where it is
-//! still in cache — not later, in one long sweep by the coordinator.
+//! still in cache — not later, in one long sweep by the coordinator. The name sits here rather
+//! than in the task, so that a task that never ends (its thread is blocked) can still be named
+//! in the report.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::report::TaskReport;
+use crate::report::{AbortReason, Outcome, TaskReport};
+use crate::task::OnFailure;
 
 const SHARDS: usize = 16;
 
@@ -20,14 +26,52 @@ pub(crate) struct Slot {
     index: u32,
 }
 
+/// Who a task is: what its line in the report needs besides how it ended.
+#[derive(Debug)]
+pub(crate) struct TaskId {
+    /// The group's path; `""` for the coordinator's own tasks.
+    pub(crate) group: Arc<str>,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) on_failure: OnFailure,
+}
+
+impl TaskId {
+    /// `group/name`, or `name` for the coordinator's own tasks.
+    pub(crate) fn path(&self) -> String {
+        if self.group.is_empty() {
+            self.name.clone().into_owned()
+        } else {
+            format!("{}/{}", self.group, self.name)
+        }
+    }
+
+    /// The task's line in the report.
+    pub(crate) fn into_record(
+        self,
+        outcome: Outcome,
+        shutdown_duration: Option<Duration>,
+    ) -> TaskReport {
+        TaskReport {
+            group: self.group,
+            name: self.name,
+            outcome,
+            on_failure: self.on_failure,
+            shutdown_duration,
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Entry {
     Vacant,
     /// Reserved by a spawner that has not stored the handle yet.
-    Reserved,
+    Reserved(TaskId),
     /// Reserved, and the task already ended: the spawner vacates it.
     Ended,
-    Running(JoinHandle<()>),
+    Running(JoinHandle<()>, TaskId),
+    /// Reported as abandoned while the task still ran: nothing more is filed for it. Never
+    /// reused (no task is admitted after shutdown began).
+    Abandoned,
 }
 
 #[derive(Debug, Default)]
@@ -71,17 +115,18 @@ impl TaskTable {
         }
     }
 
-    /// Reserves a slot for a task about to be spawned; `seq` (the spawn count) picks the shard.
-    pub(crate) fn reserve(&self, seq: u64) -> Slot {
+    /// Reserves a slot for the task `id`, about to be spawned; `seq` (the spawn count) picks
+    /// the shard.
+    pub(crate) fn reserve(&self, seq: u64, id: TaskId) -> Slot {
         let shard_index = (seq % SHARDS as u64) as usize;
         let mut shard = lock(&self.shards[shard_index]);
         let index = match shard.vacant.pop() {
             Some(index) => {
-                shard.entries[index as usize] = Entry::Reserved;
+                shard.entries[index as usize] = Entry::Reserved(id);
                 index
             }
             None => {
-                shard.entries.push(Entry::Reserved);
+                shard.entries.push(Entry::Reserved(id));
                 // A shard holds at most the live tasks of its phase; u32 is plenty.
                 (shard.entries.len() - 1) as u32
             }
@@ -96,57 +141,101 @@ impl TaskTable {
     pub(crate) fn store(&self, slot: Slot, handle: JoinHandle<()>) {
         let mut shard = lock(&self.shards[slot.shard as usize]);
         let i = slot.index as usize;
-        if matches!(shard.entries[i], Entry::Reserved) {
-            let abort = shard.aborted.then(|| handle.abort_handle());
-            shard.entries[i] = Entry::Running(handle);
-            drop(shard);
-            // Outside the lock: whatever aborting does, it must not re-enter this shard.
-            if let Some(abort) = abort {
-                abort.abort();
+        match std::mem::replace(&mut shard.entries[i], Entry::Vacant) {
+            Entry::Reserved(id) => {
+                let abort = shard.aborted.then(|| handle.abort_handle());
+                shard.entries[i] = Entry::Running(handle, id);
+                drop(shard);
+                // Outside the lock: whatever aborting does, it must not re-enter this shard.
+                if let Some(abort) = abort {
+                    abort.abort();
+                }
             }
-            return;
+            Entry::Abandoned => {
+                shard.entries[i] = Entry::Abandoned;
+                drop(shard);
+                drop(handle);
+            }
+            _ => {
+                // The task ended before its handle was stored (it was dropped at once, say
+                // because the runtime is shutting down): nothing left to keep.
+                shard.vacant.push(slot.index);
+                drop(shard);
+                drop(handle);
+            }
         }
-        // The task ended before its handle was stored (it was dropped at once, say because
-        // the runtime is shutting down): nothing left to keep.
-        shard.entries[i] = Entry::Vacant;
-        shard.vacant.push(slot.index);
-        drop(shard);
-        drop(handle);
     }
 
-    /// Called by a task as it ends: vacates its slot and files its record, if any.
-    pub(crate) fn release(&self, slot: Slot, record: Option<TaskReport>) {
-        let handle = {
+    /// Called by a task as it ends: vacates its slot and hands its identity to `file`, which
+    /// runs under the shard's lock and returns the task's line, if it has one, and what the
+    /// caller wants back (dropped outside the lock). Returns `None` if the task was already
+    /// reported as abandoned.
+    pub(crate) fn release<R>(
+        &self,
+        slot: Slot,
+        file: impl FnOnce(TaskId) -> (Option<TaskReport>, R),
+    ) -> Option<R> {
+        let (handle, back) = {
             let mut shard = lock(&self.shards[slot.shard as usize]);
-            if let Some(record) = record {
-                shard.records.push(record);
-            }
             let i = slot.index as usize;
-            match std::mem::replace(&mut shard.entries[i], Entry::Vacant) {
-                Entry::Running(handle) => {
+            let (handle, id) = match std::mem::replace(&mut shard.entries[i], Entry::Vacant) {
+                Entry::Running(handle, id) => {
                     shard.vacant.push(slot.index);
-                    Some(handle)
+                    (Some(handle), id)
                 }
                 // Ended before the spawner stored the handle: it vacates the slot.
-                Entry::Reserved => {
+                Entry::Reserved(id) => {
                     shard.entries[i] = Entry::Ended;
-                    None
+                    (None, id)
                 }
                 other => {
                     shard.entries[i] = other;
-                    None
+                    return None;
                 }
+            };
+            let (record, back) = file(id);
+            if let Some(record) = record {
+                shard.records.push(record);
             }
+            (handle, back)
         };
         // Outside the lock: dropping our own handle is cheap (the task is still ending), but
         // it need not hold anyone up.
         drop(handle);
+        Some(back)
     }
 
-    /// Files the record of a task that holds no slot (never the case today: every spawned
-    /// task gets one before it can run; kept so that a record is never dropped).
-    pub(crate) fn file(&self, record: TaskReport) {
-        lock(&self.shards[0]).records.push(record);
+    /// Files an `Abandoned` line for every task still in the table (aborted, yet still
+    /// running) and stops waiting for them: their own end later files nothing. Returns how
+    /// many there were.
+    pub(crate) fn abandon(&self, reason: AbortReason, shutdown_duration: Duration) -> usize {
+        let mut abandoned = 0;
+        for shard in &*self.shards {
+            let handles: Vec<JoinHandle<()>> = {
+                let mut shard = lock(shard);
+                let mut handles = Vec::new();
+                let mut records = Vec::new();
+                for entry in &mut shard.entries {
+                    let (handle, id) = match std::mem::replace(entry, Entry::Abandoned) {
+                        Entry::Running(handle, id) => (Some(handle), id),
+                        Entry::Reserved(id) => (None, id),
+                        other => {
+                            *entry = other;
+                            continue;
+                        }
+                    };
+                    handles.extend(handle);
+                    records
+                        .push(id.into_record(Outcome::Abandoned(reason), Some(shutdown_duration)));
+                }
+                abandoned += records.len();
+                shard.records.append(&mut records);
+                handles
+            };
+            // Outside the lock, and detaching only: the tasks are left to end when they can.
+            drop(handles);
+        }
+        abandoned
     }
 
     /// Aborts every task in the table, and any stored later.
@@ -159,7 +248,7 @@ impl TaskTable {
                     .entries
                     .iter()
                     .filter_map(|entry| match entry {
-                        Entry::Running(handle) => Some(handle.abort_handle()),
+                        Entry::Running(handle, _) => Some(handle.abort_handle()),
                         _ => None,
                     })
                     .collect()
@@ -207,15 +296,27 @@ mod tests {
 
     use super::*;
 
+    fn id(name: &'static str) -> TaskId {
+        TaskId {
+            group: Arc::from("workers"),
+            name: Cow::Borrowed(name),
+            on_failure: OnFailure::ShutDown,
+        }
+    }
+
+    fn no_line(_: TaskId) -> (Option<TaskReport>, ()) {
+        (None, ())
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn ended_tasks_vacate_their_slots_for_reuse() {
         let table = TaskTable::new();
         for seq in 0..1_000 {
-            let slot = table.reserve(seq);
+            let slot = table.reserve(seq, id("t"));
             let handle = tokio::spawn(async {});
             table.store(slot, handle);
             tokio::task::yield_now().await; // the task runs and ends
-            table.release(slot, None);
+            table.release(slot, no_line);
         }
         assert_eq!(table.occupied(), 0);
         let entries: usize = table.shards.iter().map(|s| lock(s).entries.len()).sum();
@@ -228,10 +329,44 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_task_ending_before_its_handle_is_stored_leaves_no_slot_behind() {
         let table = TaskTable::new();
-        let slot = table.reserve(7);
-        table.release(slot, None);
+        let slot = table.reserve(7, id("t"));
+        table.release(slot, no_line);
         table.store(slot, tokio::spawn(async {}));
         assert_eq!(table.occupied(), 0);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn abandoned_tasks_are_reported_once_and_file_nothing_later() {
+        let table = TaskTable::new();
+        let running = table.reserve(0, id("running"));
+        table.store(running, tokio::spawn(std::future::pending::<()>()));
+        let unstored = table.reserve(1, id("unstored"));
+        let ended = table.reserve(2, id("ended"));
+        table.store(ended, tokio::spawn(async {}));
+        table.release(ended, no_line);
+
+        let abandoned = table.abandon(AbortReason::SecondSignal, Duration::from_secs(5));
+
+        assert_eq!(abandoned, 2);
+        let mut names: Vec<String> = table
+            .take_records()
+            .iter()
+            .map(|r| {
+                assert_eq!(r.outcome, Outcome::Abandoned(AbortReason::SecondSignal));
+                r.to_string()
+            })
+            .collect();
+        names.sort();
+        assert_eq!(names, ["workers/running", "workers/unstored"]);
+        // Their ends, whenever they come, file nothing more.
+        table.store(unstored, tokio::spawn(async {}));
+        for slot in [running, unstored] {
+            let line = table.release(slot, |id| {
+                (Some(id.into_record(Outcome::Completed, None)), ())
+            });
+            assert!(line.is_none());
+        }
+        assert!(table.take_records().is_empty());
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -239,13 +374,13 @@ mod tests {
         let table = TaskTable::new();
         let mut probes = Vec::new();
         for seq in 0..40 {
-            let slot = table.reserve(seq);
+            let slot = table.reserve(seq, id("t"));
             let handle = tokio::spawn(std::future::pending::<()>());
             probes.push(handle.abort_handle());
             table.store(slot, handle);
         }
         table.abort_all();
-        let slot = table.reserve(40);
+        let slot = table.reserve(40, id("late"));
         let late = tokio::spawn(std::future::pending::<()>());
         probes.push(late.abort_handle());
         table.store(slot, late);

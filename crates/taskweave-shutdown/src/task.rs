@@ -2,20 +2,20 @@
 //! failure policy, and leaves the phase's gate when the task is dropped.
 
 use std::any::Any;
-use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use crate::group::GroupInner;
 use crate::phase::Phase;
-use crate::report::{Cause, Outcome, TaskReport};
+use crate::report::{Cause, Outcome};
 use crate::table::Slot;
 
 /// What a task's failure (an `Err` or a panic) does to the rest of the service.
@@ -31,10 +31,10 @@ pub enum OnFailure {
 }
 
 /// The task's side of the bookkeeping. Dropping it leaves the phase's gate, so the live count
-/// is right however the task ends: returned, panicked, or aborted.
+/// is right however the task ends: returned, panicked, or aborted. The task's name lives in its
+/// phase's table (see `TaskId`), next to its handle.
 pub(crate) struct Guard {
     pub(crate) group: Arc<GroupInner>,
-    pub(crate) name: Cow<'static, str>,
     pub(crate) on_failure: OnFailure,
     /// Whether the task's end has been recorded (set by `finish`).
     pub(crate) settled: bool,
@@ -51,76 +51,80 @@ impl Guard {
         &self.group.shared.phases[self.group.phase]
     }
 
-    pub(crate) fn path(&self) -> String {
-        self.group.task_path(&self.name)
-    }
-
-    /// The task's line in the report.
-    fn make_record(&mut self, outcome: Outcome) -> TaskReport {
-        // The clock is read only for tasks that end after their phase began: the others
-        // have no shutdown duration.
-        let shutdown_duration = self
-            .phase()
+    /// How long after its phase began the task is ending; `None` before the phase began (the
+    /// clock is read only for tasks that end after it).
+    fn shutdown_duration(&self) -> Option<Duration> {
+        self.phase()
             .began()
-            .map(|began| Instant::now().saturating_duration_since(began));
-        TaskReport {
-            group: Arc::clone(&self.group.path),
-            name: std::mem::take(&mut self.name),
-            outcome,
-            on_failure: self.on_failure,
-            shutdown_duration,
-        }
+            .map(|began| Instant::now().saturating_duration_since(began))
     }
 
-    /// Files the task's line in the report, giving back its slot in the same breath.
-    fn file(&mut self, record: TaskReport) {
-        match self.slot.take() {
-            Some(slot) => self.phase().table.release(slot, Some(record)),
-            None => self.phase().table.file(record),
-        }
+    /// Gives back the task's slot, filing its line with `outcome` if `keep`; returns the task's
+    /// path for a failure (to log it), computed while its name is at hand.
+    fn release(&mut self, outcome: Outcome, keep: bool) -> Option<String> {
+        let slot = self.slot.take()?;
+        let failure = outcome.is_failure();
+        let shutdown_duration = if keep { self.shutdown_duration() } else { None };
+        let (path, leftover) = self.phase().table.release(slot, |id| {
+            let path = failure.then(|| id.path());
+            if keep {
+                (
+                    Some(id.into_record(outcome, shutdown_duration)),
+                    (path, None),
+                )
+            } else {
+                // Dropped outside the shard's lock.
+                (None, (path, Some(id)))
+            }
+        })?;
+        drop(leftover);
+        path
     }
 
     /// Records `outcome` and, for a failure under `OnFailure::ShutDown`, starts the shutdown.
     fn finish(&mut self, outcome: Outcome) {
         self.settled = true;
-        let failure = match &outcome {
-            Outcome::Failed(e) => Some((false, e)),
-            Outcome::Panicked(p) => Some((true, p)),
-            Outcome::Completed | Outcome::Aborted(_) => None,
-        };
-        let trigger = match failure {
-            None if !self.phase().gate.is_closed() => {
+        let running = !self.phase().gate.is_closed();
+        let Some(panicked) = (match &outcome {
+            Outcome::Failed(_) => Some(false),
+            Outcome::Panicked(_) => Some(true),
+            _ => None,
+        }) else {
+            if running {
                 // The common case while running: no line in the report, just a count.
                 self.group.shared.count_completed_early();
-                return;
+                self.release(outcome, false);
+            } else {
+                self.release(outcome, true);
             }
-            None => None,
-            Some((panicked, message)) => {
-                let task = self.path();
-                match self.on_failure {
-                    OnFailure::ShutDown if self.group.shared.is_shutting_down() => {
-                        tracing::error!(task = %task, panicked, error = %message, "task failed during shutdown");
-                        None
-                    }
-                    OnFailure::ShutDown => {
-                        tracing::error!(task = %task, panicked, error = %message, "task failed; shutting the service down");
-                        Some(if panicked {
-                            Cause::TaskPanicked { task }
-                        } else {
-                            Cause::TaskFailed { task }
-                        })
-                    }
-                    OnFailure::Continue => {
-                        tracing::warn!(task = %task, panicked, error = %message, "task failed; continuing");
-                        None
-                    }
-                }
-            }
+            return;
         };
-        let record = self.make_record(outcome);
-        self.file(record);
-        if let Some(cause) = trigger {
-            self.group.shared.trigger(cause);
+        let message = match &outcome {
+            Outcome::Failed(m) | Outcome::Panicked(m) => m.clone(),
+            _ => String::new(),
+        };
+        let (policy, shutting_down) = (self.on_failure, self.group.shared.is_shutting_down());
+        // A tolerated failure while running keeps a line only while there is room for one.
+        let keep =
+            !(running && policy == OnFailure::Continue) || self.group.shared.claim_failure_line();
+        let Some(task) = self.release(outcome, keep) else {
+            return;
+        };
+        match policy {
+            OnFailure::ShutDown if shutting_down => {
+                tracing::error!(task = %task, panicked, error = %message, "task failed during shutdown");
+            }
+            OnFailure::ShutDown => {
+                tracing::error!(task = %task, panicked, error = %message, "task failed; shutting the service down");
+                self.group.shared.trigger(if panicked {
+                    Cause::TaskPanicked { task }
+                } else {
+                    Cause::TaskFailed { task }
+                });
+            }
+            OnFailure::Continue => {
+                tracing::warn!(task = %task, panicked, error = %message, kept = keep, "task failed; continuing");
+            }
         }
     }
 }
@@ -130,11 +134,10 @@ impl Drop for Guard {
         if self.started && !self.settled {
             // Dropped before it finished: aborted by the coordinator, or by the runtime.
             let reason = self.phase().abort_reason();
-            let record = self.make_record(Outcome::Aborted(reason));
-            self.file(record);
-        } else if let Some(slot) = self.slot.take() {
-            // Completed while running: nothing to report, only the slot to give back.
-            self.phase().table.release(slot, None);
+            self.release(Outcome::Aborted(reason), true);
+        } else if self.slot.is_some() {
+            // Unreachable today (`finish` gives the slot back), kept so a slot is never lost.
+            self.release(Outcome::Completed, false);
         }
         // Only now leave the gate: once the phase's count is zero, the coordinator collects
         // the records, so every record must be filed by then.
@@ -147,7 +150,7 @@ impl Drop for Guard {
 impl fmt::Debug for Guard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Guard")
-            .field("task", &self.path())
+            .field("group", &&*self.group.path)
             .field("on_failure", &self.on_failure)
             .field("settled", &self.settled)
             .finish_non_exhaustive()

@@ -77,3 +77,67 @@ fn bad_phase_names_are_rejected() {
         assert_eq!(err, ConfigError::InvalidPhaseName { name: name.into() });
     }
 }
+
+#[test]
+fn a_zero_abort_wait_is_rejected() {
+    let err = Coordinator::builder()
+        .abort_wait(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(err, ConfigError::ZeroAbortWait);
+    assert!(err.to_string().contains("give them time"), "{err}");
+    // Huge waits are fine: they saturate, they do not overflow the clock.
+    Coordinator::builder()
+        .abort_wait(Duration::MAX)
+        .grace(Duration::MAX)
+        .build()
+        .unwrap();
+}
+
+#[test]
+fn failure_records_are_bounded() {
+    for ok in [
+        0,
+        1,
+        Builder::DEFAULT_MAX_FAILURE_RECORDS,
+        Builder::MAX_FAILURE_RECORDS,
+    ] {
+        Coordinator::builder()
+            .max_failure_records(ok)
+            .build()
+            .unwrap();
+    }
+    for absurd in [Builder::MAX_FAILURE_RECORDS + 1, usize::MAX] {
+        let err = Coordinator::builder()
+            .max_failure_records(absurd)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::TooManyFailureRecords {
+                requested: absurd,
+                max: Builder::MAX_FAILURE_RECORDS
+            }
+        );
+        assert!(err.to_string().contains("above the limit"), "{err}");
+    }
+}
+
+#[test]
+fn the_number_of_phases_is_bounded() {
+    let declare = |n: usize| {
+        (0..n).fold(Coordinator::builder(), |b, i| {
+            b.phase(format!("p{i}"), Duration::from_secs(1))
+        })
+    };
+    declare(Builder::MAX_PHASES).build().unwrap();
+    let err = declare(Builder::MAX_PHASES + 1).build().unwrap_err();
+    assert_eq!(
+        err,
+        ConfigError::TooManyPhases {
+            declared: Builder::MAX_PHASES + 1,
+            max: Builder::MAX_PHASES
+        }
+    );
+    assert!(err.to_string().contains("more than the limit"), "{err}");
+}

@@ -196,3 +196,47 @@ async fn groups_with_invalid_names_refuse_to_spawn() {
     assert_eq!(report.tasks().len(), 1);
     assert_eq!(report.tasks()[0].group(), "workers/parsers");
 }
+
+#[tokio::test(start_paused = true)]
+async fn tasks_with_invalid_names_are_refused() {
+    let coordinator = coordinator();
+    let called = Arc::new(Mutex::new(0));
+    for (group, name) in [
+        (coordinator.handle(), ""),
+        (coordinator.handle(), "a/b"),
+        (coordinator.group("workers"), ""),
+        (coordinator.group("workers"), "x/y"),
+    ] {
+        let counter = Arc::clone(&called);
+        let refused = group.spawn(name, move |_| async move {
+            *counter.lock().unwrap() += 1;
+            Ok::<_, io::Error>(())
+        });
+        let error = refused.expect_err("an invalid task name was accepted");
+        assert_eq!(error.kind(), SpawnErrorKind::InvalidTaskName, "{name:?}");
+        assert!(
+            error
+                .to_string()
+                .contains("its name is empty or contains `/`")
+        );
+    }
+    assert_eq!(*called.lock().unwrap(), 0, "refused tasks are never called");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_root_task_cannot_pose_as_a_task_of_a_group() {
+    let coordinator = coordinator();
+    let polite = |token: tokio_util::sync::CancellationToken| async move {
+        token.cancelled().await;
+        Ok::<_, io::Error>(())
+    };
+    coordinator.group("a").spawn("b", polite).unwrap();
+    let impostor = coordinator.spawn("a/b", polite).unwrap_err();
+    assert_eq!(impostor.kind(), SpawnErrorKind::InvalidTaskName);
+    assert_eq!(impostor.task(), "a/b");
+    coordinator.trigger();
+    let report = coordinator.run().await;
+    let lines: Vec<_> = report.tasks().iter().map(|t| t.path()).collect();
+    assert_eq!(lines, ["a/b"]);
+    assert_eq!(report.task("a/b").unwrap().group(), "a");
+}

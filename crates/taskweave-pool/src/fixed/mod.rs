@@ -6,7 +6,7 @@
 //! [`JobHandle`] for [`FixedPool::submit`], or to the reading stream for
 //! [`FixedPool::process`], which allocates nothing per job for the result.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
@@ -21,7 +21,9 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::config::MAX_CAPACITY;
 use crate::error::{JobError, SubmitError};
+use crate::handoff::Handoff;
 use crate::job::{JobCell, JobHandle, JobId, Outcome, lock};
 use crate::metrics::{Counters, Metrics};
 use crate::pool::watch_token;
@@ -107,9 +109,10 @@ impl<O> SinkCache<O> {
     fn get<I>(&mut self, shared: &Shared<I, O>, stream: u64) -> Option<&Arc<Sink<O>>> {
         let hit = matches!(&self.cached, Some((id, _)) if *id == stream);
         if !hit {
-            self.cached = lock(&shared.sinks)
-                .get(&stream)
-                .map(|sink| (stream, Arc::clone(sink)));
+            let found = lock(&shared.sinks).get(&stream).map(Arc::clone);
+            // The previous sink (perhaps the last reference to a stream's unread results) is
+            // dropped here, outside the lock.
+            self.cached = found.map(|sink| (stream, sink));
         }
         self.cached.as_ref().map(|(_, sink)| sink)
     }
@@ -150,19 +153,8 @@ struct Slot {
     counters: Counters,
 }
 
-struct Queue<I, O> {
-    items: VecDeque<Entry<I, O>>,
-    /// Workers waiting for input, woken by the next push.
-    idle: Vec<usize>,
-    is_idle: Vec<bool>,
-    /// Each worker's waker, refreshed whenever it looks for input.
-    wakers: Vec<Option<Waker>>,
-    closed: bool,
-    aborting: bool,
-}
-
 struct Shared<I, O> {
-    queue: Mutex<Queue<I, O>>,
+    queue: Handoff<Entry<I, O>>,
     permits: Arc<Semaphore>,
     capacity: usize,
     limit: AtomicUsize,
@@ -205,14 +197,7 @@ where
             })
             .collect();
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                items: VecDeque::new(),
-                idle: Vec::with_capacity(workers),
-                is_idle: vec![false; workers],
-                wakers: vec![None; workers],
-                closed: false,
-                aborting: false,
-            }),
+            queue: Handoff::new(workers),
             permits: Arc::new(Semaphore::new(config.queue_capacity)),
             capacity: config.queue_capacity,
             limit: AtomicUsize::new(config.max_concurrency),
@@ -230,14 +215,17 @@ where
             never_started: Mutex::new(Vec::new()),
         });
         let handler = Arc::new(handler);
-        {
-            let mut handles = lock(&shared.workers);
-            for idx in 0..workers {
-                let task =
-                    config
-                        .runtime
-                        .spawn(worker(Arc::clone(&shared), idx, Arc::clone(&handler)));
-                handles.push(task.abort_handle());
+        // Spawned with no lock held: on a runtime that is shutting down, `spawn` drops the
+        // worker at once, and a dropped worker takes locks to cancel what it holds.
+        for idx in 0..workers {
+            let task = config
+                .runtime
+                .spawn(worker(Arc::clone(&shared), idx, Arc::clone(&handler)));
+            let abort = task.abort_handle();
+            lock(&shared.workers).push(abort.clone());
+            // Aborted before it was listed (its runtime dropped another worker): stop it too.
+            if shared.queue.is_aborting() {
+                abort.abort();
             }
         }
         if let Some(token) = config.token {
@@ -325,15 +313,13 @@ where
     }
 
     /// Changes the concurrency limit, re-dividing it among the workers. Raising it lets workers
-    /// take more jobs at once; lowering it never interrupts a running job.
+    /// take more jobs at once; lowering it never interrupts a running job. A limit above
+    /// [`MAX_CAPACITY`] is lowered to it.
     pub fn set_max_concurrency(&self, limit: NonZeroUsize) {
         let shared = self.shared();
-        let old = shared.limit.swap(limit.get(), Ordering::AcqRel);
-        tracing::debug!(
-            old,
-            new = limit.get(),
-            "taskweave-pool: concurrency limit changed"
-        );
+        let new = limit.get().min(MAX_CAPACITY);
+        let old = shared.limit.swap(new, Ordering::AcqRel);
+        tracing::debug!(old, new, "taskweave-pool: concurrency limit changed");
         shared.wake_all();
     }
 
@@ -352,12 +338,13 @@ where
         self.shared().capacity
     }
 
-    /// A snapshot of the pool's load and outcome counters.
+    /// A snapshot of the pool's load and outcome counters. A job is counted before its handle
+    /// resolves or its result reaches a stream.
     pub fn metrics(&self) -> Metrics {
         let shared = self.shared();
         let mut m = Metrics {
             max_concurrency: shared.limit.load(Ordering::Acquire),
-            queued: lock(&shared.queue).items.len(),
+            queued: shared.queue.queued(),
             ..Metrics::default()
         };
         for slot in shared.slots.iter() {
@@ -375,7 +362,7 @@ where
 
     /// Whether the pool has been closed.
     pub fn is_closed(&self) -> bool {
-        lock(&self.shared().queue).closed
+        self.shared().queue.is_closed()
     }
 
     /// Closes the pool and waits until every queued and running job has finished and the
@@ -444,47 +431,25 @@ impl<I, O> Shared<I, O> {
             input,
             reply: Reply::Handle(cell),
         };
-        let wake = {
-            let mut q = lock(&self.queue);
-            if q.closed {
-                drop(q);
+        match self.queue.push(entry) {
+            Ok(()) => Ok(handle),
+            Err(entry) => {
                 self.permits.add_permits(1);
-                return Err(SubmitError::Closed(entry.input));
+                Err(SubmitError::Closed(entry.input))
             }
-            q.items.push_back(entry);
-            q.take_idle()
-        };
-        if let Some(waker) = wake {
-            waker.wake();
         }
-        Ok(handle)
     }
 
-    /// Queues entries for which permits are held; if the pool is closed, hands them back
-    /// (with their permits released).
+    /// Queues entries for which permits are held; if the pool is closed, leaves them in
+    /// `batch` (with their permits released).
     fn push_batch(&self, batch: &mut Vec<Entry<I, O>>) -> Result<(), ()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
         let n = batch.len();
-        let mut woken = Vec::new();
-        {
-            let mut q = lock(&self.queue);
-            if q.closed {
-                drop(q);
-                self.permits.add_permits(n);
-                return Err(());
-            }
-            q.items.extend(batch.drain(..));
-            for _ in 0..n {
-                match q.take_idle() {
-                    Some(waker) => woken.push(waker),
-                    None => break,
-                }
-            }
+        if self.queue.push_batch(batch) {
+            Ok(())
+        } else {
+            self.permits.add_permits(n);
+            Err(())
         }
-        woken.into_iter().for_each(Waker::wake);
-        Ok(())
     }
 
     /// Hands one result over (results for a dropped stream are discarded).
@@ -506,69 +471,34 @@ impl<I, O> Shared<I, O> {
         limit / workers + usize::from(idx < limit % workers)
     }
 
-    /// Moves up to `want` entries into `out`; returns whether the queue is closed and empty.
-    fn pop_batch(
-        &self,
-        idx: usize,
-        want: usize,
-        out: &mut Vec<Entry<I, O>>,
-        waker: &Waker,
-    ) -> bool {
-        let mut q = lock(&self.queue);
-        match &q.wakers[idx] {
-            Some(w) if w.will_wake(waker) => {}
-            _ => q.wakers[idx] = Some(waker.clone()),
+    /// Moves up to `want` entries into `out` for worker `idx` (freeing their queue room);
+    /// returns whether the queue is closed and empty.
+    fn pop_batch(&self, idx: usize, want: usize, out: &mut Vec<Entry<I, O>>) -> bool {
+        let popped = self.queue.pop(idx, want, out);
+        if popped.taken > 0 {
+            self.permits.add_permits(popped.taken);
         }
-        let n = want.min(q.items.len());
-        out.extend(q.items.drain(..n));
-        if n < want {
-            if !q.is_idle[idx] && !q.closed {
-                q.is_idle[idx] = true;
-                q.idle.push(idx);
-            }
-        } else if q.is_idle[idx] {
-            q.is_idle[idx] = false;
-            q.idle.retain(|&i| i != idx);
-        }
-        let finished = q.closed && q.items.is_empty();
-        drop(q);
-        if n > 0 {
-            self.permits.add_permits(n);
-        }
-        finished
+        popped.finished
     }
 
     fn close(&self) {
-        {
-            let mut q = lock(&self.queue);
-            if q.closed {
-                return;
-            }
-            q.closed = true;
-            q.idle.clear();
-            q.is_idle.iter_mut().for_each(|i| *i = false);
-            tracing::debug!(queued = q.items.len(), "taskweave-pool: fixed pool closed");
+        if self.queue.close() {
+            self.permits.close();
+            tracing::debug!(
+                queued = self.queue.queued(),
+                "taskweave-pool: fixed pool closed"
+            );
         }
-        self.permits.close();
-        // Idle workers must wake to notice the close and exit.
-        self.wake_all();
     }
 
     fn wake_all(&self) {
-        let wakers: Vec<Waker> = lock(&self.queue)
-            .wakers
-            .iter_mut()
-            .filter_map(Option::take)
-            .collect();
-        wakers.into_iter().for_each(Waker::wake);
+        self.queue.wake_all();
     }
 
+    /// Closes the pool, cancels every queued job and aborts every worker (once).
     fn abort_all(&self, reason: &'static str) {
-        let queued = {
-            let mut q = lock(&self.queue);
-            q.closed = true;
-            q.aborting = true;
-            std::mem::take(&mut q.items)
+        let Some(queued) = self.queue.abort() else {
+            return;
         };
         self.permits.close();
         let workers: Vec<AbortHandle> = lock(&self.workers).clone();
@@ -578,6 +508,7 @@ impl<I, O> Shared<I, O> {
             "taskweave-pool: cancelling unfinished jobs"
         );
         lock(&self.never_started).extend(queued.iter().map(|e| e.id));
+        // Counted before any handle or stream hears of it.
         self.counters.add(Outcome::Cancelled, queued.len() as u64);
         let mut cache = SinkCache::new();
         for entry in queued {
@@ -586,18 +517,5 @@ impl<I, O> Shared<I, O> {
         for worker in workers {
             worker.abort();
         }
-    }
-}
-
-impl<I, O> Queue<I, O> {
-    /// The waker of an idle worker, if any; that worker is no longer idle.
-    fn take_idle(&mut self) -> Option<Waker> {
-        while let Some(idx) = self.idle.pop() {
-            self.is_idle[idx] = false;
-            if let Some(waker) = self.wakers[idx].take() {
-                return Some(waker);
-            }
-        }
-        None
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::TryAcquireError;
 use tokio_util::sync::PollSemaphore;
 
 use crate::error::JobError;
-use crate::job::lock;
+use crate::job::{Outcome, lock};
 
 use super::{Entry, Owner, Reply, Sink, SinkInner};
 
@@ -20,6 +20,7 @@ use super::{Entry, Owner, Reply, Sink, SinkInner};
 const MAX_PERMIT_BATCH: usize = 64;
 
 pin_project_lite::pin_project! {
+    #[project = ResultsProj]
     /// The results of [`FixedPool::process`](crate::FixedPool::process) (input order) or
     /// [`FixedPool::process_unordered`](crate::FixedPool::process_unordered) (completion order): one item per input.
     pub struct Results<S, O>
@@ -32,8 +33,13 @@ pin_project_lite::pin_project! {
         sink: Arc<Sink<O>>,
         stream_id: u64,
         semaphore: PollSemaphore,
-        has_permit: bool,
-        // Permits taken in bulk and not yet used.
+        // Whether an acquire is pending in `semaphore` (it must be polled again before any
+        // other way of taking a permit, or a permit granted to it would sit there unused).
+        acquiring: bool,
+        // An input taken from `inputs` and waiting for room in the queue, with its sequence
+        // number. A permit is only ever taken for an input in hand.
+        held: Option<(u64, S::Item)>,
+        // Permits taken in bulk and not yet used; always returned before `poll_next` returns.
         spare_permits: usize,
         closed: bool,
         inputs_done: bool,
@@ -55,10 +61,15 @@ pin_project_lite::pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             this.sink.closed.store(true, Ordering::Release);
-            lock(&this.owner.shared.sinks).remove(this.stream_id);
-            let held = *this.spare_permits + usize::from(*this.has_permit);
-            if held > 0 {
-                this.owner.shared.permits.add_permits(held);
+            let sink = lock(&this.owner.shared.sinks).remove(this.stream_id);
+            drop(sink);
+            if *this.spare_permits > 0 {
+                this.owner.shared.permits.add_permits(*this.spare_permits);
+            }
+            if this.held.take().is_some() {
+                // Taken from the input but never queued: nothing is dropped unaccounted.
+                this.owner.shared.counters.record(Outcome::Cancelled);
+                tracing::debug!("taskweave-pool: a dropped stream cancelled the input it held");
             }
         }
     }
@@ -90,7 +101,8 @@ where
             stream_id,
             owner,
             semaphore,
-            has_permit: false,
+            acquiring: false,
+            held: None,
             spare_permits: 0,
             closed: false,
             inputs_done: false,
@@ -107,6 +119,13 @@ where
     }
 }
 
+/// Whether a permit is in hand for the held input.
+enum Room {
+    Got,
+    Closed,
+    Wait,
+}
+
 impl<S, O> Stream for Results<S, O>
 where
     S: Stream,
@@ -115,127 +134,180 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let mut this = self.project();
-        let shared = &this.owner.shared;
+        loop {
+            feed(&mut this, cx);
 
-        // Take inputs when the window has room for a batch (or the pipeline is empty): one
-        // queue lock and one wake-up per batch instead of per input.
-        let refill = (*this.window / 16).max(1);
-        let mut feeding = *this.window - *this.outstanding >= refill || *this.outstanding == 0;
-        while feeding && !*this.inputs_done && *this.outstanding < *this.window {
-            if !*this.has_permit && !*this.closed {
-                if *this.spare_permits == 0 {
-                    let want = (*this.window - *this.outstanding).min(MAX_PERMIT_BATCH);
-                    // `want` is at most MAX_PERMIT_BATCH, so the cast cannot truncate.
-                    if let Ok(permits) = shared.permits.try_acquire_many(want as u32) {
-                        permits.forget();
-                        *this.spare_permits = want;
+            // Collect results: first those already sorted locally, then the workers'
+            // deliveries.
+            if !has_ready(*this.ordered, this.reorder, this.unordered) {
+                this.incoming.append(&mut lock(&this.sink.inner).ready);
+            }
+            for (seq, result) in this.incoming.drain(..) {
+                if *this.ordered {
+                    // Results are never more than `window` ahead of the next one to yield.
+                    let offset = (seq - *this.next_out) as usize;
+                    if this.reorder.len() <= offset {
+                        this.reorder.resize_with(offset + 1, || None);
                     }
-                }
-                if *this.spare_permits > 0 {
-                    *this.spare_permits -= 1;
-                    *this.has_permit = true;
+                    this.reorder[offset] = Some(result);
+                } else {
+                    this.unordered.push_back(result);
                 }
             }
-            if !*this.has_permit && !*this.closed {
-                match shared.permits.try_acquire() {
-                    Ok(permit) => {
-                        permit.forget();
-                        *this.has_permit = true;
+
+            let next = if *this.ordered {
+                match this.reorder.front() {
+                    Some(Some(_)) => {
+                        *this.next_out += 1;
+                        this.reorder.pop_front().flatten()
                     }
-                    Err(TryAcquireError::Closed) => *this.closed = true,
-                    Err(TryAcquireError::NoPermits) => {
-                        // Queue what we hold first: the workers free the permits we wait for.
-                        if shared.push_batch(this.batch).is_err() {
-                            fail_batch(this.batch, this.incoming);
-                        }
-                        match this.semaphore.poll_acquire(cx) {
-                            Poll::Ready(Some(permit)) => {
-                                permit.forget();
-                                *this.has_permit = true;
-                            }
-                            Poll::Ready(None) => *this.closed = true,
-                            Poll::Pending => feeding = false,
-                        }
-                    }
+                    _ => None,
                 }
-                if !feeding {
-                    break;
-                }
+            } else {
+                this.unordered.pop_front()
+            };
+            if let Some(item) = next {
+                *this.outstanding -= 1;
+                return Poll::Ready(Some(item));
+            }
+            if *this.inputs_done && *this.outstanding == 0 {
+                return Poll::Ready(None);
+            }
+            // Nothing to yield: leave a waker for the workers, unless results arrived
+            // meanwhile (then go round again rather than waking this task).
+            let mut inner = lock(&this.sink.inner);
+            if inner.ready.is_empty() {
+                inner.waker = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+/// Takes inputs while the window has room and queues them, one queue permit per input in
+/// hand. Permits are taken in bulk while inputs keep coming; what is left over is returned
+/// before this returns, so a stream whose input is idle holds no room in the queue.
+fn feed<S, O>(this: &mut ResultsProj<'_, S, O>, cx: &mut Context<'_>)
+where
+    S: Stream,
+{
+    // Take inputs when the window has room for a batch (or the pipeline is empty): one queue
+    // lock and one wake-up per batch instead of per input.
+    let refill = (*this.window / 16).max(1);
+    let mut feeding =
+        this.held.is_some() || *this.window - *this.outstanding >= refill || *this.outstanding == 0;
+    while feeding {
+        if this.held.is_none() {
+            if *this.inputs_done || *this.outstanding >= *this.window {
+                break;
             }
             match this.inputs.as_mut().poll_next(cx) {
                 Poll::Ready(Some(input)) => {
                     let seq = *this.next_seq;
                     *this.next_seq += 1;
                     *this.outstanding += 1;
-                    if *this.has_permit {
-                        *this.has_permit = false;
-                        this.batch.push(Entry {
-                            id: shared.next_id(),
-                            input,
-                            reply: Reply::Sink {
-                                stream: *this.stream_id,
-                                seq,
-                            },
-                        });
-                    } else {
-                        this.incoming.push((seq, Err(JobError::Closed)));
-                    }
+                    *this.held = Some((seq, input));
                 }
-                Poll::Ready(None) => *this.inputs_done = true,
+                Poll::Ready(None) => {
+                    *this.inputs_done = true;
+                    break;
+                }
                 Poll::Pending => break,
             }
+        }
+        match take_room(this, cx) {
+            Room::Got => {
+                if let Some((seq, input)) = this.held.take() {
+                    this.batch.push(Entry {
+                        id: this.owner.shared.next_id(),
+                        input,
+                        reply: Reply::Sink {
+                            stream: *this.stream_id,
+                            seq,
+                        },
+                    });
+                }
+            }
+            Room::Closed => {
+                if let Some((seq, _)) = this.held.take() {
+                    this.incoming.push((seq, Err(JobError::Closed)));
+                }
+            }
+            // Waiting for room: the input is held until the queue frees a slot.
+            Room::Wait => feeding = false,
+        }
+    }
+    let shared = &this.owner.shared;
+    if shared.push_batch(this.batch).is_err() {
+        fail_batch(this.batch, this.incoming);
+    }
+    if *this.spare_permits > 0 {
+        shared
+            .permits
+            .add_permits(std::mem::take(this.spare_permits));
+    }
+}
+
+/// Takes one queue permit for the held input: from the bulk-taken spares, in bulk, or by
+/// waiting (after queueing the batch in hand: the workers free permits only for queued work).
+fn take_room<S, O>(this: &mut ResultsProj<'_, S, O>, cx: &mut Context<'_>) -> Room
+where
+    S: Stream,
+{
+    let shared = &this.owner.shared;
+    if *this.closed {
+        return Room::Closed;
+    }
+    if *this.spare_permits > 0 {
+        *this.spare_permits -= 1;
+        return Room::Got;
+    }
+    if !*this.acquiring {
+        // As many as the inputs may need (the held one and the rest of the window).
+        let want = (*this.window - *this.outstanding + 1).min(MAX_PERMIT_BATCH);
+        // `want` is at most MAX_PERMIT_BATCH, so the cast cannot truncate.
+        match shared.permits.try_acquire_many(want as u32) {
+            Ok(permits) => {
+                permits.forget();
+                *this.spare_permits = want - 1;
+                return Room::Got;
+            }
+            Err(TryAcquireError::Closed) => {
+                *this.closed = true;
+                return Room::Closed;
+            }
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        match shared.permits.try_acquire() {
+            Ok(permit) => {
+                permit.forget();
+                return Room::Got;
+            }
+            Err(TryAcquireError::Closed) => {
+                *this.closed = true;
+                return Room::Closed;
+            }
+            Err(TryAcquireError::NoPermits) => {}
         }
         if shared.push_batch(this.batch).is_err() {
             fail_batch(this.batch, this.incoming);
         }
-
-        // Collect results: first those already sorted locally, then the workers' deliveries.
-        if !has_ready(*this.ordered, this.reorder, this.unordered) {
-            this.incoming.append(&mut lock(&this.sink.inner).ready);
+    }
+    match this.semaphore.poll_acquire(cx) {
+        Poll::Ready(Some(permit)) => {
+            *this.acquiring = false;
+            permit.forget();
+            Room::Got
         }
-        for (seq, result) in this.incoming.drain(..) {
-            if *this.ordered {
-                // Results are never more than `window` ahead of the next one to yield.
-                let offset = (seq - *this.next_out) as usize;
-                if this.reorder.len() <= offset {
-                    this.reorder.resize_with(offset + 1, || None);
-                }
-                this.reorder[offset] = Some(result);
-            } else {
-                this.unordered.push_back(result);
-            }
+        Poll::Ready(None) => {
+            *this.acquiring = false;
+            *this.closed = true;
+            Room::Closed
         }
-
-        let next = if *this.ordered {
-            match this.reorder.front() {
-                Some(Some(_)) => {
-                    *this.next_out += 1;
-                    this.reorder.pop_front().flatten()
-                }
-                _ => None,
-            }
-        } else {
-            this.unordered.pop_front()
-        };
-        if let Some(item) = next {
-            *this.outstanding -= 1;
-            return Poll::Ready(Some(item));
+        Poll::Pending => {
+            *this.acquiring = true;
+            Room::Wait
         }
-        if *this.inputs_done && *this.outstanding == 0 {
-            return Poll::Ready(None);
-        }
-        // Nothing to yield: leave a waker for the workers, unless results arrived meanwhile.
-        let mut inner = lock(&this.sink.inner);
-        if inner.ready.is_empty() {
-            match &inner.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => inner.waker = Some(cx.waker().clone()),
-            }
-        } else {
-            drop(inner);
-            cx.waker().wake_by_ref();
-        }
-        Poll::Pending
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::time::Sleep;
 use crate::error::JobError;
 use crate::job::{JobId, Outcome, lock, panic_message};
 use crate::loom;
-use crate::ready::{self, ReadyChunk};
+use crate::ready::ReadyChunk;
 
 use super::{Entry, Reply, Shared, SinkCache, Slot};
 
@@ -106,29 +106,35 @@ impl Wake for SlotWaker {
 /// The jobs a worker is running, in reusable pinned slots: after warm-up, starting a job
 /// allocates nothing (the handler's future is written into a free slot) and a wake-up costs one
 /// atomic `or`. Dropped with jobs still inside (the worker was aborted), it reports them as
-/// aborted and delivers `Cancelled` for each.
+/// aborted and delivers `Cancelled` for each; dropped before its loop ended (the runtime is
+/// shutting down), it also cancels everything still queued, since no worker will run it.
 struct Running<I, O, Fut: Future> {
     slots: Vec<Pin<Box<Option<FixedJob<Fut>>>>>,
     wakers: Vec<Waker>,
     chunks: Vec<loom::Arc<ReadyChunk>>,
+    /// The worker's waker slot, shared with the queue's hand-off.
     worker: loom::Arc<loom::AtomicWaker>,
     free: Vec<usize>,
     len: usize,
     shared: Arc<Shared<I, O>>,
     idx: usize,
+    /// Set when the loop ends normally (the queue is closed and drained).
+    exited: bool,
 }
 
 impl<I, O, Fut: Future<Output = O>> Running<I, O, Fut> {
     fn new(shared: Arc<Shared<I, O>>, idx: usize) -> Self {
+        let worker = loom::Arc::clone(shared.queue.waker(idx));
         Self {
             slots: Vec::new(),
             wakers: Vec::new(),
             chunks: Vec::new(),
-            worker: loom::Arc::new(loom::AtomicWaker::new()),
+            worker,
             free: Vec::new(),
             len: 0,
             shared,
             idx,
+            exited: false,
         }
     }
 
@@ -162,10 +168,10 @@ impl<I, O, Fut: Future<Output = O>> Running<I, O, Fut> {
         self.chunks[i / 64].mark(1 << (i % 64));
     }
 
-    /// Polls every job woken since the last call; finished jobs go to `done`.
-    fn poll_ready(&mut self, cx: &mut Context<'_>, done: &mut Vec<Done<O>>) {
-        // Register before taking the bits, so a wake after the swap reaches this task.
-        ready::register(&self.worker, cx.waker());
+    /// Polls every job woken since the last call; finished jobs go to `done`. The worker's
+    /// waker must be registered first (see `poll_worker`), so a wake after a chunk's bits
+    /// are taken reaches this task.
+    fn poll_ready(&mut self, done: &mut Vec<Done<O>>) {
         for c in 0..self.chunks.len() {
             let mut bits = self.chunks[c].take();
             while bits != 0 {
@@ -189,6 +195,12 @@ impl<I, O, Fut: Future<Output = O>> Running<I, O, Fut> {
 
 impl<I, O, Fut: Future> Drop for Running<I, O, Fut> {
     fn drop(&mut self) {
+        if !self.exited {
+            // Dropped mid-loop: aborted by the pool (then this is a no-op), or by a runtime
+            // that is shutting down, which will never run what is still queued.
+            self.shared
+                .abort_all("a fixed worker was dropped (its runtime is shutting down)");
+        }
         let mut ids = Vec::new();
         let mut cancelled: Vec<(u64, u64)> = Vec::new();
         for slot in &self.slots {
@@ -199,17 +211,18 @@ impl<I, O, Fut: Future> Drop for Running<I, O, Fut> {
                 }
             }
         }
+        let slot = &self.shared.slots[self.idx];
+        slot.in_flight.store(0, Ordering::Relaxed);
+        if !ids.is_empty() {
+            // Counted before any handle or stream hears of it.
+            slot.counters.add(Outcome::Cancelled, ids.len() as u64);
+            lock(&self.shared.aborted).extend(ids);
+        }
         let mut cache = SinkCache::new();
         for (stream, seq) in cancelled {
             if let Some(sink) = cache.get(&self.shared, stream) {
                 sink.push([(seq, Err(JobError::Cancelled))]);
             }
-        }
-        let slot = &self.shared.slots[self.idx];
-        slot.in_flight.store(0, Ordering::Relaxed);
-        if !ids.is_empty() {
-            slot.counters.add(Outcome::Cancelled, ids.len() as u64);
-            lock(&self.shared.aborted).extend(ids);
         }
         // Dropping the jobs resolves their handles.
         self.slots.clear();
@@ -249,7 +262,10 @@ struct Scratch<I, O> {
     cache: SinkCache<O>,
 }
 
-/// At most this many refill-and-poll rounds per wake-up, so a busy worker still yields.
+/// At most this many refill-and-poll rounds per wake-up. A worker that made progress in every
+/// round (new inputs or finished jobs each time) then yields to the runtime, waking itself so
+/// that it comes back after the other tasks of its thread: a cooperative yield for a busy
+/// worker, never taken by an idle one (a round that finds nothing to do parks the worker).
 const ROUNDS_PER_POLL: usize = 16;
 
 fn poll_worker<I, O, H, Fut>(
@@ -266,9 +282,12 @@ where
 {
     let slot = &shared.slots[idx];
     let Scratch { batch, done, cache } = scratch;
+    // Register before looking at the queue or the ready bits: a push or a job's wake that
+    // comes after the look then wakes this task.
+    shared.queue.register(idx, cx.waker());
     for _ in 0..ROUNDS_PER_POLL {
         let want = shared.share(idx).saturating_sub(running.len());
-        let finished = shared.pop_batch(idx, want, batch, cx.waker());
+        let finished = shared.pop_batch(idx, want, batch);
         let pulled = batch.len();
         for entry in batch.drain(..) {
             if cache.is_cancelled(shared, &entry.reply) {
@@ -296,11 +315,12 @@ where
             }
         }
         let before = done.len();
-        running.poll_ready(cx, done);
+        running.poll_ready(done);
         let completed = done.len();
         deliver(shared, slot, cache, done);
         slot.in_flight.store(running.len(), Ordering::Relaxed);
         if finished && running.len() == 0 {
+            running.exited = true;
             return Poll::Ready(());
         }
         if pulled == 0 && completed == before {
@@ -319,34 +339,10 @@ fn deliver<I, O>(
     cache: &mut SinkCache<O>,
     done: &mut Vec<Done<O>>,
 ) {
+    // Count first, so that a handle or stream that hears of a result finds it counted.
     let mut tally = [0u64; 4];
-    let mut count = |outcome: Outcome| {
-        tally[match outcome {
-            Outcome::Completed => 0,
-            Outcome::Panicked => 1,
-            Outcome::TimedOut => 2,
-            Outcome::Cancelled => 3,
-        }] += 1;
-    };
-    let mut results = done.drain(..).peekable();
-    while let Some((reply, result, outcome)) = results.next() {
-        count(outcome);
-        match reply {
-            Reply::Handle(cell) => cell.complete(result),
-            Reply::Sink { stream, seq } => {
-                let mut run = vec![(seq, result)];
-                while let Some((Reply::Sink { seq, .. }, result, outcome)) = results
-                    .next_if(|(r, _, _)| matches!(r, Reply::Sink { stream: s, .. } if *s == stream))
-                {
-                    count(outcome);
-                    run.push((seq, result));
-                }
-                // A stream that is gone no longer wants its results.
-                if let Some(sink) = cache.get(shared, stream) {
-                    sink.push(run);
-                }
-            }
-        }
+    for (_, _, outcome) in done.iter() {
+        tally[*outcome as usize] += 1;
     }
     let kinds = [
         Outcome::Completed,
@@ -354,9 +350,27 @@ fn deliver<I, O>(
         Outcome::TimedOut,
         Outcome::Cancelled,
     ];
-    for (outcome, n) in kinds.into_iter().zip(tally) {
+    for (kind, n) in kinds.into_iter().zip(tally) {
         if n > 0 {
-            slot.counters.add(outcome, n);
+            slot.counters.add(kind, n);
+        }
+    }
+    let mut results = done.drain(..).peekable();
+    while let Some((reply, result, _)) = results.next() {
+        match reply {
+            Reply::Handle(cell) => cell.complete(result),
+            Reply::Sink { stream, seq } => {
+                let mut run = vec![(seq, result)];
+                while let Some((Reply::Sink { seq, .. }, result, _)) = results
+                    .next_if(|(r, _, _)| matches!(r, Reply::Sink { stream: s, .. } if *s == stream))
+                {
+                    run.push((seq, result));
+                }
+                // A stream that is gone no longer wants its results.
+                if let Some(sink) = cache.get(shared, stream) {
+                    sink.push(run);
+                }
+            }
         }
     }
 }

@@ -1,23 +1,28 @@
 //! [`KeyedRateLimiter`]: one GCRA quota per key, in bounded memory.
 
-use std::borrow::Borrow;
+mod builder;
+mod map;
+
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use crate::clock::{Clock, TokioClock, duration_nanos};
+pub use self::builder::KeyedRateLimiterBuilder;
+use self::map::{Hashed, Lookup, Map, Probe};
+use crate::clock::{Clock, TokioClock};
 use crate::error::{CheckError, ConfigError, ExceedsBurst, RetryAfter};
 use crate::gcra::{Cell, Params};
-use crate::metrics::Counters;
+use crate::metrics::{Counters, WaitGuard};
 use crate::quota::Quota;
 
 /// Default bound on tracked keys.
 const DEFAULT_MAX_KEYS: usize = 100_000;
+/// [`KeyedRateLimiter::MAX_KEYS`].
+pub(crate) const MAX_KEYS: usize = 1 << 24;
 /// Default pause between two idle sweeps of a shard.
 const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -31,7 +36,8 @@ const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// - every shard sweeps its idle keys when it is touched after
 ///   [`sweep_interval`](KeyedRateLimiterBuilder::sweep_interval) (default 1 s);
 /// - when a new key finds its shard full, the shard sweeps at once and, if still full, evicts
-///   the quarter of its keys closest to idle. Those keys get a fresh burst early: the memory
+///   exactly a quarter of its keys, those closest to idle (ties, such as keys that all arrived
+///   in the same instant, broken arbitrarily). Those keys get a fresh burst early: the memory
 ///   bound wins over their limit, and the event is counted
 ///   ([`KeyedMetrics::evicted_early`]) and logged at `warn`.
 ///
@@ -64,110 +70,20 @@ struct Shard<K> {
     next_sweep: AtomicU64,
 }
 
-/// A shard's map. Keys are stored with the hash computed once to pick the shard, and the map
-/// hashes them by passing that value through, so a lookup hashes the key only once.
-type Map<K> = HashMap<Hashed<K>, Cell, BuildHasherDefault<PassThrough>>;
-
-struct Hashed<K> {
-    hash: u64,
-    key: K,
-}
-
-/// What a lookup needs from a key: its precomputed hash and the key to compare. Stored keys
-/// (`Hashed`) and borrowed probes (`Probe`) both provide it, so `get` takes a probe without
-/// cloning the key.
-trait Lookup<K> {
-    fn hash(&self) -> u64;
-    fn key(&self) -> &K;
-}
-
-struct Probe<'a, K> {
-    hash: u64,
-    key: &'a K,
-}
-
-impl<K> Lookup<K> for Hashed<K> {
-    fn hash(&self) -> u64 {
-        self.hash
-    }
-    fn key(&self) -> &K {
-        &self.key
-    }
-}
-
-impl<K> Lookup<K> for Probe<'_, K> {
-    fn hash(&self) -> u64 {
-        self.hash
-    }
-    fn key(&self) -> &K {
-        self.key
-    }
-}
-
-impl<'a, K: 'a> Borrow<dyn Lookup<K> + 'a> for Hashed<K> {
-    fn borrow(&self) -> &(dyn Lookup<K> + 'a) {
-        self
-    }
-}
-
-// `Hashed` and its borrowed form hash and compare identically, as `Borrow` requires.
-impl<K> Hash for Hashed<K> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
-impl<K> Hash for dyn Lookup<K> + '_ {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(Lookup::hash(self));
-    }
-}
-
-impl<K: Eq> PartialEq for Hashed<K> {
-    fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && self.key == other.key
-    }
-}
-
-impl<K: Eq> Eq for Hashed<K> {}
-
-impl<K: Eq> PartialEq for dyn Lookup<K> + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        Lookup::hash(self) == Lookup::hash(other) && self.key() == other.key()
-    }
-}
-
-impl<K: Eq> Eq for dyn Lookup<K> + '_ {}
-
-/// Hands the precomputed hash (already from the limiter's keyed hasher) to the map unchanged.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is ever called (see the `Hash` impls above); stay correct anyway.
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 /// A point-in-time view of a [`KeyedRateLimiter`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct KeyedMetrics {
     /// Permits admitted since the limiter was built.
     pub admitted: u64,
-    /// Requests refused by `check_key`/`check_key_n`.
+    /// Requests refused by `check_key`/`check_key_n` (or a rejecting layer). A caller that
+    /// waits is never counted here.
     pub rejected: u64,
+    /// Requests that could not be admitted at once and waited (in `acquire_key` or a waiting
+    /// layer), whether they were admitted in the end or gave up.
+    pub waited: u64,
+    /// Callers waiting in `acquire_key` right now.
+    pub waiting: usize,
     /// Keys tracked right now.
     pub keys: usize,
     /// The bound on tracked keys.
@@ -196,6 +112,13 @@ impl<K, C: Clock, S> fmt::Debug for KeyedRateLimiter<K, C, S> {
             .field("shards", &self.inner.shards.len())
             .finish_non_exhaustive()
     }
+}
+
+impl<K> KeyedRateLimiter<K> {
+    /// The largest [`max_keys`](KeyedRateLimiterBuilder::max_keys): 16,777,216 (2²⁴). Above it
+    /// `build` fails with [`ConfigError::MaxKeysTooLarge`]; at a few tens of bytes per key plus
+    /// the key itself, the bound is already hundreds of megabytes.
+    pub const MAX_KEYS: usize = MAX_KEYS;
 }
 
 impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
@@ -265,10 +188,14 @@ where
     ///
     /// Waiters on one key are not queued: each sleeps until its computed time and checks
     /// again, so under contention on a single key the order is not guaranteed. Use a
-    /// [`RateLimiter`](crate::RateLimiter) where arrival order matters.
+    /// [`RateLimiter`](crate::RateLimiter) where arrival order matters. A caller that cannot
+    /// be admitted at once counts as waiting ([`KeyedMetrics::waited`]), never as rejected.
     ///
     /// # Cancel safety
     /// Cancel-safe: permits are only taken in the same poll that returns them.
+    ///
+    /// # Panics
+    /// If it has to wait outside a Tokio runtime with time enabled.
     pub async fn acquire_key(&self, key: &K) {
         // n = 1 never exceeds a burst, which is at least 1.
         let _ = self.acquire_key_n(key, 1).await;
@@ -281,20 +208,41 @@ where
     ///
     /// # Cancel safety
     /// Cancel-safe: permits are only taken in the same poll that returns them.
+    ///
+    /// # Panics
+    /// If it has to wait outside a Tokio runtime with time enabled.
     pub async fn acquire_key_n(&self, key: &K, n: u32) -> Result<(), ExceedsBurst> {
         self.inner.fits(n)?;
         if n == 0 {
             return Ok(());
         }
+        let mut waiting = None;
         loop {
             match self.inner.try_consume(key, n) {
                 Ok(()) => {
+                    drop(waiting);
                     self.inner.counters.admit(n);
                     return Ok(());
                 }
-                Err(wait) => tokio::time::sleep(Duration::from_nanos(wait)).await,
+                Err(wait) => {
+                    let wait = Duration::from_nanos(wait);
+                    waiting
+                        .get_or_insert_with(|| WaitGuard::begin(&self.inner.counters, Some(wait)));
+                    tokio::time::sleep(wait).await;
+                }
             }
         }
+    }
+
+    /// Admits one permit for `key` if it conforms now; counts nothing otherwise (the caller
+    /// goes on to wait in `acquire_key`).
+    #[cfg(feature = "tower")]
+    pub(crate) fn try_admit_key(&self, key: &K) -> bool {
+        if self.inner.try_consume(key, 1).is_err() {
+            return false;
+        }
+        self.inner.counters.admit(1);
+        true
     }
 
     /// Keys tracked right now (locks every shard in turn).
@@ -317,6 +265,8 @@ where
         KeyedMetrics {
             admitted: self.inner.counters.admitted(),
             rejected: self.inner.counters.rejected(),
+            waited: self.inner.counters.waited(),
+            waiting: self.inner.counters.waiting(),
             keys: self.len(),
             max_keys: self.inner.max_keys,
             evicted_idle: self.inner.evicted_idle.load(Ordering::Relaxed),
@@ -345,21 +295,11 @@ where
 {
     #[inline]
     fn fits(&self, n: u32) -> Result<(), ExceedsBurst> {
-        if n > self.params.burst {
-            Err(ExceedsBurst {
-                requested: n,
-                burst: self.params.burst,
-            })
-        } else {
-            Ok(())
-        }
+        ExceedsBurst::check(n, self.params.burst)
     }
 
-    #[cold]
     fn rejected(&self, wait_nanos: u64) -> RetryAfter {
-        let wait = Duration::from_nanos(wait_nanos);
-        self.counters.reject(Some(wait));
-        RetryAfter(wait)
+        self.counters.reject_for(wait_nanos)
     }
 
     #[inline]
@@ -414,8 +354,8 @@ where
             .store(now.saturating_add(self.sweep_interval), Ordering::Relaxed);
     }
 
-    /// Brings a full shard under its cap: idle keys first, then the quarter closest to idle,
-    /// so that a flood of new keys pays O(1) amortised per key.
+    /// Brings a full shard under its cap: idle keys first, then exactly a quarter of the cap,
+    /// those closest to idle, so that a flood of new keys pays O(1) amortised per key.
     #[cold]
     fn make_room(&self, shard: &Shard<K>, tats: &mut Map<K>, now: u64) {
         self.sweep(shard, tats, now);
@@ -424,12 +364,28 @@ where
             return;
         }
         let keep = self.shard_cap - (self.shard_cap / 4).max(1);
-        let mut by_age: Vec<u64> = tats.values().map(Cell::tat).collect();
         let evict = len - keep;
-        let (_, threshold, _) = by_age.select_nth_unstable(evict - 1);
-        let threshold = *threshold;
-        tats.retain(|_, cell| cell.tat() > threshold);
+        let mut by_age: Vec<u64> = tats.values().map(Cell::tat).collect();
+        let (below, &mut threshold, _) = by_age.select_nth_unstable(evict - 1);
+        // Every key under the threshold goes, and only as many at the threshold as needed:
+        // many keys can share one TAT (all that arrived in one clock tick), and evicting all
+        // of them would forget far more than a quarter.
+        let mut at_threshold = evict - below.iter().filter(|&&t| t < threshold).count();
+        // No other thread touches a cell while the shard's write lock is held, so the TATs
+        // read here are the ones `by_age` saw.
+        tats.retain(|_, cell| {
+            let tat = cell.tat();
+            if tat < threshold {
+                false
+            } else if tat == threshold && at_threshold > 0 {
+                at_threshold -= 1;
+                false
+            } else {
+                true
+            }
+        });
         let evicted = (len - tats.len()) as u64;
+        debug_assert_eq!(evicted, evict as u64);
         self.evicted_early.fetch_add(evicted, Ordering::Relaxed);
         tracing::warn!(
             limiter = %self.counters.name(),
@@ -437,112 +393,5 @@ where
             max_keys = self.max_keys,
             "keyed rate limiter full: forgot keys that were not idle yet; raise max_keys if this is normal traffic"
         );
-    }
-}
-
-/// Builds a [`KeyedRateLimiter`]; see [`KeyedRateLimiter::builder`].
-pub struct KeyedRateLimiterBuilder<K, C = TokioClock, S = RandomState> {
-    key: PhantomData<fn(K)>,
-    quota: Quota,
-    max_keys: usize,
-    sweep_interval: Duration,
-    name: Cow<'static, str>,
-    clock: C,
-    hasher: S,
-}
-
-impl<K, C, S> fmt::Debug for KeyedRateLimiterBuilder<K, C, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyedRateLimiterBuilder")
-            .field("quota", &self.quota)
-            .field("max_keys", &self.max_keys)
-            .field("sweep_interval", &self.sweep_interval)
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiterBuilder<K, C, S> {
-    /// The most keys tracked at once (default 100,000).
-    pub fn max_keys(mut self, max_keys: usize) -> Self {
-        self.max_keys = max_keys;
-        self
-    }
-
-    /// How often a shard, when touched, forgets its idle keys (default 1 s).
-    pub fn sweep_interval(mut self, interval: Duration) -> Self {
-        self.sweep_interval = interval;
-        self
-    }
-
-    /// Names the limiter in its `tracing` events (default `"keyed-rate"`).
-    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// Reads time from `clock` instead of Tokio's.
-    pub fn clock<C2: Clock>(self, clock: C2) -> KeyedRateLimiterBuilder<K, C2, S> {
-        KeyedRateLimiterBuilder {
-            key: PhantomData,
-            quota: self.quota,
-            max_keys: self.max_keys,
-            sweep_interval: self.sweep_interval,
-            name: self.name,
-            clock,
-            hasher: self.hasher,
-        }
-    }
-
-    /// Hashes keys with `hasher` (default: std's DoS-resistant `RandomState`; keep a keyed,
-    /// randomised hasher when keys come from the network).
-    pub fn hasher<S2: BuildHasher + Clone>(self, hasher: S2) -> KeyedRateLimiterBuilder<K, C, S2> {
-        KeyedRateLimiterBuilder {
-            key: PhantomData,
-            quota: self.quota,
-            max_keys: self.max_keys,
-            sweep_interval: self.sweep_interval,
-            name: self.name,
-            clock: self.clock,
-            hasher,
-        }
-    }
-
-    /// Validates the configuration and builds the limiter.
-    ///
-    /// # Errors
-    /// [`ConfigError::ZeroMaxKeys`], or the quota's error.
-    pub fn build(self) -> Result<KeyedRateLimiter<K, C, S>, ConfigError> {
-        let params = self.quota.params()?;
-        if self.max_keys == 0 {
-            return Err(ConfigError::ZeroMaxKeys);
-        }
-        let parallelism = std::thread::available_parallelism().map_or(4, |n| n.get());
-        let mut shards = (parallelism * 4).next_power_of_two().min(64);
-        while shards > 1 && self.max_keys / shards < 16 {
-            shards /= 2;
-        }
-        let shard_cap = self.max_keys / shards;
-        let shards: Box<[Shard<K>]> = (0..shards)
-            .map(|_| Shard {
-                tats: RwLock::new(Map::default()),
-                next_sweep: AtomicU64::new(0),
-            })
-            .collect();
-        Ok(KeyedRateLimiter {
-            inner: Arc::new(KeyedInner {
-                params,
-                shard_mask: (shards.len() - 1) as u64,
-                shards,
-                shard_cap,
-                max_keys: self.max_keys,
-                sweep_interval: duration_nanos(self.sweep_interval),
-                hasher: self.hasher,
-                clock: self.clock,
-                counters: Counters::new("keyed-rate", self.name),
-                evicted_idle: AtomicU64::new(0),
-                evicted_early: AtomicU64::new(0),
-            }),
-        })
     }
 }
