@@ -7,7 +7,6 @@
 //! actor are not timed.
 
 use std::future::Future;
-use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -187,7 +186,7 @@ mod ractor_counter {
 async fn spawn_ours() -> taskweave_actor::ActorRef<ours::Counter> {
     use taskweave_actor::{Actor, ActorConfig};
     let config = ActorConfig::builder()
-        .mailbox_capacity(NonZeroUsize::new(MAILBOX).expect("non-zero"))
+        .mailbox_capacity(MAILBOX)
         .build()
         .expect("a valid config");
     ours::Counter::spawn_with((), &config)

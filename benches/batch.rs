@@ -8,7 +8,9 @@
 //! - `chunks_timeout`: tokio-stream's `ReceiverStream::chunks_timeout(128, 5 ms)`;
 //! - `taskweave: fire-and-forget`: `Batcher::push` per item;
 //! - `taskweave: tickets`: `Batcher::submit` per item, keeping at most 1024 tickets unresolved
-//!   (the oldest is awaited before more are submitted), all tickets awaited at the end.
+//!   (the oldest is awaited before more are submitted), all tickets awaited at the end;
+//! - `taskweave: sink`: `stream::iter(..).map(Ok).forward(batcher.sink())`, which ends with
+//!   the sink's close (the batcher's drain).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -94,7 +96,7 @@ async fn fire_and_forget() {
     for i in 0..ITEMS {
         batcher.push(i).await.expect("batcher open");
     }
-    batcher.shutdown().await;
+    batcher.drain().await;
     assert_eq!(sum.load(Ordering::Relaxed), EXPECTED_SUM);
 }
 
@@ -109,10 +111,22 @@ async fn tickets() {
         }
         pending.push_back(batcher.submit(i).await.expect("batcher open"));
     }
-    batcher.shutdown().await;
+    batcher.drain().await;
     for ticket in pending {
         ticket.await.expect("batch flushed");
     }
+    assert_eq!(sum.load(Ordering::Relaxed), EXPECTED_SUM);
+}
+
+async fn sink() {
+    use futures::StreamExt;
+    let sum = Arc::new(AtomicU64::new(0));
+    let batcher = summing_batcher(&sum);
+    // Named in full: tokio-stream's `StreamExt` has a `map` too.
+    let items = StreamExt::map(futures::stream::iter(0..ITEMS), Ok);
+    StreamExt::forward(items, batcher.sink())
+        .await
+        .expect("batcher open");
     assert_eq!(sum.load(Ordering::Relaxed), EXPECTED_SUM);
 }
 
@@ -130,6 +144,9 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("taskweave: tickets", |b| {
         iter_runs(b, || time_spawned(&rt, tickets))
+    });
+    group.bench_function("taskweave: sink", |b| {
+        iter_runs(b, || time_spawned(&rt, sink))
     });
     group.finish();
 }

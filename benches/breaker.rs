@@ -5,7 +5,8 @@
 //!   The baseline awaits the same future directly; the difference is the breaker's cost per
 //!   call: admitting, classifying and recording the outcome in the sliding window.
 //!   `taskweave: Breaker + slow-call timing` also counts slow calls, so reads the clock twice
-//!   per call (failsafe has no slow-call detection).
+//!   per call (failsafe has no slow-call detection): Tokio's clock, the default, and, as
+//!   `… (QuantaClock)`, the time-stamp-counter clock set with `Builder::clock`.
 //!
 //!   While its window holds only successes, our breaker skips recording further successes (the
 //!   window would not change). A note on each group gives the cost when that shortcut is off:
@@ -44,6 +45,14 @@ fn ours() -> taskweave_breaker::Breaker {
 fn ours_timed() -> taskweave_breaker::Breaker {
     taskweave_breaker::Breaker::builder()
         .slow_call_duration(Duration::from_secs(1))
+        .build()
+        .expect("the settings are valid")
+}
+
+fn ours_timed_quanta() -> taskweave_breaker::Breaker {
+    taskweave_breaker::Breaker::builder()
+        .slow_call_duration(Duration::from_secs(1))
+        .clock(taskweave_breaker::QuantaClock::new())
         .build()
         .expect("the settings are valid")
 }
@@ -88,6 +97,10 @@ fn closed(c: &mut Criterion, tasks: u64) {
             ours as fn() -> taskweave_breaker::Breaker,
         ),
         ("taskweave: Breaker + slow-call timing", ours_timed),
+        (
+            "taskweave: Breaker + slow-call timing (QuantaClock)",
+            ours_timed_quanta,
+        ),
     ] {
         group.bench_function(name, |b| {
             iter_runs(b, || {

@@ -288,7 +288,9 @@ fn paced_100k(c: &mut Criterion) {
         iter_runs(b, || {
             let quota = taskweave_limit::Quota::per_second(PACED_RATE).with_burst(PACED_BURST);
             let limiter = taskweave_limit::RateLimiter::new(quota).expect("a valid quota");
-            paced(&rt, &pacing, limiter, |l| async move { l.acquire().await })
+            paced(&rt, &pacing, limiter, |l| async move {
+                l.acquire().await.expect("never closed");
+            })
         });
     });
     pacing
@@ -304,7 +306,9 @@ fn paced_100k(c: &mut Criterion) {
                 .spin_wait(Duration::from_millis(2))
                 .build()
                 .expect("a valid quota");
-            paced(&rt, &pacing, limiter, |l| async move { l.acquire().await })
+            paced(&rt, &pacing, limiter, |l| async move {
+                l.acquire().await.expect("never closed");
+            })
         });
     });
     pacing

@@ -1,4 +1,4 @@
-//! `shutdown/10k-tasks`: spawn 10,000 tasks that wait for cancellation, trigger the shutdown,
+//! `shutdown/10k-tasks`: spawn 10,000 tasks that wait for cancellation, close the coordinator,
 //! and wait until every task has been joined.
 
 use std::convert::Infallible;
@@ -93,7 +93,7 @@ fn ten_thousand_tasks(c: &mut Criterion) {
                         })
                         .expect("the coordinator is running");
                 }
-                coordinator.trigger();
+                coordinator.close();
                 let report = coordinator.run().await;
                 assert_eq!(report.tasks().len(), TASKS);
                 assert!(report.is_clean());

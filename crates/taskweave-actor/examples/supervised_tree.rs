@@ -184,7 +184,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         worker.ask(WorkerMsg::Done).await?
     );
 
-    println!("4. shutdown: the token stops the tree, children before parents, in reverse order");
+    println!(
+        "  jobs restarted {} child(ren) so far",
+        jobs.metrics().restarts
+    );
+
+    println!("4. shutdown: the token closes the tree, children before parents, in reverse order");
     shutdown.cancel();
     let reason = root.monitor().await;
     println!("  root exited: {reason}");

@@ -16,7 +16,7 @@ use crate::{ActorConfig, ActorId, ActorRef, Context, ExitReason};
 /// - [`handle`](Actor::handle) runs for each message, in mailbox order. An error ends the actor
 ///   with [`ExitReason::Failed`]; a panic ends it with [`ExitReason::Panicked`]. Either way the
 ///   runtime and other actors carry on.
-/// - [`stop`](Actor::stop) runs once, with the exit reason, unless the actor was killed.
+/// - [`stop`](Actor::stop) runs once, with the exit reason, unless the actor was aborted.
 ///
 /// The [`Message`](Actor::Message) type is usually an enum: each message is moved through a
 /// bounded channel with no boxing. Requests that want an answer carry a [`Reply`](crate::Reply).
@@ -45,7 +45,8 @@ pub trait Actor: Sized + Send + 'static {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
     /// Runs once after the last message, with the reason the actor is stopping. By the time it
-    /// runs the mailbox refuses new messages. Not run when the actor is killed or `start` failed.
+    /// runs the mailbox refuses new messages, and what was left in it (after an immediate stop, a
+    /// failure or a panic) has been discarded. Not run when the actor is aborted or `start` failed.
     fn stop(
         &mut self,
         reason: &ExitReason,

@@ -2,7 +2,6 @@
 
 use std::any::Any;
 use std::fmt;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ pub enum Restart {
     /// Always: the child is meant to run for as long as its supervisor.
     #[default]
     Permanent,
-    /// Only after an abnormal exit (failure, panic, kill, linked death); an orderly stop is
+    /// Only after an abnormal exit (failure, panic, abort, linked death); an orderly stop is
     /// final.
     Transient,
     /// Never: the child runs once. A sibling's restart does not bring it back either.
@@ -57,12 +56,12 @@ pub struct ChildSpec {
     pub(crate) name: Arc<str>,
     pub(crate) restart: Restart,
     pub(crate) shutdown_timeout: Duration,
-    pub(crate) mailbox_capacity: NonZeroUsize,
+    pub(crate) mailbox_capacity: usize,
     pub(crate) start: StartFn,
 }
 
 impl ChildSpec {
-    /// The default time a child gets to stop gracefully before it is killed.
+    /// The default time a child gets to stop gracefully before it is aborted.
     pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
     /// A [`Restart::Permanent`] child of type `A` named `name`, started with `args()` each
@@ -94,7 +93,7 @@ impl ChildSpec {
         self
     }
 
-    /// Sets how long the child may take to stop gracefully before it is killed (default 5 s).
+    /// Sets how long the child may take to stop gracefully before it is aborted (default 5 s).
     #[must_use]
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -102,12 +101,13 @@ impl ChildSpec {
     }
 
     /// Sets the child's mailbox capacity (default 256). [`SupervisorBuilder::build`] rejects
-    /// one larger than a Tokio channel can hold, as [`ActorConfigBuilder::build`] does.
+    /// zero and one above [`ActorConfig::MAX_MAILBOX_CAPACITY`], as
+    /// [`ActorConfigBuilder::build`] does.
     ///
     /// [`SupervisorBuilder::build`]: crate::SupervisorBuilder::build
     /// [`ActorConfigBuilder::build`]: crate::ActorConfigBuilder::build
     #[must_use]
-    pub fn mailbox_capacity(mut self, capacity: NonZeroUsize) -> Self {
+    pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
         self.mailbox_capacity = capacity;
         self
     }

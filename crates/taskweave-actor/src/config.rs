@@ -1,22 +1,20 @@
 //! [`ActorConfig`]: name, mailbox capacity and cancellation token of a spawned actor.
 
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::ConfigError;
 
-/// The largest mailbox a Tokio bounded channel accepts (a larger one makes it panic).
-const MAX_MAILBOX: usize = usize::MAX >> 3;
-
-/// Rejects a mailbox capacity that a Tokio bounded channel cannot hold.
-pub(crate) fn check_mailbox_capacity(capacity: NonZeroUsize) -> Result<(), ConfigError> {
-    let requested = capacity.get();
-    if requested > MAX_MAILBOX {
+/// Rejects a mailbox capacity of zero, or one that a Tokio bounded channel cannot hold.
+pub(crate) fn check_mailbox_capacity(requested: usize) -> Result<(), ConfigError> {
+    if requested == 0 {
+        return Err(ConfigError::ZeroMailboxCapacity);
+    }
+    if requested > ActorConfig::MAX_MAILBOX_CAPACITY {
         return Err(ConfigError::MailboxTooLarge {
             requested,
-            max: MAX_MAILBOX,
+            max: ActorConfig::MAX_MAILBOX_CAPACITY,
         });
     }
     Ok(())
@@ -28,17 +26,19 @@ pub(crate) fn check_mailbox_capacity(capacity: NonZeroUsize) -> Result<(), Confi
 #[derive(Clone, Debug)]
 pub struct ActorConfig {
     pub(crate) name: Option<Arc<str>>,
-    pub(crate) mailbox_capacity: NonZeroUsize,
+    pub(crate) mailbox_capacity: usize,
     pub(crate) token: Option<CancellationToken>,
 }
 
 impl ActorConfig {
     /// The default mailbox capacity: enough to absorb bursts, small enough that a stalled actor
     /// pushes back on its senders quickly.
-    pub const DEFAULT_MAILBOX_CAPACITY: NonZeroUsize = match NonZeroUsize::new(256) {
-        Some(n) => n,
-        None => unreachable!(),
-    };
+    pub const DEFAULT_MAILBOX_CAPACITY: usize = 256;
+
+    /// The largest mailbox capacity accepted: what a Tokio bounded channel can hold (a larger
+    /// one makes it panic). The mailbox allocates as messages arrive, in blocks of a few dozen,
+    /// never up front, so a large capacity costs nothing until it is used.
+    pub const MAX_MAILBOX_CAPACITY: usize = usize::MAX >> 3;
 
     /// Starts a builder from the defaults.
     pub fn builder() -> ActorConfigBuilder {
@@ -53,11 +53,12 @@ impl ActorConfig {
     }
 
     /// How many messages the mailbox holds before `tell` waits.
-    pub fn mailbox_capacity(&self) -> NonZeroUsize {
+    pub fn mailbox_capacity(&self) -> usize {
         self.mailbox_capacity
     }
 
-    /// The token whose cancellation stops the actor gracefully.
+    /// The token whose cancellation closes the actor (gracefully, as
+    /// [`ActorRef::close`](crate::ActorRef::close) does).
     pub fn cancellation_token(&self) -> Option<&CancellationToken> {
         self.token.as_ref()
     }
@@ -87,14 +88,18 @@ impl ActorConfigBuilder {
         self
     }
 
-    /// Sets how many messages the mailbox holds before `tell` waits (default 256).
-    pub fn mailbox_capacity(mut self, capacity: NonZeroUsize) -> Self {
+    /// Sets how many messages the mailbox holds before `tell` waits (default 256; at least 1
+    /// and at most [`ActorConfig::MAX_MAILBOX_CAPACITY`], checked by [`build`](Self::build)).
+    pub fn mailbox_capacity(mut self, capacity: usize) -> Self {
         self.config.mailbox_capacity = capacity;
         self
     }
 
-    /// Stops the actor gracefully (drain, then `stop` with [`ExitReason::Cancelled`]) when
-    /// `token` is cancelled — hand it the token of your shutdown coordinator.
+    /// Closes the actor when `token` (or a parent of it) is cancelled — hand it the token of
+    /// your shutdown coordinator. Cancelling it does exactly what
+    /// [`ActorRef::close`](crate::ActorRef::close) does: new messages are refused, the queued
+    /// ones are handled, then `stop` runs, with [`ExitReason::Cancelled`] as the reason. It is
+    /// never an abort.
     ///
     /// [`ExitReason::Cancelled`]: crate::ExitReason::Cancelled
     pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
@@ -106,8 +111,8 @@ impl ActorConfigBuilder {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::MailboxTooLarge`] if the mailbox capacity exceeds what a Tokio channel
-    /// can hold (`usize::MAX >> 3`).
+    /// [`ConfigError::ZeroMailboxCapacity`] if the mailbox capacity is zero,
+    /// [`ConfigError::MailboxTooLarge`] if it exceeds [`ActorConfig::MAX_MAILBOX_CAPACITY`].
     pub fn build(self) -> Result<ActorConfig, ConfigError> {
         check_mailbox_capacity(self.config.mailbox_capacity)?;
         Ok(self.config)

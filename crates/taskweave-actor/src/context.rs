@@ -1,4 +1,4 @@
-//! [`Context`]: what a running actor can do to itself — stop, schedule messages to itself,
+//! [`Context`]: what a running actor can do to itself — close itself, schedule messages to itself,
 //! consume a stream, link to others.
 
 use std::fmt;
@@ -9,7 +9,7 @@ use futures_util::StreamExt as _;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::shared::{Shared, StopMode};
+use crate::shared::Shared;
 use crate::{Actor, ActorId, ActorRef, ConfigError, ExitReason, TellError, WeakActorRef};
 
 /// Handed to every lifecycle hook of an actor.
@@ -44,20 +44,22 @@ impl<A: Actor> Context<A> {
         &self.myself
     }
 
-    /// Stops gracefully once the current message is handled: new messages are refused, queued
-    /// ones are handled, then `stop` runs with [`ExitReason::Stopped`].
-    pub fn stop(&self) {
-        self.shared().stop(StopMode::Graceful, ExitReason::Stopped);
+    /// Closes this actor, as [`ActorRef::close`] does: new messages are refused from now on,
+    /// the current and the queued ones are handled, then `stop` runs with
+    /// [`ExitReason::Stopped`]. To stop without handling what is queued, return an error from
+    /// the handler (the actor ends [`Failed`](ExitReason::Failed), discarding the queue).
+    pub fn close(&self) {
+        self.shared().close(ExitReason::Stopped);
     }
 
-    /// Stops once the current message is handled, discarding queued messages.
-    pub fn stop_now(&self) {
-        self.shared().stop(StopMode::Immediate, ExitReason::Stopped);
+    /// Whether this actor refuses new messages (a close or abort was requested).
+    pub fn is_closed(&self) -> bool {
+        self.shared().is_closed()
     }
 
     /// The actor's token: cancelled when the actor exits, or when the token it was spawned
     /// with is cancelled. Hand it to tasks that must not outlive the actor. Cancelling it
-    /// yourself is a graceful stop with [`ExitReason::Cancelled`].
+    /// yourself closes the actor (as [`close`](Self::close)) with [`ExitReason::Cancelled`].
     pub fn cancellation_token(&self) -> &CancellationToken {
         &self.shared().token
     }

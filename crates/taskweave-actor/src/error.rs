@@ -7,6 +7,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// The mailbox capacity is zero: no message could ever be sent.
+    ZeroMailboxCapacity,
     /// The mailbox capacity is larger than a Tokio channel can hold.
     MailboxTooLarge {
         /// The capacity that was asked for.
@@ -16,6 +18,14 @@ pub enum ConfigError {
     },
     /// The restart intensity window is zero, so no restart could ever be counted.
     ZeroRestartWindow,
+    /// The restart intensity allows more restarts than
+    /// [`Supervisor::MAX_RESTARTS`](crate::Supervisor::MAX_RESTARTS).
+    RestartLimitTooLarge {
+        /// The limit that was asked for.
+        requested: u32,
+        /// The largest limit accepted.
+        max: u32,
+    },
     /// Two children of one supervisor share a name.
     DuplicateChild {
         /// The name used twice.
@@ -30,6 +40,9 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::ZeroMailboxCapacity => f.write_str(
+                "the mailbox capacity is zero: use at least 1 (the default, 256, suits most actors)",
+            ),
             Self::MailboxTooLarge { requested, max } => write!(
                 f,
                 "mailbox capacity {requested} is too large: use at most {max} (a bounded mailbox \
@@ -37,6 +50,11 @@ impl fmt::Display for ConfigError {
             ),
             Self::ZeroRestartWindow => f.write_str(
                 "the restart intensity window is zero: give `within` a positive duration",
+            ),
+            Self::RestartLimitTooLarge { requested, max } => write!(
+                f,
+                "a restart limit of {requested} is too large: use at most {max} (a child that \
+                 needs more restarts than that is crash-looping; fix it, or add a restart delay)"
             ),
             Self::DuplicateChild { name } => write!(
                 f,
@@ -53,10 +71,10 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// [`tell`](crate::ActorRef::tell) failed; the message is handed back.
-#[derive(PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TellError<M> {
-    /// The actor has stopped or is stopping and accepts no new messages.
+    /// The actor is closed (closing, aborted or exited) and accepts no new messages.
     Closed(M),
 }
 
@@ -79,19 +97,24 @@ impl<M> fmt::Debug for TellError<M> {
 
 impl<M> fmt::Display for TellError<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the actor is stopped or stopping; the message was handed back")
+        f.write_str(CLOSED)
     }
 }
 
+const CLOSED: &str = "the actor is closed (closing, aborted or exited) and accepts no new \
+                      messages; the message was handed back: take it with `into_inner` and send \
+                      it to a running actor";
+
 impl<M> std::error::Error for TellError<M> {}
 
-/// [`try_tell`](crate::ActorRef::try_tell) failed; the message is handed back.
-#[derive(PartialEq, Eq)]
+/// [`try_tell`](crate::ActorRef::try_tell) (or a [`TellSink`](crate::TellSink)) failed; the
+/// message is handed back.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TryTellError<M> {
     /// The mailbox is full: retry later, or use `tell` to wait for space.
     Full(M),
-    /// The actor has stopped or is stopping and accepts no new messages.
+    /// The actor is closed (closing, aborted or exited) and accepts no new messages.
     Closed(M),
 }
 
@@ -119,9 +142,7 @@ impl<M> fmt::Display for TryTellError<M> {
             Self::Full(_) => f.write_str(
                 "the mailbox is full; the message was handed back (retry, or `tell` to wait)",
             ),
-            Self::Closed(_) => {
-                f.write_str("the actor is stopped or stopping; the message was handed back")
-            }
+            Self::Closed(_) => f.write_str(CLOSED),
         }
     }
 }
@@ -129,16 +150,17 @@ impl<M> fmt::Display for TryTellError<M> {
 impl<M> std::error::Error for TryTellError<M> {}
 
 /// [`ask`](crate::ActorRef::ask) failed.
-#[derive(PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AskError<M> {
-    /// The actor has stopped or is stopping; the request was never delivered and is handed back.
+    /// The actor is closed (closing, aborted or exited); the request was never delivered and
+    /// is handed back.
     Closed(M),
     /// The mailbox stayed full until the timeout; the request was never delivered and is
     /// handed back.
     MailboxTimeout(M),
     /// The request was delivered but the actor dropped its [`Reply`](crate::Reply) without
-    /// answering (it stopped, failed or panicked first, or forgot to reply).
+    /// answering (it was aborted, failed or panicked first, or forgot to reply).
     NoReply,
     /// The request was delivered but no reply came before the timeout.
     ReplyTimeout,
@@ -169,13 +191,15 @@ impl<M> fmt::Display for AskError<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Closed(_) => f.write_str(
-                "the actor is stopped or stopping; the request was handed back undelivered",
+                "the actor is closed (closing, aborted or exited); the request was handed back \
+                 undelivered: take it with `into_inner` and ask a running actor",
             ),
             Self::MailboxTimeout(_) => f.write_str(
                 "the mailbox stayed full until the timeout; the request was handed back undelivered",
             ),
             Self::NoReply => f.write_str(
-                "the actor dropped the reply without answering (it stopped, failed or panicked)",
+                "the actor dropped the reply without answering (it was aborted, failed, panicked \
+                 or forgot to reply); check its exit reason with `monitor`",
             ),
             Self::ReplyTimeout => f.write_str(
                 "no reply before the timeout (is the actor blocked, or asking itself?)",

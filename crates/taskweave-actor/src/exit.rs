@@ -15,14 +15,19 @@ use crate::ActorId;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum ExitReason {
-    /// Every strong handle was dropped and the mailbox drained.
+    /// Every strong handle was dropped (which closes the actor) and the mailbox drained.
     Normal,
-    /// A stop was requested through a handle or the actor's context.
+    /// The actor was closed through a handle ([`close`](crate::ActorRef::close),
+    /// [`drain`](crate::ActorRef::drain), [`shutdown`](crate::ActorRef::shutdown)) or its
+    /// context, and handled what was queued.
     Stopped,
     /// The actor's cancellation token was cancelled (the one it was spawned with, or
-    /// [`Context::cancellation_token`](crate::Context::cancellation_token)).
+    /// [`Context::cancellation_token`](crate::Context::cancellation_token)), which closed it:
+    /// it handled what was queued.
     Cancelled,
-    /// The actor was killed: its task was aborted and its stop hook did not run.
+    /// The actor was aborted ([`ActorRef::abort`](crate::ActorRef::abort), a `shutdown` whose
+    /// grace ran out, an aborted supervisor, or its runtime shut down): its stop hook did not
+    /// run and its queue was discarded.
     Killed,
     /// `start` or `handle` returned an error.
     Failed(Arc<dyn Error + Send + Sync>),

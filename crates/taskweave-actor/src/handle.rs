@@ -7,13 +7,18 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::{SendTimeoutError, TrySendError};
 
-use crate::shared::{Shared, StopMode};
-use crate::{Actor, ActorId, AskError, ExitReason, Monitor, Reply, TellError, TryTellError};
+use crate::shared::Shared;
+use crate::{
+    Actor, ActorId, AskError, ExitReason, Metrics, Monitor, Reply, ShutdownReport, TellError,
+    TellSink, TryTellError,
+};
 
 /// A cloneable handle to a running actor.
 ///
-/// The actor stops by itself ([`ExitReason::Normal`]) once every `ActorRef` is dropped and its
-/// mailbox is drained. Cloning is two reference-count increments.
+/// Dropping the last `ActorRef` is a [`close`](ActorRef::close): the mailbox takes no new
+/// messages, the actor handles the queued ones, then stops by itself with
+/// [`ExitReason::Normal`]. Nothing is aborted. [`WeakActorRef`]s, monitors and the actor's own
+/// context do not keep it alive. Cloning is two reference-count increments.
 pub struct ActorRef<A: Actor> {
     pub(crate) tx: mpsc::Sender<A::Message>,
     pub(crate) shared: Arc<Shared>,
@@ -34,7 +39,8 @@ impl<A: Actor> ActorRef<A> {
     ///
     /// # Errors
     ///
-    /// [`TellError::Closed`] with the message if the actor is stopping or stopped.
+    /// [`TellError::Closed`] with the message if the actor is closed (closing, aborted or
+    /// exited).
     ///
     /// # Cancel safety
     ///
@@ -88,8 +94,10 @@ impl<A: Actor> ActorRef<A> {
     ///
     /// # Errors
     ///
-    /// [`AskError::Closed`] (request handed back) if the actor is stopping or stopped;
-    /// [`AskError::NoReply`] if it dropped the reply unanswered.
+    /// [`AskError::Closed`] (request handed back) if the actor is closed;
+    /// [`AskError::NoReply`] if it dropped the reply unanswered — also when the request was
+    /// accepted but discarded because the actor exited first (aborted, failing or panicking),
+    /// even if the send was still in flight as it exited.
     ///
     /// # Cancel safety
     ///
@@ -156,25 +164,83 @@ impl<A: Actor> ActorRef<A> {
         }
     }
 
-    /// Stops gracefully: new messages are refused from now on, queued ones are handled, then
-    /// `stop` runs with [`ExitReason::Stopped`]. Returns at once; await
-    /// [`monitor`](Self::monitor) to wait for the end. The request travels on a separate
+    /// Closes the actor gracefully: new messages are refused from now on (handed back in
+    /// `Closed`), the queued ones are handled — and so are those of sends that had already
+    /// taken a mailbox slot: the actor waits for them — then `stop` runs with
+    /// [`ExitReason::Stopped`]. Idempotent; returns at once (await [`drain`](Self::drain) or
+    /// [`monitor`](Self::monitor) to wait for the end). The request travels on a separate
     /// control channel, so it never waits behind a full mailbox.
-    pub fn stop(&self) {
-        self.shared.stop(StopMode::Graceful, ExitReason::Stopped);
+    pub fn close(&self) {
+        self.shared.close(ExitReason::Stopped);
     }
 
-    /// Stops after the current message: new messages are refused, queued ones are discarded
-    /// (each pending `ask` among them resolves to [`AskError::NoReply`]; the number discarded
-    /// is logged), then `stop` runs with [`ExitReason::Stopped`].
-    pub fn stop_now(&self) {
-        self.shared.stop(StopMode::Immediate, ExitReason::Stopped);
+    /// Whether the actor refuses new messages: it was closed or aborted, or it exited.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
     }
 
-    /// Aborts the actor's task at its next await point. Its stop hook does not run; the exit
-    /// reason is [`ExitReason::Killed`].
-    pub fn kill(&self) {
-        self.shared.kill();
+    /// Closes the actor ([`close`](Self::close)), then waits until it has handled everything
+    /// accepted before and exited; returns its exit reason ([`ExitReason::Stopped`] unless
+    /// something else ended it first). Never aborts.
+    ///
+    /// Do not await it from the actor's own handler: the actor cannot exit while its handler
+    /// waits for it to.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe. Dropping the future does not undo the close (made when it is first
+    /// polled): the actor still handles what is queued and exits.
+    pub async fn drain(&self) -> ExitReason {
+        self.close();
+        self.monitor().await
+    }
+
+    /// Closes the actor, waits up to `grace` for it to handle what is queued and exit (as
+    /// [`drain`](Self::drain)), then aborts it ([`abort`](Self::abort)) if it is still running.
+    /// The report says how it ended and what was discarded.
+    ///
+    /// # Panics
+    ///
+    /// Panics if awaited in a runtime without the time driver (build it with `enable_all()`
+    /// or `enable_time()`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does not undo the close; an abort already made stands too. Dropped
+    /// during the grace period, it never aborts: the actor finishes gracefully.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        self.close();
+        let mut exited = self.monitor();
+        let (reason, aborted) = match tokio::time::timeout(grace, &mut exited).await {
+            Ok(reason) => (reason, false),
+            Err(_) => {
+                tracing::warn!(
+                    actor.name = %self.shared.name,
+                    actor.id = %self.shared.id,
+                    ?grace,
+                    "actor did not finish within its grace period; aborting it"
+                );
+                self.abort();
+                let reason = exited.await;
+                let aborted = matches!(reason, ExitReason::Killed);
+                (reason, aborted)
+            }
+        };
+        ShutdownReport {
+            reason,
+            aborted,
+            discarded: self.shared.counters.discarded(),
+        }
+    }
+
+    /// The hard stop: new messages are refused, the actor's task is aborted at its next
+    /// `.await` and its stop hook does not run; the exit reason is [`ExitReason::Killed`].
+    /// Queued messages are discarded: each pending `ask` among them resolves to
+    /// [`AskError::NoReply`], and the discards are counted in
+    /// [`Metrics::discarded`](crate::Metrics::discarded) and a `warn!` event. A supervisor
+    /// aborts its running children with it. Returns at once.
+    pub fn abort(&self) {
+        self.shared.abort();
     }
 
     /// A future resolving to the actor's exit reason once it has fully stopped.
@@ -199,9 +265,28 @@ impl<A: Actor> ActorRef<A> {
         self.shared.exit_reason()
     }
 
-    /// How many messages wait in the mailbox.
-    pub fn queued(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+    /// A snapshot of the actor's counters: queued, handled and discarded messages, restarts
+    /// (for a supervisor), closed and exited. A few atomic loads; no lock.
+    pub fn metrics(&self) -> Metrics {
+        let counters = &self.shared.counters;
+        let flags = self.shared.control.flags();
+        Metrics {
+            queued: self.tx.max_capacity() - self.tx.capacity(),
+            mailbox_capacity: self.tx.max_capacity(),
+            handled: counters.handled(),
+            discarded: counters.discarded(),
+            restarts: counters.restarts(),
+            closed: flags.refusing(),
+            exited: flags.is_exited(),
+        }
+    }
+
+    /// A [`Sink`](futures_sink::Sink) that tells each item to the actor, waiting for mailbox
+    /// space like [`tell`](Self::tell): `stream.forward(actor.sink())` feeds a stream through
+    /// with backpressure, in order. The sink holds a strong handle until it is closed or
+    /// dropped.
+    pub fn sink(&self) -> TellSink<A> {
+        TellSink::new(self)
     }
 
     /// A handle that does not keep the actor alive.
@@ -272,6 +357,11 @@ impl<A: Actor> WeakActorRef<A> {
     /// Whether the actor has not yet exited.
     pub fn is_alive(&self) -> bool {
         !self.shared.is_exited()
+    }
+
+    /// Whether the actor refuses new messages (see [`ActorRef::is_closed`]).
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
     }
 
     /// The exit reason, once the actor has exited.

@@ -6,15 +6,19 @@
 //! - **A typed handle.** [`ActorRef`] is cheap to clone. [`tell`](ActorRef::tell) waits for
 //!   mailbox space (backpressure), [`try_tell`](ActorRef::try_tell) hands the message back when
 //!   the mailbox is full, [`ask`](ActorRef::ask) returns a typed answer through a [`Reply`],
-//!   optionally [with a timeout](ActorRef::ask_timeout). A [`WeakActorRef`] does not keep the
-//!   actor alive.
+//!   optionally [with a timeout](ActorRef::ask_timeout); [`sink`](ActorRef::sink) turns the
+//!   handle into a [`Sink`](futures_sink::Sink) for `stream.forward(..)`. A [`WeakActorRef`]
+//!   does not keep the actor alive.
 //! - **A lifecycle.** [`Actor::start`] builds the state (and may fail), [`Actor::handle`] takes
-//!   each message, [`Actor::stop`] runs last with the [`ExitReason`]. The actor stops by itself
-//!   when every strong handle is gone and its mailbox is drained.
-//! - **Three ways to stop**: [`stop`](ActorRef::stop) (graceful: refuse new messages, drain the
-//!   queue), [`stop_now`](ActorRef::stop_now) (after the current message) and
-//!   [`kill`](ActorRef::kill) (abort). They travel on a control channel of their own, so they
-//!   never wait behind a full mailbox. A refused message is always handed back in the error.
+//!   each message, [`Actor::stop`] runs last with the [`ExitReason`]. Dropping the last strong
+//!   handle closes the actor: it handles what is queued, then stops by itself.
+//! - **The taskweave lifecycle**: [`close`](ActorRef::close) (graceful: refuse new messages,
+//!   handle the queued ones), [`drain`](ActorRef::drain) (close and wait for the exit),
+//!   [`shutdown(grace)`](ActorRef::shutdown) (close, wait, then abort, with a
+//!   [`ShutdownReport`]) and [`abort`](ActorRef::abort) (the hard stop; discards are counted).
+//!   They travel on a control channel of their own, so they never wait behind a full mailbox.
+//!   A refused message is always handed back in the error; [`metrics`](ActorRef::metrics)
+//!   counts what was handled and discarded.
 //! - **Failure isolation.** A panic in a handler ends that actor with
 //!   [`ExitReason::Panicked`]; nothing else is affected. [`monitor`](ActorRef::monitor) gives a
 //!   future of an actor's exit reason; [`link`](ActorRef::link) ties two actors' fates.
@@ -25,7 +29,7 @@
 //!   [after a delay](Context::send_after) or [at an interval](Context::send_interval), and
 //!   [attaches a `Stream`](Context::attach_stream) as a message source. Spawn with a
 //!   `CancellationToken` ([`ActorConfigBuilder::cancellation_token`]) so a shutdown coordinator
-//!   can stop the actor.
+//!   can close the actor.
 //! - **Tracing.** Each actor runs in a span named `actor` with its `name` and `id`; start, stop,
 //!   restart and panic are logged as events.
 //!
@@ -73,9 +77,10 @@
 //! counter.tell(CounterMsg::Add(5)).await.unwrap();
 //! assert_eq!(counter.ask(CounterMsg::Get).await.unwrap(), 15);
 //!
-//! counter.stop(); // graceful: drains what is queued, then runs `stop`
-//! let reason = counter.monitor().await;
+//! // Graceful: refuses new messages, handles what is queued, runs `stop`, then resolves.
+//! let reason = counter.drain().await;
 //! assert!(reason.is_normal());
+//! assert_eq!(counter.metrics().handled, 2);
 //! # }
 //! ```
 //!
@@ -104,8 +109,9 @@
 //! let supervisor = Supervisor::spawn(spec);
 //! let worker = supervisor.child::<Worker>("worker").await.expect("running");
 //! worker.tell(()).await.unwrap();
-//! supervisor.stop(); // stops the children in reverse order first
-//! supervisor.monitor().await;
+//! // Closes the children in reverse order first; anything still running after 5 s is aborted.
+//! let report = supervisor.shutdown(Duration::from_secs(5)).await;
+//! assert!(report.is_clean());
 //! # Ok(())
 //! # }
 //! ```
@@ -119,13 +125,18 @@ mod actor;
 mod child;
 mod config;
 mod context;
+mod control;
 mod error;
 mod exit;
 mod flags;
 mod handle;
 mod loom;
+mod mailbox;
+mod metrics;
 mod reply;
+mod report;
 mod shared;
+mod sink;
 mod spawn;
 mod supervisor;
 
@@ -136,12 +147,16 @@ pub use context::Context;
 pub use error::{AskError, ConfigError, SupervisorError, TellError, TryTellError};
 pub use exit::{ExitReason, Monitor};
 pub use handle::{ActorRef, WeakActorRef};
+pub use metrics::Metrics;
 pub use reply::Reply;
+pub use report::ShutdownReport;
 pub use shared::ActorId;
+pub use sink::TellSink;
 /// Internals exposed to the loom models only.
 #[cfg(taskweave_loom)]
 #[doc(hidden)]
 pub mod __loom {
+    pub use crate::control::Control;
     pub use crate::flags::Flags;
 }
 

@@ -6,12 +6,13 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use futures_util::task::AtomicWaker;
+use crossbeam_utils::CachePadded;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::flags::Flags;
+use crate::control::Control;
+use crate::metrics::Counters;
 use crate::{ExitReason, Monitor};
 
 /// A process-unique actor identifier, shown as `#<n>`.
@@ -36,20 +37,13 @@ impl fmt::Display for ActorId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StopMode {
-    /// Refuse new messages, drain the queued ones, then run the stop hook.
-    Graceful,
-    /// Stop after the current message; queued messages are discarded (and counted).
-    Immediate,
-}
-
-/// Pending control requests. Bounded by construction: one stop slot (the strongest request
-/// wins), one kill bit, and at most one link exit per linked actor.
+/// Pending control requests. Bounded by construction: one close slot (the first reason wins),
+/// one abort bit, and at most one link exit per linked actor.
 #[derive(Default)]
 pub(crate) struct Signals {
-    pub(crate) stop: Option<(StopMode, ExitReason)>,
-    pub(crate) kill: bool,
+    /// A graceful close: refuse new messages, handle the queued ones, then run the stop hook.
+    pub(crate) close: Option<ExitReason>,
+    pub(crate) abort: bool,
     pub(crate) link_exits: VecDeque<(ActorId, ExitReason)>,
 }
 
@@ -58,26 +52,24 @@ type LinkList = Vec<(ActorId, Weak<Shared>)>;
 #[derive(Default)]
 struct AbortSlot {
     handle: Option<AbortHandle>,
-    killed: bool,
+    aborted: bool,
 }
 
 pub(crate) struct Shared {
     pub(crate) id: ActorId,
     pub(crate) name: Arc<str>,
-    flags: Flags,
-    /// The control channel: requests wait here, apart from the mailbox, so that they never
-    /// wait behind a full one. Short critical sections, never held across `.await`.
-    control: Mutex<Signals>,
-    /// Wakes an idle event loop when a request arrives. `futures`' `AtomicWaker` skips the
-    /// waker clone when the same task registers again, which the event loop does every time
-    /// its mailbox runs empty.
-    pub(crate) waker: AtomicWaker,
+    /// The control channel and the refusing / exited flags: requests wait here, apart from the
+    /// mailbox, so that they never wait behind a full one (see `control.rs` for the protocol).
+    pub(crate) control: Control<Signals>,
     exit: watch::Sender<Option<ExitReason>>,
     abort: Mutex<AbortSlot>,
     /// `None` once the actor has exited: a link made later is notified at once.
     links: Mutex<Option<LinkList>>,
     /// Cancelled when the actor exits, so timers and stream forwarders end with it.
     pub(crate) token: CancellationToken,
+    /// What `metrics()` reports. Padded: the event loop writes `handled` after every message,
+    /// and that must not evict the flag word that every `tell` reads.
+    pub(crate) counters: CachePadded<Counters>,
 }
 
 impl Shared {
@@ -85,78 +77,76 @@ impl Shared {
         Arc::new(Self {
             id: ActorId::next(),
             name,
-            flags: Flags::new(),
-            control: Mutex::new(Signals::default()),
-            waker: AtomicWaker::new(),
+            control: Control::new(),
             exit: watch::Sender::new(None),
             abort: Mutex::new(AbortSlot::default()),
             links: Mutex::new(Some(Vec::new())),
             token,
+            counters: CachePadded::new(Counters::default()),
         })
     }
 
     /// Whether new messages are refused. One atomic load: this sits on the `tell` hot path.
     #[inline]
     pub(crate) fn refusing(&self) -> bool {
-        self.flags.refusing()
+        self.control.flags().refusing()
     }
 
     pub(crate) fn is_exited(&self) -> bool {
-        self.flags.is_exited()
-    }
-
-    pub(crate) fn signal_pending(&self) -> bool {
-        self.flags.signal_pending()
-    }
-
-    /// Clears and reports the "signal pending" flag; the event loop calls this before every
-    /// message.
-    #[inline]
-    pub(crate) fn take_signal_flag(&self) -> bool {
-        self.flags.take_signal()
+        self.control.flags().is_exited()
     }
 
     fn request(&self, update: impl FnOnce(&mut Signals)) {
-        if self.is_exited() {
-            return;
-        }
-        update(&mut self.control.lock().unwrap_or_else(PoisonError::into_inner));
-        // Record first, flag second: whoever sees the flag also sees the request.
-        self.flags.raise_signal();
-        self.waker.wake();
-    }
-
-    /// Takes every pending request; the event loop calls this after `take_signal_flag`.
-    pub(crate) fn take_signals(&self) -> Signals {
-        std::mem::take(&mut *self.control.lock().unwrap_or_else(PoisonError::into_inner))
+        // `false` once the actor has exited: the request has nobody left to act on it.
+        let _ = self.control.request(update);
     }
 
     pub(crate) fn refuse(&self) {
-        self.flags.refuse();
+        self.control.flags().refuse();
     }
 
-    pub(crate) fn stop(&self, mode: StopMode, reason: ExitReason) {
+    /// Whether new messages are refused: a close or abort was requested, or the actor exited.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.refusing()
+    }
+
+    /// Resolves once the actor refuses new messages: a close or abort was requested. For a
+    /// handler that waits for something slow but must give way to a stop; it must be awaited
+    /// from the actor's own task (it shares the event loop's waker slot).
+    pub(crate) async fn stop_requested(&self) {
+        std::future::poll_fn(|cx| self.control.poll_refusing(cx)).await;
+    }
+
+    /// A graceful close with `reason` (`Stopped`, or `Cancelled` through the token). Refuses
+    /// new messages before it returns; the first reason requested wins.
+    pub(crate) fn close(&self, reason: ExitReason) {
+        if self.refusing() {
+            // Already closing, aborting or exited: the first request stands.
+            return;
+        }
         self.refuse();
-        self.request(|signals| match signals.stop {
-            None => signals.stop = Some((mode, reason)),
-            Some((StopMode::Graceful, _)) if mode == StopMode::Immediate => {
-                signals.stop = Some((mode, reason));
-            }
-            Some(_) => {}
+        tracing::debug!(actor.name = %self.name, actor.id = %self.id, %reason, "actor closing");
+        self.request(|signals| {
+            signals.close.get_or_insert(reason);
         });
     }
 
-    pub(crate) fn kill(&self) {
+    /// The hard stop: refuses new messages and aborts the actor's task at its next `.await`.
+    pub(crate) fn abort(&self) {
+        if self.is_exited() {
+            return;
+        }
         self.refuse();
+        tracing::debug!(actor.name = %self.name, actor.id = %self.id, "actor aborting");
         {
             let mut slot = self.abort.lock().unwrap_or_else(PoisonError::into_inner);
-            slot.killed = true;
+            slot.aborted = true;
             if let Some(handle) = &slot.handle {
                 handle.abort();
             }
         }
-        // Covers a kill that races the spawn (no abort handle yet): the loop also exits on it.
-        self.request(|signals| signals.kill = true);
+        // Covers an abort that races the spawn (no abort handle yet): the loop also exits on it.
+        self.request(|signals| signals.abort = true);
     }
 
     fn link_exited(&self, id: ActorId, reason: ExitReason) {
@@ -165,7 +155,7 @@ impl Shared {
 
     pub(crate) fn set_abort_handle(&self, handle: AbortHandle) {
         let mut slot = self.abort.lock().unwrap_or_else(PoisonError::into_inner);
-        if slot.killed {
+        if slot.aborted {
             handle.abort();
         }
         slot.handle = Some(handle);
@@ -214,7 +204,7 @@ impl Shared {
 
     /// Publishes the exit reason (once), cancels the actor's token and notifies links.
     pub(crate) fn finish(&self, reason: ExitReason) {
-        if !self.flags.mark_exited() {
+        if !self.control.flags().mark_exited() {
             return;
         }
         if reason.is_normal() {

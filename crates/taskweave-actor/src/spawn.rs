@@ -12,11 +12,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::shared::{ExitGuard, Shared, Signals, StopMode};
+use crate::mailbox::Mailbox;
+use crate::shared::{ExitGuard, Shared, Signals};
 use crate::{Actor, ActorConfig, ActorRef, Context, ExitReason};
 
 pub(crate) fn spawn<A: Actor>(args: A::Args, config: &ActorConfig) -> ActorRef<A> {
-    let (tx, mailbox) = mpsc::channel(config.mailbox_capacity().get());
+    let (tx, rx) = mpsc::channel(config.mailbox_capacity());
     let token = config
         .cancellation_token()
         .map_or_else(CancellationToken::new, CancellationToken::child_token);
@@ -24,6 +25,7 @@ pub(crate) fn spawn<A: Actor>(args: A::Args, config: &ActorConfig) -> ActorRef<A
         .name()
         .map_or_else(|| Arc::from(type_name::<A>()), Arc::from);
     let shared = Shared::new(name, token);
+    let mailbox = Mailbox::new(rx, Arc::clone(&shared));
     let actor = ActorRef {
         tx,
         shared: Arc::clone(&shared),
@@ -31,12 +33,15 @@ pub(crate) fn spawn<A: Actor>(args: A::Args, config: &ActorConfig) -> ActorRef<A
     let ctx = Context::new(actor.downgrade());
 
     // Cancelling the actor's token (directly, or through the parent token it was spawned
-    // with) is a graceful stop. The token is also cancelled when the actor exits, so this
-    // watcher never outlives the actor; a stop request after the exit is ignored.
+    // with) is exactly `close()`, with reason `Cancelled`. The token is also cancelled when the
+    // actor exits, so this watcher never outlives the actor; a close after the exit is ignored.
+    // A task of its own rather than a branch in the event loop: it refuses new messages the
+    // moment the token is cancelled, even while a long handler runs, and costs the message path
+    // nothing.
     let watched = Arc::clone(&shared);
     tokio::spawn(async move {
         watched.token.cancelled().await;
-        watched.stop(StopMode::Graceful, ExitReason::Cancelled);
+        watched.close(ExitReason::Cancelled);
     });
 
     let span = tracing::info_span!("actor", name = %shared.name, id = %shared.id);
@@ -73,7 +78,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> Arc<str> {
 async fn run<A: Actor>(
     args: A::Args,
     mut ctx: Context<A>,
-    mut mailbox: mpsc::Receiver<A::Message>,
+    mut mailbox: Mailbox<A::Message>,
 ) -> ExitReason {
     let started = AssertUnwindSafe(A::start(args, &mut ctx))
         .catch_unwind()
@@ -83,20 +88,20 @@ async fn run<A: Actor>(
         Ok(Err(error)) => {
             let reason = ExitReason::failed(error);
             tracing::warn!(%reason, "actor failed to start");
-            discard(&mut mailbox);
+            shut_mailbox(&ctx, mailbox);
             return reason;
         }
         Err(payload) => {
             let message = panic_message(payload.as_ref());
             tracing::warn!(panic = %message, "actor panicked in start");
-            discard(&mut mailbox);
+            shut_mailbox(&ctx, mailbox);
             return ExitReason::Panicked(message);
         }
     };
     tracing::debug!("actor started");
 
     // One `catch_unwind` around the whole loop rather than one per message: no per-message cost.
-    let outcome = AssertUnwindSafe(event_loop(&mut actor, &mut ctx, &mut mailbox))
+    let outcome = AssertUnwindSafe(event_loop(&mut actor, &mut ctx, mailbox.receiver()))
         .catch_unwind()
         .await;
     let reason = match outcome {
@@ -108,10 +113,9 @@ async fn run<A: Actor>(
         }
     };
 
-    ctx.myself().shared.refuse();
-    mailbox.close();
-    // A kill normally aborts the task before it gets here; this covers a kill that raced the
-    // spawn and arrived as a signal. Either way, a killed actor's stop hook does not run.
+    shut_mailbox(&ctx, mailbox);
+    // An abort normally aborts the task before it gets here; this covers one that raced the
+    // spawn and arrived as a signal. Either way, an aborted actor's stop hook does not run.
     if !matches!(reason, ExitReason::Killed) {
         let stopped = AssertUnwindSafe(actor.stop(&reason, &mut ctx))
             .catch_unwind()
@@ -121,24 +125,19 @@ async fn run<A: Actor>(
             tracing::warn!(panic = %message, "actor panicked in its stop hook");
         }
     }
-    discard(&mut mailbox);
     drop(actor);
     reason
 }
 
-/// Closes the mailbox and drops what is left in it, logging how many messages that was.
-fn discard<M>(mailbox: &mut mpsc::Receiver<M>) {
-    mailbox.close();
-    let mut discarded = 0_usize;
-    while mailbox.try_recv().is_ok() {
-        discarded += 1;
-    }
-    if discarded > 0 {
-        tracing::warn!(
-            discarded,
-            "actor stopped with messages still queued; they were dropped"
-        );
-    }
+/// Every exit goes through here (a dropped task through `Mailbox`'s `Drop`): refuse new
+/// messages, then close the mailbox and discard what it holds, including what still lands through
+/// slots that senders took before the close (see `mailbox.rs`). Refusing first makes a `tell`
+/// fail on one atomic load instead of reserving a slot; the close then fails any send that got
+/// past that load. Discarding before the stop hook runs resolves pending asks without making
+/// them wait for it.
+fn shut_mailbox<A: Actor>(ctx: &Context<A>, mailbox: Mailbox<A::Message>) {
+    ctx.myself().shared.refuse();
+    mailbox.empty();
 }
 
 enum Next<M> {
@@ -158,8 +157,7 @@ async fn event_loop<A: Actor>(
     loop {
         // Control requests overtake queued messages. Checking costs one atomic load; the
         // control slot is only locked when a request raised the flag.
-        if shared.take_signal_flag() {
-            let signals = shared.take_signals();
+        if let Some(signals) = shared.control.take() {
             if let ControlFlow::Break(reason) =
                 apply(signals, actor, ctx, mailbox, &mut draining).await
             {
@@ -171,27 +169,23 @@ async fn event_loop<A: Actor>(
         let next = poll_fn(|cx| match mailbox.poll_recv(cx) {
             Poll::Ready(Some(message)) => Poll::Ready(Next::Message(message)),
             Poll::Ready(None) => Poll::Ready(Next::Drained),
-            Poll::Pending => {
-                shared.waker.register(cx.waker());
-                // Re-check after registering: a request raised in between would not wake us.
-                if shared.signal_pending() {
-                    Poll::Ready(Next::Signal)
-                } else {
-                    Poll::Pending
-                }
-            }
+            // Register-then-recheck (`Control::poll_signal`): an idle actor is woken by the next
+            // request and never sleeps through one raised meanwhile.
+            Poll::Pending => shared.control.poll_signal(cx).map(|()| Next::Signal),
         })
         .await;
         match next {
             Next::Message(message) => {
-                if let Err(error) = actor.handle(message, ctx).await {
+                let handled = actor.handle(message, ctx).await;
+                shared.counters.handled_one();
+                if let Err(error) = handled {
                     return ExitReason::failed(error);
                 }
             }
             Next::Signal => {}
             Next::Drained => {
                 // A stop request may have raced the last handle's drop: its reason wins.
-                if shared.signal_pending() {
+                if shared.control.flags().signal_pending() {
                     continue;
                 }
                 return draining.unwrap_or(ExitReason::Normal);
@@ -207,18 +201,16 @@ async fn apply<A: Actor>(
     mailbox: &mut mpsc::Receiver<A::Message>,
     draining: &mut Option<ExitReason>,
 ) -> ControlFlow<ExitReason> {
-    if signals.kill {
+    if signals.abort {
         return ControlFlow::Break(ExitReason::Killed);
     }
-    match signals.stop {
-        Some((StopMode::Immediate, reason)) => return ControlFlow::Break(reason),
-        // A graceful stop while already draining changes nothing.
-        Some((StopMode::Graceful, reason)) if draining.is_none() => {
-            tracing::debug!(%reason, queued = mailbox.len(), "actor stopping: draining its mailbox");
+    // A close while already draining changes nothing.
+    if let Some(reason) = signals.close {
+        if draining.is_none() {
+            tracing::debug!(%reason, queued = mailbox.len(), "actor closed: draining its mailbox");
             mailbox.close();
             *draining = Some(reason);
         }
-        Some((StopMode::Graceful, _)) | None => {}
     }
     for (id, reason) in signals.link_exits {
         if actor.on_link_exit(id, &reason, ctx).await.is_break() {

@@ -2,10 +2,8 @@
 
 mod support;
 
-use std::num::NonZeroUsize;
-
 use support::{Log, Msg, Probe, ProbeArgs, short};
-use taskweave_actor::{Actor, ActorConfig, ExitReason};
+use taskweave_actor::{Actor, ActorConfig, AskError, ExitReason};
 use tokio::sync::oneshot;
 
 #[tokio::test(start_paused = true)]
@@ -55,30 +53,39 @@ async fn handler_error_stops_the_actor_with_failed() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn stop_now_skips_queued_messages_but_runs_the_stop_hook() {
+async fn abort_discards_queued_messages_counts_them_and_skips_the_stop_hook() {
     let log = Log::default();
     let probe = Probe::spawn_with(
         ProbeArgs::new(&log),
-        &ActorConfig::builder()
-            .mailbox_capacity(NonZeroUsize::new(8).unwrap())
-            .build()
-            .unwrap(),
+        &ActorConfig::builder().mailbox_capacity(8).build().unwrap(),
     );
     let (release, parked) = oneshot::channel();
     probe.tell(Msg::Block(parked)).await.unwrap();
     for n in 0..5 {
         probe.tell(Msg::Record(n)).await.unwrap();
     }
-    probe.stop_now();
-    // Refused from the moment stop_now returns, and handed back.
+    let asking = {
+        let probe = probe.clone();
+        tokio::spawn(async move { probe.ask(Msg::Seen).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    assert_eq!(probe.metrics().queued, 6);
+    probe.abort();
+    assert!(probe.is_closed());
+    // Refused from the moment abort returns, and handed back.
     assert!(matches!(
         probe.try_tell(Msg::Record(99)).unwrap_err().into_inner(),
         Msg::Record(99)
     ));
-    release.send(()).unwrap();
     let reason = probe.monitor().await;
-    assert!(matches!(reason, ExitReason::Stopped), "{reason}");
-    assert_eq!(log.entries(), ["start", "stop stopped"]);
+    assert!(matches!(reason, ExitReason::Killed), "{reason}");
+    // The submitter whose request was discarded is told, never left hanging.
+    assert!(matches!(asking.await.unwrap(), Err(AskError::NoReply)));
+    assert_eq!(log.entries(), ["start"]);
+    let metrics = probe.metrics();
+    assert_eq!((metrics.handled, metrics.discarded), (0, 6));
+    assert!(metrics.closed && metrics.exited);
+    drop(release);
 }
 
 #[tokio::test(start_paused = true)]
@@ -90,7 +97,7 @@ async fn kill_aborts_without_the_stop_hook() {
     probe.tell(Msg::Block(parked)).await.unwrap();
     // Let it reach the parked handler.
     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    probe.kill();
+    probe.abort();
     let reason = probe.monitor().await;
     assert!(matches!(reason, ExitReason::Killed), "{reason}");
     assert_eq!(log.entries(), ["start", "handle 1"]);
@@ -101,10 +108,7 @@ async fn control_signals_do_not_wait_behind_a_full_mailbox() {
     let log = Log::default();
     let probe = Probe::spawn_with(
         ProbeArgs::new(&log),
-        &ActorConfig::builder()
-            .mailbox_capacity(NonZeroUsize::new(2).unwrap())
-            .build()
-            .unwrap(),
+        &ActorConfig::builder().mailbox_capacity(2).build().unwrap(),
     );
     let (release, parked) = oneshot::channel();
     probe.tell(Msg::Block(parked)).await.unwrap();
@@ -115,13 +119,20 @@ async fn control_signals_do_not_wait_behind_a_full_mailbox() {
         probe.try_tell(Msg::Record(3)).is_err(),
         "the mailbox is full"
     );
-    // Returns at once although the mailbox is full; the actor acts on it after the current
-    // message, before the queued ones.
-    probe.stop_now();
+    // Returns at once although the mailbox is full, and refuses at once: a send now is
+    // `Closed`, not `Full`. The queued messages are still handled.
+    probe.close();
+    assert!(matches!(
+        probe.try_tell(Msg::Record(3)),
+        Err(taskweave_actor::TryTellError::Closed(Msg::Record(3)))
+    ));
     release.send(()).unwrap();
     let reason = probe.monitor().await;
     assert!(matches!(reason, ExitReason::Stopped));
-    assert_eq!(log.entries(), ["start", "stop stopped"]);
+    assert_eq!(
+        log.entries(),
+        ["start", "handle 1", "handle 2", "stop stopped"]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -172,20 +183,24 @@ async fn names_and_ids_identify_actors() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn stop_now_overrides_a_pending_graceful_stop_and_repeats_are_harmless() {
+async fn abort_overrides_a_pending_close_and_repeats_are_harmless() {
     let log = Log::default();
     let probe = Probe::spawn(ProbeArgs::new(&log));
     let (release, parked) = oneshot::channel();
     probe.tell(Msg::Block(parked)).await.unwrap();
     probe.tell(Msg::Record(1)).await.unwrap();
+    // Parked in the blocking handler, with `Record(1)` queued behind it.
+    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     for _ in 0..1000 {
-        probe.stop();
+        probe.close();
     }
-    probe.stop_now();
-    probe.stop();
-    release.send(()).unwrap();
+    probe.abort();
+    probe.close();
+    probe.abort();
     let reason = probe.monitor().await;
-    assert!(matches!(reason, ExitReason::Stopped), "{reason}");
-    // The immediate stop won: the queued message was discarded, not handled.
-    assert_eq!(log.entries(), ["start", "stop stopped"]);
+    assert!(matches!(reason, ExitReason::Killed), "{reason}");
+    // The abort won: the queued message was discarded, not handled.
+    assert_eq!(log.entries(), ["start"]);
+    assert_eq!(probe.metrics().discarded, 1);
+    drop(release);
 }

@@ -43,7 +43,7 @@ async fn a_normal_exit_does_not_take_linked_actors_down() {
     let left = Probe::spawn(ProbeArgs::new(&log));
     let right = Probe::spawn(ProbeArgs::new(&log));
     right.link(&left);
-    right.stop();
+    right.close();
     assert_eq!(short(&right.monitor().await), "stopped");
     left.tell(Msg::Record(1)).await.unwrap();
     assert_eq!(left.ask(Msg::Seen).await.unwrap(), [1]);
@@ -53,7 +53,7 @@ async fn a_normal_exit_does_not_take_linked_actors_down() {
 async fn linking_to_an_actor_that_already_died_notifies_at_once() {
     let log = Log::default();
     let dead = Probe::spawn(ProbeArgs::new(&log));
-    dead.kill();
+    dead.abort();
     let _ = dead.monitor().await;
     let alive = Probe::spawn(ProbeArgs::new(&log));
     alive.link(&dead);

@@ -2,7 +2,6 @@
 
 mod support;
 
-use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use support::{Log, Msg, Probe, ProbeArgs};
@@ -13,7 +12,7 @@ use tokio::sync::oneshot;
 
 fn with_mailbox(capacity: usize) -> ActorConfig {
     ActorConfig::builder()
-        .mailbox_capacity(NonZeroUsize::new(capacity).unwrap())
+        .mailbox_capacity(capacity)
         .build()
         .unwrap()
 }
@@ -27,7 +26,7 @@ async fn try_tell_hands_the_message_back_when_the_mailbox_is_full() {
     tokio::time::sleep(Duration::from_millis(1)).await;
     probe.try_tell(Msg::Record(1)).unwrap();
     probe.try_tell(Msg::Record(2)).unwrap();
-    assert_eq!(probe.queued(), 2);
+    assert_eq!(probe.metrics().queued, 2);
     match probe.try_tell(Msg::Record(3)) {
         Err(TryTellError::Full(Msg::Record(3))) => {}
         Err(other) => panic!("expected Full(Record(3)), got {other:?}"),
@@ -48,7 +47,7 @@ async fn graceful_stop_drains_every_queued_message_and_refuses_new_ones() {
     for n in 0..50 {
         probe.tell(Msg::Record(n)).await.unwrap();
     }
-    probe.stop();
+    probe.close();
     let refused = probe.tell(Msg::Record(1000)).await.unwrap_err();
     assert!(matches!(refused.into_inner(), Msg::Record(1000)));
     match probe.ask(Msg::Seen).await {
@@ -113,10 +112,11 @@ async fn a_dropped_reply_resolves_the_ask_with_no_reply() {
         tokio::spawn(async move { probe.ask(Msg::Seen).await })
     };
     tokio::time::sleep(Duration::from_millis(1)).await;
-    // Queued behind the parked handler, then discarded by the immediate stop.
-    probe.stop_now();
-    release.send(()).unwrap();
+    // Queued behind the parked handler, then discarded by the abort.
+    probe.abort();
+    drop(release);
     assert!(matches!(asking.await.unwrap(), Err(AskError::NoReply)));
+    assert_eq!(probe.metrics().discarded, 1);
 }
 
 /// An actor that asks itself from inside a handler: the classic deadlock.
@@ -173,11 +173,24 @@ async fn asking_yourself_times_out_instead_of_hanging() {
 #[test]
 fn an_oversized_mailbox_is_a_config_error() {
     let error = ActorConfig::builder()
-        .mailbox_capacity(NonZeroUsize::new(usize::MAX).unwrap())
+        .mailbox_capacity(usize::MAX)
         .build()
         .unwrap_err();
     assert!(matches!(error, ConfigError::MailboxTooLarge { .. }));
     assert!(error.to_string().contains("too large"));
+    let error = ActorConfig::builder()
+        .mailbox_capacity(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(error, ConfigError::ZeroMailboxCapacity);
+    assert!(error.to_string().contains("at least 1"));
+    assert_eq!(
+        ActorConfig::builder()
+            .mailbox_capacity(ActorConfig::MAX_MAILBOX_CAPACITY)
+            .build()
+            .map(|config| config.mailbox_capacity()),
+        Ok(ActorConfig::MAX_MAILBOX_CAPACITY)
+    );
     assert_eq!(
         ActorConfig::default().mailbox_capacity(),
         ActorConfig::DEFAULT_MAILBOX_CAPACITY

@@ -2,7 +2,6 @@
 //! messages are handled in the order sent, none is lost before a graceful stop, and every
 //! refused message is handed back.
 
-use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
@@ -74,7 +73,7 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
     let handled = Arc::new(Mutex::new(Vec::new()));
     let (accepted, reason) = runtime.block_on(async {
         let config = ActorConfig::builder()
-            .mailbox_capacity(NonZeroUsize::new(case.capacity).unwrap())
+            .mailbox_capacity(case.capacity)
             .build()
             .unwrap();
         let sink = Sink::spawn_with(Arc::clone(&handled), &config);
@@ -110,7 +109,7 @@ fn run(case: &Case) -> Result<(), TestCaseError> {
                 for _ in 0..yields {
                     tokio::task::yield_now().await;
                 }
-                sink.stop();
+                sink.close();
             })
         };
         drop(sink);

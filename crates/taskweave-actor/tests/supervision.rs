@@ -70,6 +70,7 @@ async fn one_for_one_restarts_only_the_failed_child() {
         Some("crash")
     );
     assert_eq!(children[0].restarts, 0);
+    assert_eq!(supervisor.metrics().restarts, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -116,6 +117,8 @@ async fn rest_for_one_restarts_the_failed_child_and_those_after_it() {
         tail,
         ["b:stop panicked", "c:stop stopped", "b:start", "c:start"]
     );
+    // One restart decision, two children started again.
+    assert_eq!(supervisor.metrics().restarts, 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -238,7 +241,7 @@ async fn stopping_a_supervisor_stops_children_in_reverse_start_order() {
     let log = Log::default();
     let supervisor = Supervisor::spawn(three_children(&log, Strategy::OneForOne));
     settle().await;
-    supervisor.stop();
+    supervisor.close();
     let reason = supervisor.monitor().await;
     assert!(matches!(reason, ExitReason::Stopped));
     assert_eq!(
@@ -283,14 +286,56 @@ async fn a_failed_nested_supervisor_is_restarted_by_its_parent() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn killing_a_supervisor_still_stops_its_children() {
+async fn aborting_a_supervisor_aborts_its_children() {
     let log = Log::default();
     let supervisor = Supervisor::spawn(three_children(&log, Strategy::OneForOne));
     settle().await;
-    let child = supervisor.child::<Probe>("a").await.unwrap();
-    supervisor.kill();
-    let reason = child.monitor().await;
-    assert!(matches!(reason, ExitReason::Cancelled), "{reason}");
+    let children = [
+        supervisor.child::<Probe>("a").await.unwrap(),
+        supervisor.child::<Probe>("b").await.unwrap(),
+        supervisor.child::<Probe>("c").await.unwrap(),
+    ];
+    supervisor.abort();
+    for child in &children {
+        let reason = child.monitor().await;
+        assert!(matches!(reason, ExitReason::Killed), "{reason}");
+    }
+    assert!(matches!(supervisor.monitor().await, ExitReason::Killed));
+    // Aborted, not closed: no stop hook ran.
+    assert_eq!(log.entries(), ["a:start", "b:start", "c:start"]);
+}
+
+/// `shutdown(grace)` on a supervisor: the children are closed in reverse order within the grace
+/// period; one that hangs past it is aborted with its supervisor.
+#[tokio::test(start_paused = true)]
+async fn shutting_a_supervisor_down_closes_in_order_then_aborts_what_hangs() {
+    let log = Log::default();
+    let supervisor = Supervisor::spawn(
+        Supervisor::builder()
+            .child(probe(&log, "a", "a:"))
+            .child(probe(&log, "b", "b:").shutdown_timeout(Duration::from_secs(60)))
+            .build()
+            .unwrap(),
+    );
+    settle().await;
+    let a = supervisor.child::<Probe>("a").await.unwrap();
+    let b = supervisor.child::<Probe>("b").await.unwrap();
+    let (_release, parked) = tokio::sync::oneshot::channel();
+    b.tell(Msg::Block(parked)).await.unwrap();
+    drop(b);
+    let report = supervisor.shutdown(Duration::from_secs(1)).await;
+    assert!(report.aborted && !report.is_clean(), "{report:?}");
+    assert!(matches!(report.reason, ExitReason::Killed));
+    // `b` (last started) was being closed first and hung; `a` was never reached, and is
+    // aborted along with its supervisor.
+    assert!(matches!(a.monitor().await, ExitReason::Killed));
+    assert_eq!(log.entries(), ["a:start", "b:start"]);
+
+    let clean = Supervisor::spawn(three_children(&log, Strategy::OneForOne));
+    settle().await;
+    let report = clean.shutdown(Duration::from_secs(1)).await;
+    assert!(report.is_clean(), "{report:?}");
+    assert!(matches!(report.reason, ExitReason::Stopped));
 }
 
 #[test]
@@ -314,11 +359,105 @@ fn invalid_supervisor_configs_are_rejected() {
     assert_eq!(zero, ConfigError::ZeroRestartWindow);
     // Would make the supervisor panic when it creates the child's mailbox.
     let oversized = Supervisor::builder()
-        .child(probe(&log, "a", "").mailbox_capacity(std::num::NonZeroUsize::MAX))
+        .child(probe(&log, "a", "").mailbox_capacity(usize::MAX))
         .build()
         .unwrap_err();
     assert!(
         matches!(oversized, ConfigError::MailboxTooLarge { requested, .. } if requested == usize::MAX),
         "{oversized:?}"
+    );
+    let zero_mailbox = Supervisor::builder()
+        .child(probe(&log, "a", "").mailbox_capacity(0))
+        .build()
+        .unwrap_err();
+    assert_eq!(zero_mailbox, ConfigError::ZeroMailboxCapacity);
+}
+
+/// A stop that arrives while the supervisor waits out its restart delay ends the wait: the
+/// pending restart is dropped and the supervisor stops at once, instead of an hour later.
+#[tokio::test(start_paused = true)]
+async fn a_stop_during_the_restart_delay_does_not_wait_for_it() {
+    let log = Log::default();
+    let spec = Supervisor::builder()
+        .restart_delay(Duration::from_secs(3600))
+        .child(probe(&log, "a", "a:"))
+        .child(probe(&log, "b", "b:"))
+        .build()
+        .unwrap();
+    let supervisor = Supervisor::spawn(spec);
+    settle().await;
+    // `crash` settles: the supervisor is now inside the restart delay of "a".
+    crash(&supervisor, "a").await;
+    let asked = tokio::time::Instant::now();
+    supervisor.close();
+    let reason = supervisor.monitor().await;
+    let waited = asked.elapsed();
+    assert!(matches!(reason, ExitReason::Stopped), "{reason}");
+    assert!(
+        waited < Duration::from_secs(60),
+        "the stop waited {waited:?} for the restart delay"
+    );
+    let entries = log.entries();
+    let starts = entries.iter().filter(|e| *e == "a:start").count();
+    assert_eq!(
+        starts, 1,
+        "a stopping supervisor restarted a child: {entries:?}"
+    );
+    assert!(
+        entries.contains(&"b:stop stopped".to_owned()),
+        "{entries:?}"
+    );
+}
+
+/// A restart limit is a size: the supervisor keeps one timestamp per counted restart, so an
+/// absurd limit is refused instead of letting a crash loop grow memory without bound.
+#[test]
+fn an_absurd_restart_limit_is_a_config_error() {
+    let absurd = Supervisor::builder()
+        .intensity(u32::MAX, Duration::from_secs(5))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        absurd,
+        ConfigError::RestartLimitTooLarge {
+            requested: u32::MAX,
+            max: Supervisor::MAX_RESTARTS
+        }
+    );
+    let largest = Supervisor::builder()
+        .intensity(Supervisor::MAX_RESTARTS, Duration::MAX)
+        .build();
+    assert!(largest.is_ok(), "{largest:?}");
+}
+
+/// Children that exit while their supervisor is stopping are not restarted, and their exits
+/// do not count against the intensity limit: a stopping supervisor ends `Stopped`, not failed.
+#[tokio::test(start_paused = true)]
+async fn exits_seen_while_stopping_are_neither_restarted_nor_counted() {
+    let log = Log::default();
+    let spec = Supervisor::builder()
+        .intensity(1, Duration::from_secs(3600))
+        .restart_delay(Duration::from_secs(3600))
+        .child(probe(&log, "a", "a:"))
+        .child(probe(&log, "b", "b:"))
+        .build()
+        .unwrap();
+    let supervisor = Supervisor::spawn(spec);
+    settle().await;
+    let b = supervisor.child::<Probe>("b").await.unwrap();
+    // "a" uses up the one restart allowed; the supervisor waits out the delay.
+    crash(&supervisor, "a").await;
+    // "b" exits meanwhile: its notice waits in the supervisor's mailbox.
+    b.tell(Msg::Panic("crash")).await.unwrap();
+    let _ = b.monitor().await;
+    settle().await;
+    supervisor.close();
+    let reason = supervisor.monitor().await;
+    assert!(matches!(reason, ExitReason::Stopped), "{reason}");
+    let entries = log.entries();
+    assert_eq!(
+        entries.iter().filter(|e| *e == "b:start").count(),
+        1,
+        "{entries:?}"
     );
 }

@@ -89,8 +89,8 @@ impl<F, E, W, N, H> RetryBlocking<F, E, W, N, H> {
     }
 
     /// Stops retrying when `token` is cancelled, waking the sleeping thread at once; see
-    /// [`Retry::cancel_on`](crate::Retry::cancel_on).
-    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
+    /// [`Retry::cancellation_token`](crate::Retry::cancellation_token).
+    pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
         self.hooks.cancel = Some(token);
         self
     }

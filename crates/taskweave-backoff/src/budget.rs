@@ -9,6 +9,11 @@ use crate::loom::{Arc, AtomicU64, Ordering};
 /// retry per million successes stay exact enough.
 const UNIT: u64 = 1_000_000;
 
+/// Retries earned per success unless told otherwise.
+pub(crate) const DEFAULT_RATIO: f64 = 0.1;
+/// Retries a budget holds unless told otherwise.
+pub(crate) const DEFAULT_CAPACITY: u32 = 100;
+
 /// A token bucket of retries, earned as a fraction of successful calls and shared by every loop
 /// that holds a clone.
 ///
@@ -54,8 +59,8 @@ impl RetryBudget {
     /// starting full.
     pub fn builder() -> RetryBudgetBuilder {
         RetryBudgetBuilder {
-            ratio: 0.1,
-            capacity: 100,
+            ratio: DEFAULT_RATIO,
+            capacity: DEFAULT_CAPACITY,
             initial: None,
         }
     }

@@ -3,6 +3,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::config::Strategy;
+
+#[cfg(feature = "tower")]
+use tower::BoxError;
+
 /// A backoff policy or retry budget that cannot work as configured.
 ///
 /// Returned by [`BackoffBuilder::build`](crate::BackoffBuilder::build) and
@@ -39,6 +44,14 @@ pub enum ConfigError {
         initial: u32,
         /// The budget's capacity.
         capacity: u32,
+    },
+    /// A [`BackoffConfig`](crate::BackoffConfig) sets something its strategy does not use (a
+    /// `step` for an exponential policy, a `factor` for a linear one).
+    NotForStrategy {
+        /// The setting, as named in the config.
+        setting: &'static str,
+        /// The strategy that does not use it.
+        strategy: Strategy,
     },
 }
 
@@ -86,6 +99,21 @@ impl fmt::Display for ConfigError {
                 "the retry budget starts with {initial} retries but holds at most {capacity}: \
                  lower the initial balance or raise the capacity"
             ),
+            Self::NotForStrategy { setting, strategy } => {
+                let (fits, strategy) = (
+                    match *setting {
+                        "step" => "the linear strategy",
+                        "factor" => "the exponential and decorrelated strategies",
+                        _ => "another strategy",
+                    },
+                    strategy.name(),
+                );
+                write!(
+                    f,
+                    "`{setting}` does not apply to the {strategy} strategy, only to {fits}: \
+                     remove it, or change the strategy"
+                )
+            }
         }
     }
 }
@@ -100,8 +128,7 @@ pub enum StopReason {
     Exhausted,
     /// The next delay would have ended after the policy's total time budget.
     TimeBudget,
-    /// The predicate said this error is not worth retrying (or the error came from a tower
-    /// service's `poll_ready`, before any attempt).
+    /// The predicate said this error is not worth retrying.
     NotRetryable,
     /// The cancellation token fired.
     Cancelled,
@@ -161,7 +188,7 @@ impl<E> RetryError<E> {
         self.reason
     }
 
-    /// How many times the operation ran (0 only for a tower service whose `poll_ready` failed).
+    /// How many times the operation ran (at least once).
     pub fn attempts(&self) -> u32 {
         self.attempts
     }
@@ -202,5 +229,74 @@ where
 {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.error)
+    }
+}
+
+/// Why a tower [`RetryService`](crate::RetryService) gave up on a call it retried: the
+/// service's error, boxed, reachable with `err.downcast_ref::<GaveUp>()`.
+///
+/// It holds the last error of the inner service as it was (a
+/// [`BoxError`](tower::BoxError)), also returned by [`source`](std::error::Error::source), so
+/// an inner timeout is found with `gave_up.error().is::<tower::timeout::error::Elapsed>()`.
+/// An error the service did not retry is not wrapped: it comes back as it is.
+///
+/// Not `Clone` or `PartialEq`: the inner error is any boxed error. Compare
+/// [`reason`](GaveUp::reason) and [`attempts`](GaveUp::attempts) instead.
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+#[derive(Debug)]
+pub struct GaveUp {
+    error: BoxError,
+    reason: StopReason,
+    attempts: u32,
+}
+
+#[cfg(feature = "tower")]
+impl GaveUp {
+    pub(crate) fn new(error: BoxError, reason: StopReason, attempts: u32) -> Self {
+        Self {
+            error,
+            reason,
+            attempts,
+        }
+    }
+
+    /// Why the service stopped retrying.
+    pub fn reason(&self) -> StopReason {
+        self.reason
+    }
+
+    /// How many calls the service made (at least one).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The last error of the inner service; downcast it to classify the failure.
+    pub fn error(&self) -> &BoxError {
+        &self.error
+    }
+
+    /// Takes the last error of the inner service.
+    pub fn into_error(self) -> BoxError {
+        self.error
+    }
+}
+
+#[cfg(feature = "tower")]
+impl fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = if self.attempts == 1 { "" } else { "s" };
+        write!(
+            f,
+            "gave up after {} attempt{plural} ({}): {}",
+            self.attempts, self.reason, self.error
+        )
+    }
+}
+
+#[cfg(feature = "tower")]
+impl std::error::Error for GaveUp {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.error)
     }
 }

@@ -10,15 +10,22 @@
 //!   [`op.retry(policy)`](RetryExt::retry)) with, as needed, a predicate choosing which errors
 //!   to retry ([`when`](Retry::when)), a hook before each sleep ([`notify`](Retry::notify)), a
 //!   server's hint overriding the delay ([`retry_after`](Retry::retry_after)), a
-//!   [`CancellationToken`](tokio_util::sync::CancellationToken) that ends the wait at once
-//!   ([`cancel_on`](Retry::cancel_on)) and a shared [`RetryBudget`] ([`budget`](Retry::budget)).
+//!   [`CancellationToken`](tokio_util::sync::CancellationToken) that stops retrying, ending the
+//!   wait at once and letting an attempt in flight finish
+//!   ([`cancellation_token`](Retry::cancellation_token)), and a shared [`RetryBudget`]
+//!   ([`budget`](Retry::budget)).
 //!   [`retry_blocking`] is the same for sync code.
 //! - **The caller learns why it stopped.** A failure is a [`RetryError`] holding the last error,
 //!   the [`StopReason`] and the number of attempts.
 //! - **Fleets stay polite.** A [`RetryBudget`] caps retries at a fraction of successful calls
 //!   across every caller that shares it, so an outage does not multiply its own load.
 //! - **tower** (feature `tower`): `RetryLayer` retries a `Service` with the same policy,
-//!   predicate and budget.
+//!   predicate and budget. Its error is a `tower::BoxError`, so it stacks with tower's own
+//!   middleware: errors it does not retry pass through as they are, and a call it gave up on
+//!   fails with a `GaveUp` holding the last error.
+//! - **serde** (feature `serde`): [`BackoffConfig`] and [`RetryBudgetConfig`] load a policy and
+//!   a budget from a config file, with durations written as `"250ms"` or `"2s"`, validated by
+//!   the builders.
 //!
 //! A call that succeeds at first try draws no random number and allocates nothing, and it reads
 //! the clock only if the policy has a total time budget.
@@ -64,8 +71,8 @@
 
 mod blocking;
 mod budget;
+mod config;
 mod error;
-mod jitter;
 #[cfg(feature = "tower")]
 mod layer;
 mod loom;
@@ -77,10 +84,13 @@ pub mod slot;
 
 pub use blocking::RetryBlocking;
 pub use budget::{RetryBudget, RetryBudgetBuilder};
-pub use error::{ConfigError, RetryError, StopReason};
-pub use jitter::Jitter;
+pub use config::{BackoffConfig, RetryBudgetConfig, Strategy};
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
-pub use layer::{ResponseFuture, RetryLayer, RetryService};
-pub use policy::{Backoff, BackoffBuilder, Delays};
+pub use error::GaveUp;
+pub use error::{ConfigError, RetryError, StopReason};
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub use layer::{RetryFuture, RetryLayer, RetryService};
+pub use policy::{Backoff, BackoffBuilder, Delays, Jitter};
 pub use retry::{Retry, RetryExt, retry, retry_blocking};

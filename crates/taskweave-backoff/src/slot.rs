@@ -3,7 +3,7 @@
 //!
 //! Each builder method of `Retry` fills one slot: [`when`](crate::Retry::when) the [`When`] slot,
 //! [`notify`](crate::Retry::notify) [`Notify`], [`retry_after`](crate::Retry::retry_after)
-//! [`Hint`], [`cancel_on`](crate::Retry::cancel_on) [`Cancel`] and
+//! [`Hint`], [`cancellation_token`](crate::Retry::cancellation_token) [`Cancel`] and
 //! [`budget`](crate::Retry::budget) [`Budget`]. A slot that was not filled holds `()`, which
 //! does what the option's absence means (retry every error, tell no one, take no hint, never
 //! cancel, never run out) and takes no space, needs no drop and is compiled away: a loop that

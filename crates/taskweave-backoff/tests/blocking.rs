@@ -104,7 +104,7 @@ fn cancelling_wakes_a_thread_sleeping_between_attempts() {
         Err::<(), _>("down")
     })
     .notify(|_, _, _| about_to_sleep.send(()).unwrap())
-    .cancel_on(token)
+    .cancellation_token(token)
     .call()
     .unwrap_err();
     canceller.join().unwrap();
@@ -117,7 +117,7 @@ fn an_already_cancelled_token_stops_after_the_first_failure() {
     let token = CancellationToken::new();
     token.cancel();
     let err = retry_blocking(immediate(5), || Err::<(), _>("down"))
-        .cancel_on(token)
+        .cancellation_token(token)
         .call()
         .unwrap_err();
     assert_eq!((err.reason(), err.attempts()), (StopReason::Cancelled, 1));

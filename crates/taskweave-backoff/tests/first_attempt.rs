@@ -59,7 +59,7 @@ async fn the_token_and_budget_slots_work_on_the_first_attempt_too() {
     token.cancel();
     // Cancelled before the first attempt: it still runs, and its failure is not retried.
     let err = retry(constant(3), || async { Err::<(), _>("down") })
-        .cancel_on(token)
+        .cancellation_token(token)
         .await
         .unwrap_err();
     assert_eq!((err.reason(), err.attempts()), (StopReason::Cancelled, 1));

@@ -69,7 +69,7 @@ async fn a_cancelled_wait_under_fresh_wakers_ends_at_once() {
         })
     };
     let start = tokio::time::Instant::now();
-    let fut = retry(policy, || async { Err::<(), _>("down") }).cancel_on(token);
+    let fut = retry(policy, || async { Err::<(), _>("down") }).cancellation_token(token);
     let (result, polls) = FreshWakers::new(fut).await;
     let err = result.unwrap_err();
     assert_eq!((err.reason(), err.attempts()), (StopReason::Cancelled, 1));
@@ -94,7 +94,7 @@ async fn the_longest_delays_neither_panic_nor_overflow() {
         cancel.cancel();
     });
     let err = retry(policy, || async { Err::<(), _>("down") })
-        .cancel_on(token)
+        .cancellation_token(token)
         .await
         .unwrap_err();
     assert_eq!(err.reason(), StopReason::Cancelled);
@@ -152,7 +152,7 @@ fn a_blocking_loop_sleeping_for_ever_wakes_on_cancellation() {
         move || {
             let policy = Backoff::constant(Duration::MAX).build().unwrap();
             retry_blocking(policy, || Err::<(), _>("down"))
-                .cancel_on(token)
+                .cancellation_token(token)
                 .call()
                 .unwrap_err()
         },

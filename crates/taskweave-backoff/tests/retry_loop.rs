@@ -153,7 +153,7 @@ async fn cancelling_mid_sleep_ends_the_wait_at_once() {
     let token = CancellationToken::new();
     let (calls, op) = flaky(vec![Failure::Transient; 10]);
     let start = Instant::now();
-    let task = tokio::spawn(retry(policy, op).cancel_on(token.clone()));
+    let task = tokio::spawn(retry(policy, op).cancellation_token(token.clone()));
     tokio::time::sleep(Duration::from_secs(5)).await;
     token.cancel();
     let err = task.await.unwrap().unwrap_err();
@@ -179,7 +179,7 @@ async fn a_failure_after_cancellation_is_not_retried() {
         cancel.cancel();
         async { Err::<(), _>(Failure::Transient) }
     })
-    .cancel_on(token)
+    .cancellation_token(token)
     .await
     .unwrap_err();
     assert_eq!((err.reason(), err.attempts()), (StopReason::Cancelled, 1));

@@ -56,7 +56,7 @@ fn dropping_the_runtime_mid_retry_drops_every_loop_and_cancels_their_handles() {
                         }
                     })
                     .budget(budget)
-                    .cancel_on(token)
+                    .cancellation_token(token)
                     .await
                 }));
             }

@@ -1,15 +1,16 @@
 //! The tower layer: retries a service's failed calls with the policy, predicate, hint, token
-//! and budget.
+//! and budget; its error is a `BoxError` (a `GaveUp` when it gave up, the inner error as it is
+//! when it did not retry). Composition with tower's own middleware is in `tower_stack.rs`.
 #![cfg(feature = "tower")]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use taskweave_backoff::{Backoff, RetryBudget, RetryLayer, StopReason};
+use taskweave_backoff::{Backoff, GaveUp, RetryBudget, RetryLayer, StopReason};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tower::{Layer, Service, ServiceExt, service_fn};
+use tower::{BoxError, Layer, Service, ServiceExt, service_fn};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -18,6 +19,28 @@ enum Error {
     Busy,
     BadRequest,
     SlowDown(Duration),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The `GaveUp` a retried call ended with: its reason and attempt count.
+fn gave_up(err: &BoxError) -> (StopReason, u32) {
+    let gave_up = err
+        .downcast_ref::<GaveUp>()
+        .unwrap_or_else(|| panic!("expected a GaveUp, got {err}"));
+    (gave_up.reason(), gave_up.attempts())
+}
+
+/// The inner error an error that was not retried passed through as.
+fn inner(err: &BoxError) -> &Error {
+    err.downcast_ref::<Error>()
+        .unwrap_or_else(|| panic!("expected the inner error as it is, got {err}"))
 }
 
 /// A service failing `failures` times per request with `error`, then echoing the request.
@@ -60,17 +83,18 @@ async fn retries_a_failing_service_until_it_answers() {
 #[tokio::test(start_paused = true)]
 async fn the_predicate_and_attempt_limit_decide_when_to_stop() {
     let (_, svc) = flaky(100, Error::Busy);
-    let layer = RetryLayer::new(policy(4)).when(|e: &Error| *e == Error::Busy);
+    let layer =
+        RetryLayer::new(policy(4)).when(|e: &BoxError| e.downcast_ref() == Some(&Error::Busy));
     let err = layer.layer(svc).oneshot(1).await.unwrap_err();
-    assert_eq!((err.reason(), err.attempts()), (StopReason::Exhausted, 4));
+    assert_eq!(gave_up(&err), (StopReason::Exhausted, 4));
+    let last = err.downcast::<GaveUp>().unwrap().into_error();
+    assert_eq!(inner(&last), &Error::Busy);
 
+    // Not retried: the inner error comes back as it is, not wrapped.
     let (calls, svc) = flaky(100, Error::BadRequest);
     let err = layer.layer(svc).oneshot(1).await.unwrap_err();
-    assert_eq!(
-        (err.reason(), err.attempts()),
-        (StopReason::NotRetryable, 1)
-    );
-    assert_eq!(err.into_error(), Error::BadRequest);
+    assert!(err.downcast_ref::<GaveUp>().is_none());
+    assert_eq!(inner(&err), &Error::BadRequest);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
@@ -80,11 +104,11 @@ async fn a_hint_overrides_the_delay_and_notify_sees_it() {
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
     let layer = RetryLayer::new(policy(5))
-        .retry_after(|e: &Error| match e {
-            Error::SlowDown(after) => Some(*after),
+        .retry_after(|e: &BoxError| match e.downcast_ref() {
+            Some(Error::SlowDown(after)) => Some(*after),
             _ => None,
         })
-        .notify(move |_: &Error, attempt, delay| log.lock().unwrap().push((attempt, delay)));
+        .notify(move |_: &BoxError, attempt, delay| log.lock().unwrap().push((attempt, delay)));
     let start = Instant::now();
     layer.layer(svc).oneshot(3).await.unwrap();
     assert_eq!(
@@ -104,28 +128,27 @@ async fn cancellation_ends_the_wait_and_the_budget_is_shared() {
         .unwrap();
     let (_, svc) = flaky(100, Error::Busy);
     let call = RetryLayer::new(slow)
-        .cancel_on(token.clone())
+        .cancellation_token(token.clone())
         .layer(svc)
         .oneshot(1);
     let task = tokio::spawn(call);
     tokio::time::sleep(MS).await;
     token.cancel();
     let err = task.await.unwrap().unwrap_err();
-    assert_eq!((err.reason(), err.attempts()), (StopReason::Cancelled, 1));
+    assert_eq!(gave_up(&err), (StopReason::Cancelled, 1));
+    assert_eq!(
+        inner(err.downcast_ref::<GaveUp>().unwrap().error()),
+        &Error::Busy,
+        "the error that was being waited out"
+    );
 
     let budget = RetryBudget::builder().capacity(2).build().unwrap();
     let layer = RetryLayer::new(policy(10)).budget(budget.clone());
     let (_, svc) = flaky(100, Error::Busy);
     let err = layer.layer(svc.clone()).oneshot(1).await.unwrap_err();
-    assert_eq!(
-        (err.reason(), err.attempts()),
-        (StopReason::BudgetExhausted, 3)
-    );
+    assert_eq!(gave_up(&err), (StopReason::BudgetExhausted, 3));
     let err = layer.layer(svc).oneshot(1).await.unwrap_err();
-    assert_eq!(
-        (err.reason(), err.attempts()),
-        (StopReason::BudgetExhausted, 1)
-    );
+    assert_eq!(gave_up(&err), (StopReason::BudgetExhausted, 1));
     assert_eq!(budget.denied(), 2);
 }
 
@@ -161,11 +184,11 @@ async fn readiness_errors_are_retried_like_call_errors() {
         .oneshot(1)
         .await
         .unwrap_err();
-    assert_eq!((err.reason(), err.attempts()), (StopReason::Exhausted, 3));
+    assert_eq!(gave_up(&err), (StopReason::Exhausted, 3));
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_readiness_error_before_any_call_reports_zero_attempts() {
+async fn a_readiness_error_before_any_call_passes_through_as_it_is() {
     #[derive(Clone)]
     struct Broken;
     impl Service<u32> for Broken {
@@ -187,11 +210,7 @@ async fn a_readiness_error_before_any_call_reports_zero_attempts() {
         .oneshot(1)
         .await
         .unwrap_err();
-    assert_eq!(
-        (err.reason(), err.attempts()),
-        (StopReason::NotRetryable, 0)
-    );
-    assert_eq!(err.into_error(), Error::BadRequest);
+    assert_eq!(inner(&err), &Error::BadRequest);
 }
 
 #[tokio::test(start_paused = true)]

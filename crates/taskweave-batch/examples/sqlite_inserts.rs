@@ -117,7 +117,7 @@ async fn batched(path: &PathBuf) -> Result<(Duration, usize), BoxError> {
         ids.push(ticket.await.map_err(|e| BoxError::from(e.to_string()))?);
     }
     let elapsed = start.elapsed();
-    batcher.shutdown().await;
+    batcher.drain().await;
 
     // Every ticket got its own row's id.
     ids.sort_unstable();

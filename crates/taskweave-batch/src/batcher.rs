@@ -11,17 +11,19 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::config::BatcherBuilder;
+use crate::builder::BatcherBuilder;
 use crate::error::{Closed, TrySubmitError};
 use crate::metrics::{FlushTrigger, Metrics};
 use crate::shutdown::ShutdownReport;
+use crate::sink::BatcherSink;
 use crate::state::{Refused, Shared};
 use crate::ticket::{Reply, Ticket};
 
 /// Groups items into batches and hands each batch to an async flush handler.
 ///
 /// A batch is closed when it holds `max_items` items, when its oldest item has waited
-/// `max_delay`, when it reaches `max_weight`, on [`flush`](Self::flush), or on shutdown —
+/// `max_delay`, when it reaches `max_weight`, on [`flush`](Self::flush), or when the batcher
+/// is closed —
 /// whichever comes first. Items are flushed exactly once, in the order they were accepted.
 ///
 /// A panic in the flush handler (or its future, or its [`FlushOutput`](crate::FlushOutput))
@@ -29,9 +31,16 @@ use crate::ticket::{Reply, Ticket};
 /// [`BatchError::FlushPanicked`](crate::BatchError::FlushPanicked), and later batches are
 /// flushed as usual.
 ///
-/// Cloning is cheap and every clone feeds the same batcher. When the last clone is dropped the
-/// batcher shuts down as if [`shutdown`](Self::shutdown) had been called, so nothing accepted is
-/// lost.
+/// # Lifecycle
+///
+/// [`close`](Self::close) stops intake and lets accepted items be flushed;
+/// [`drain`](Self::drain) closes and waits for that; [`shutdown`](Self::shutdown) does the same
+/// within a grace period, then aborts; [`abort`](Self::abort) is the hard stop. A
+/// [`cancellation_token`](BatcherBuilder::cancellation_token) closes it when cancelled.
+///
+/// Cloning is cheap and every clone (and every [`sink`](Self::sink)) feeds the same batcher.
+/// Dropping the last of them is [`close`](Self::close): intake stops, and what was accepted is
+/// flushed in the background; nothing is aborted.
 pub struct Batcher<T, R = (), E = Infallible> {
     shared: Arc<Shared<T, R, E>>,
 }
@@ -55,7 +64,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`Closed`] with the item if the batcher is shutting down.
+    /// [`Closed`] with the item if the batcher is closed.
     ///
     /// # Cancel safety
     ///
@@ -84,7 +93,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`Closed`] with the item if the batcher is shutting down.
+    /// [`Closed`] with the item if the batcher is closed.
     ///
     /// # Cancel safety
     ///
@@ -139,8 +148,9 @@ where
     }
 
     /// Closes the batch being filled now (trigger [`FlushTrigger::Explicit`]) instead of waiting
-    /// for its size, weight or delay. Does nothing if it is empty. Await the items' tickets to
-    /// know when they have been flushed.
+    /// for its size, weight or delay. Does nothing if it is empty. The batcher stays open (this
+    /// is not [`close`](Self::close)). Await the items' tickets to know when they have been
+    /// flushed.
     pub fn flush(&self) {
         let mut state = self.shared.lock();
         if state.open.items.is_empty() {
@@ -154,34 +164,43 @@ where
         self.shared.wake_flusher.notify_one();
     }
 
-    /// Shuts the batcher down and waits until it is drained: nothing more is accepted (waiting
-    /// submitters get their item back in [`Closed`]), everything buffered is flushed, in-flight
-    /// flushes are awaited, and so every ticket has resolved when this returns. It waits as long
-    /// as the flushes take; [`shutdown_timeout`](Self::shutdown_timeout) bounds the wait.
+    /// Stops intake: later submissions are refused with their item handed back in [`Closed`]
+    /// (producers waiting for space get theirs back too). What was accepted carries on: the
+    /// batch being filled is closed at once (trigger [`FlushTrigger::Close`]) without waiting
+    /// for its delay, and every batch is flushed as usual. Idempotent; returns at once. Await
+    /// [`drain`](Self::drain) to know when everything has been flushed.
+    ///
+    /// Cancelling the [`cancellation_token`](BatcherBuilder::cancellation_token) and dropping the
+    /// last handle do exactly this.
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// [Closes](Self::close) the batcher and waits until every item accepted earlier has been
+    /// flushed and its ticket resolved (or, after an [`abort`](Self::abort), handed back). It
+    /// waits as long as the flushes take and never aborts one;
+    /// [`shutdown`](Self::shutdown) bounds the wait.
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: the shutdown goes on without the caller; call again (or
-    /// [`drained`](Self::drained)) to wait for it.
-    pub async fn shutdown(&self) {
+    /// Cancel safe: dropping the future does not undo the close, and the flushes go on; call
+    /// `drain` again to wait for them.
+    pub async fn drain(&self) {
         self.shared.close();
         self.shared.drained.cancelled().await;
     }
 
-    /// Shuts the batcher down like [`shutdown`](Self::shutdown), but gives the flushes only
-    /// `grace` to finish. When it ends, flushes in progress are cancelled (their tickets resolve
-    /// to [`BatchError::Aborted`](crate::BatchError::Aborted)) and the items never handed to the
+    /// [Closes](Self::close) the batcher and waits up to `grace` for it to drain, as
+    /// [`drain`](Self::drain) does; then [aborts](Self::abort) what is left: flushes in progress
+    /// are cancelled (their tickets resolve to
+    /// [`BatchError::Aborted`](crate::BatchError::Aborted)) and the items never handed to the
     /// handler are handed back in the [`ShutdownReport`] (their tickets resolve to
     /// [`BatchError::Unflushed`](crate::BatchError::Unflushed)). Every ticket has resolved when
-    /// this returns.
+    /// this returns; [`ShutdownReport::is_clean`] says whether anything was cut short.
     ///
-    /// Waiting producers get their item back in [`Closed`], as with `shutdown`. A handler that
-    /// blocks its thread instead of awaiting cannot be cancelled: keep blocking work in
-    /// `spawn_blocking`. If the runtime already shut down under the batcher, this returns at
-    /// once with what it could not flush.
-    ///
-    /// (Named `shutdown_timeout` for now because [`shutdown`](Self::shutdown) keeps its
-    /// signature; the pool crate's equivalent is `shutdown(grace)`.)
+    /// A handler that blocks its thread instead of awaiting cannot be cancelled: keep blocking
+    /// work in `spawn_blocking`. If the runtime already shut down under the batcher, this
+    /// returns at once with what it could not flush.
     ///
     /// # Panics
     ///
@@ -191,34 +210,52 @@ where
     /// # Cancel safety
     ///
     /// Dropping the future during the grace period leaves the batcher closed and draining, as
-    /// [`shutdown`](Self::shutdown) does; once the grace period is over, the cancellation has
-    /// begun and finishes regardless, and the unflushed items wait for the next call.
-    pub async fn shutdown_timeout(&self, grace: Duration) -> ShutdownReport<T> {
+    /// [`drain`](Self::drain) does; once the grace period is over, the abort has begun and
+    /// finishes regardless, and the unflushed items wait for the next call (or
+    /// [`abort`](Self::abort)) to hand them back.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport<T> {
         self.shared.close();
         if !self.shared.drained.is_cancelled()
             && tokio::time::timeout(grace, self.shared.drained.cancelled())
                 .await
                 .is_err()
         {
-            self.shared.abort();
+            self.shared.abort("shutdown grace period ended");
             self.shared.drained.cancelled().await;
         }
         self.shared.report()
     }
 
-    /// Waits until the batcher has shut down and flushed everything, without starting the
-    /// shutdown itself (which a
-    /// [`CancellationToken`](tokio_util::sync::CancellationToken) given to
-    /// [`shutdown_on`](BatcherBuilder::shutdown_on) may do).
+    /// The hard stop: stops intake, cancels the flushes in progress now, and discards every
+    /// item not yet handed to the handler. Returns at once, with the discarded items in
+    /// acceptance order (drop them to throw them away).
     ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe.
-    pub async fn drained(&self) {
-        self.shared.drained.cancelled().await;
+    /// Nothing ends silently: the tickets of the discarded items resolve to
+    /// [`BatchError::Unflushed`](crate::BatchError::Unflushed), those of the cancelled flushes
+    /// to [`BatchError::Aborted`](crate::BatchError::Aborted) (as soon as the flush task has
+    /// dropped them); they are counted in [`Metrics::items_unflushed`] and
+    /// [`Metrics::batches_aborted`]/[`items_aborted`](Metrics::items_aborted), and a `warn`
+    /// event is logged. Producers waiting for space get their item back in [`Closed`]. Await
+    /// [`drain`](Self::drain) to know when the cancelled flushes are gone. Whether a cancelled
+    /// flush took effect downstream is unknown.
+    pub fn abort(&self) -> Vec<T> {
+        self.shared.abort("abort() called");
+        self.shared.take_unflushed_items()
     }
 
-    /// Whether the batcher has stopped accepting items.
+    /// A [`Sink`](futures_sink::Sink) feeding this batcher, with backpressure:
+    /// `stream.forward(batcher.sink())` submits every item of `stream` (fire-and-forget, like
+    /// [`push`](Self::push)) and, at the end, closes the batcher and waits until it has
+    /// drained. See [`BatcherSink`] for what each `Sink` method means here.
+    ///
+    /// The sink is a handle of its own (like a clone), because waiting for space needs state
+    /// that a shared `&Batcher` cannot hold.
+    pub fn sink(&self) -> BatcherSink<T, R, E> {
+        BatcherSink::new(self.clone())
+    }
+
+    /// Whether the batcher has stopped accepting items ([`close`](Self::close) or anything
+    /// that closes it).
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed
     }
@@ -232,6 +269,10 @@ where
 impl<T, R, E> Batcher<T, R, E> {
     pub(crate) fn from_shared(shared: Arc<Shared<T, R, E>>) -> Self {
         Self { shared }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared<T, R, E>> {
+        &self.shared
     }
 }
 

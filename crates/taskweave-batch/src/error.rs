@@ -30,8 +30,14 @@ pub enum ConfigError {
         /// The configured `max_weight`.
         max_weight: u64,
     },
-    /// `max_buffered_weight` was set without a weight function.
+    /// `max_buffered_weight` was set without a weight limit (`max_weight`).
     BufferedWeightWithoutWeigher,
+    /// `max_weight` was set (e.g. from a [`BatcherConfig`](crate::BatcherConfig)) without a
+    /// weight function to measure items with.
+    MaxWeightWithoutWeigher,
+    /// A weight function was given with [`weigher`](crate::BatcherBuilder::weigher) but no
+    /// `max_weight`, so it would never be used.
+    WeigherWithoutMaxWeight,
     /// `max_items` was above [`MAX_ITEMS_LIMIT`](crate::MAX_ITEMS_LIMIT).
     MaxItemsTooLarge {
         /// The configured `max_items`.
@@ -86,7 +92,16 @@ impl fmt::Display for ConfigError {
                  a batch could never reach its weight; raise max_buffered_weight or lower max_weight"
             ),
             Self::BufferedWeightWithoutWeigher => f.write_str(
-                "max_buffered_weight needs a weight function: call max_weight(limit, weigher) too",
+                "max_buffered_weight needs a weight limit: set max_weight (with a weight function) \
+                 too, or remove max_buffered_weight",
+            ),
+            Self::MaxWeightWithoutWeigher => f.write_str(
+                "max_weight is set but there is no weight function: call weigher(f) on the \
+                 builder, or remove max_weight",
+            ),
+            Self::WeigherWithoutMaxWeight => f.write_str(
+                "a weight function was given without max_weight: set max_weight, or drop the \
+                 weigher",
             ),
             Self::MaxItemsTooLarge { max_items, limit } => write!(
                 f,
@@ -120,11 +135,13 @@ impl Error for ConfigError {}
 
 /// Why [`Batcher::try_submit`](crate::Batcher::try_submit) or
 /// [`Batcher::try_push`](crate::Batcher::try_push) did not accept an item; the item is handed back.
-#[derive(PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TrySubmitError<T> {
     /// The buffer is at its item or weight bound; retry after a flush or use the waiting variant.
     Full(T),
-    /// The batcher is shutting down or shut down and accepts nothing more.
+    /// The batcher is closed (see [`Batcher::close`](crate::Batcher::close)) and accepts
+    /// nothing more.
     Closed(T),
 }
 
@@ -152,18 +169,34 @@ impl<T> fmt::Display for TrySubmitError<T> {
             Self::Full(_) => f.write_str(
                 "the batcher's buffer is full: wait for a flush or use the awaiting submit/push",
             ),
-            Self::Closed(_) => f.write_str("the batcher is shut down and accepts no more items"),
+            Self::Closed(_) => f.write_str(
+                "the batcher is closed and accepts no more items: submit to a batcher that is \
+                 still open",
+            ),
         }
     }
 }
 
 impl<T> Error for TrySubmitError<T> {}
 
-/// The batcher was shut down before the item could be accepted; the item is handed back.
-#[derive(PartialEq, Eq)]
+/// The batcher was closed (by [`close`](crate::Batcher::close), `drain`, `shutdown`, `abort`,
+/// its cancellation token or the drop of its last handle) before the item could be accepted;
+/// the item is handed back.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Closed<T>(pub T);
 
 impl<T> Closed<T> {
+    /// Wraps an item that was refused because the batcher is closed.
+    pub fn new(item: T) -> Self {
+        Self(item)
+    }
+
+    /// The item that was not accepted.
+    pub fn get_ref(&self) -> &T {
+        &self.0
+    }
+
     /// Takes back the item that was not accepted.
     pub fn into_inner(self) -> T {
         self.0
@@ -178,13 +211,20 @@ impl<T> fmt::Debug for Closed<T> {
 
 impl<T> fmt::Display for Closed<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the batcher is shut down and accepts no more items")
+        f.write_str(
+            "the batcher is closed and accepts no more items: submit to a batcher that is still \
+             open",
+        )
     }
 }
 
 impl<T> Error for Closed<T> {}
 
 /// Why a [`Ticket`](crate::Ticket) did not resolve to its item's result.
+///
+/// `Clone` needs no `E: Clone` (the handler's error is shared in an `Arc`); `PartialEq`
+/// compares the shared errors by value.
+#[derive(PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BatchError<E> {
     /// The flush handler returned an error for the whole batch; every ticket of the batch
@@ -200,13 +240,14 @@ pub enum BatchError<E> {
     /// before this item got its result; whether the batch took effect is unknown. Other
     /// batches are unaffected.
     FlushPanicked,
-    /// [`Batcher::shutdown_timeout`](crate::Batcher::shutdown_timeout)'s grace period ended
-    /// while this item's batch was being flushed, and the flush was cancelled; whether the
-    /// batch took effect is unknown.
+    /// The flush of this item's batch was cancelled: [`Batcher::abort`](crate::Batcher::abort)
+    /// was called, or [`Batcher::shutdown`](crate::Batcher::shutdown)'s grace period ended,
+    /// while it ran. Whether the batch took effect is unknown.
     Aborted,
-    /// The item was never handed to the flush handler: shutdown's grace period ended, or the
-    /// runtime shut down, first. The item itself is handed back by
-    /// [`Batcher::shutdown_timeout`](crate::Batcher::shutdown_timeout).
+    /// The item was never handed to the flush handler: [`Batcher::abort`](crate::Batcher::abort)
+    /// was called, shutdown's grace period ended, or the runtime shut down, first. The item
+    /// itself is handed back by `abort` or in
+    /// [`ShutdownReport::unflushed`](crate::ShutdownReport::unflushed).
     Unflushed,
 }
 
@@ -246,19 +287,21 @@ impl<E: fmt::Display> fmt::Display for BatchError<E> {
             ),
             Self::Abandoned => f.write_str(
                 "the batcher's flush task was cancelled (runtime shutdown) mid-flush; the batch \
-                 may or may not have taken effect: call shutdown().await before the runtime ends",
+                 may or may not have taken effect: await drain() (or shutdown(grace)) before the \
+                 runtime ends",
             ),
             Self::FlushPanicked => f.write_str(
                 "the flush handler (or its FlushOutput) panicked; the batch may or may not have \
                  taken effect, and the batcher goes on with the next batches",
             ),
             Self::Aborted => f.write_str(
-                "shutdown's grace period ended mid-flush and the flush was cancelled; the batch \
-                 may or may not have taken effect: give shutdown_timeout a longer grace period",
+                "the flush was cancelled mid-way (abort(), or the end of shutdown's grace \
+                 period); the batch may or may not have taken effect: use drain() or a longer \
+                 grace period to let flushes finish",
             ),
             Self::Unflushed => f.write_str(
-                "the item was never flushed (shutdown's grace period ended, or the runtime shut \
-                 down, first); shutdown_timeout hands it back",
+                "the item was never flushed (abort(), the end of shutdown's grace period, or the \
+                 runtime's shutdown came first); abort() or the ShutdownReport hands it back",
             ),
         }
     }

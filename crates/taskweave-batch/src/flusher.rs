@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::batcher::Batcher;
-use crate::config::Settings;
+use crate::builder::Settings;
 use crate::error::BatchError;
 use crate::metrics::FlushTrigger;
 use crate::outcome::FlushOutput;
@@ -34,7 +34,7 @@ pub(crate) fn start<T, R, E, F, Fut, O>(
     runtime: &tokio::runtime::Handle,
     settings: Settings<T>,
     handler: F,
-    shutdown: Option<CancellationToken>,
+    token: Option<CancellationToken>,
 ) -> Batcher<T, R, E>
 where
     T: Send + 'static,
@@ -58,7 +58,7 @@ where
         handler,
         finished: false,
     };
-    runtime.spawn(flusher.run(shutdown));
+    runtime.spawn(flusher.run(token));
     Batcher::from_shared(shared)
 }
 
@@ -77,12 +77,12 @@ where
     Fut: Future<Output = Result<O, E>> + Send + 'static,
     O: FlushOutput<Item = R>,
 {
-    async fn run(mut self, shutdown: Option<CancellationToken>) {
+    async fn run(mut self, token: Option<CancellationToken>) {
         let shared = Arc::clone(&self.shared);
         let max_delay = shared.settings.limits.max_delay;
         let max_items = shared.settings.limits.max_items;
-        let mut watch_token = shutdown.is_some();
-        let shutdown = shutdown.unwrap_or_default();
+        let mut watch_token = token.is_some();
+        let token = token.unwrap_or_default();
         let mut starting = Vec::new();
         let mut in_flight = FuturesUnordered::new();
         loop {
@@ -92,7 +92,7 @@ where
                 let mut state = shared.lock();
                 if let Some(since) = state.open.since {
                     if state.closed {
-                        state.close_open(FlushTrigger::Shutdown, max_items);
+                        state.close_open(FlushTrigger::Close, max_items);
                     } else if since
                         .checked_add(max_delay)
                         .is_some_and(|deadline| deadline <= Instant::now())
@@ -133,7 +133,8 @@ where
                 () = shared.wake_flusher.notified() => {}
                 () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)),
                     if deadline.is_some() => {}
-                () = shutdown.cancelled(), if watch_token => {
+                // Graceful: the token does what `close()` does.
+                () = token.cancelled(), if watch_token => {
                     watch_token = false;
                     shared.close();
                 }
@@ -201,7 +202,7 @@ where
 
 impl<T, R, E, F> Drop for Flusher<T, R, E, F> {
     /// The flush task was dropped before draining (its runtime shut down): close the batcher,
-    /// keep what was never flushed for `shutdown_timeout` to hand back, and resolve the tickets,
+    /// keep what was never flushed for `shutdown` or `abort` to hand back, and resolve the tickets,
     /// so that producers get their items back and nothing hangs. Flushes in progress are dropped
     /// with the task; their tickets resolve to `Abandoned`.
     fn drop(&mut self) {
@@ -230,7 +231,7 @@ impl<T, R, E, F> Drop for Flusher<T, R, E, F> {
             in_flight,
             flushing_items,
             "batcher's flush task was cancelled (runtime shutdown?): unflushed items are kept for \
-             shutdown_timeout to hand back, in-flight flushes resolve to Abandoned"
+             shutdown(grace) or abort() to hand back, in-flight flushes resolve to Abandoned"
         );
         self.shared.space.notify_waiters();
         self.shared.drained.cancel();

@@ -14,20 +14,21 @@ pub enum FlushTrigger {
     Weight,
     /// [`Batcher::flush`](crate::Batcher::flush) was called.
     Explicit,
-    /// The batcher was shutting down.
-    Shutdown,
+    /// The batcher was closed ([`Batcher::close`](crate::Batcher::close), `drain`, `shutdown`,
+    /// its cancellation token or the drop of its last handle): the tail is flushed at once.
+    Close,
 }
 
 impl FlushTrigger {
     /// A short lowercase name, as used in `tracing` events: `size`, `delay`, `weight`,
-    /// `explicit`, `shutdown`.
+    /// `explicit`, `close`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Size => "size",
             Self::Delay => "delay",
             Self::Weight => "weight",
             Self::Explicit => "explicit",
-            Self::Shutdown => "shutdown",
+            Self::Close => "close",
         }
     }
 }
@@ -50,8 +51,8 @@ pub struct TriggerCounts {
     pub weight: u64,
     /// Closed by [`Batcher::flush`](crate::Batcher::flush).
     pub explicit: u64,
-    /// Closed by shutdown.
-    pub shutdown: u64,
+    /// Closed because the batcher was closed.
+    pub close: u64,
 }
 
 impl TriggerCounts {
@@ -62,7 +63,7 @@ impl TriggerCounts {
             FlushTrigger::Delay => self.delay,
             FlushTrigger::Weight => self.weight,
             FlushTrigger::Explicit => self.explicit,
-            FlushTrigger::Shutdown => self.shutdown,
+            FlushTrigger::Close => self.close,
         }
     }
 
@@ -72,13 +73,13 @@ impl TriggerCounts {
             FlushTrigger::Delay => self.delay += 1,
             FlushTrigger::Weight => self.weight += 1,
             FlushTrigger::Explicit => self.explicit += 1,
-            FlushTrigger::Shutdown => self.shutdown += 1,
+            FlushTrigger::Close => self.close += 1,
         }
     }
 
     /// All batches closed so far.
     pub fn total(&self) -> u64 {
-        self.size + self.delay + self.weight + self.explicit + self.shutdown
+        self.size + self.delay + self.weight + self.explicit + self.close
     }
 }
 
@@ -91,7 +92,8 @@ pub struct Metrics {
     /// `try_submit`/`try_push` calls refused because the buffer was full (the item was handed
     /// back).
     pub rejected_full: u64,
-    /// Times `submit`/`push` found the buffer full and had to wait for space.
+    /// Times `submit`/`push` (or a [`BatcherSink`](crate::BatcherSink)) found the buffer full
+    /// and had to wait for space.
     pub waits_for_space: u64,
     /// Submissions refused because the batcher was closed (the item was handed back).
     pub rejected_closed: u64,
@@ -112,14 +114,20 @@ pub struct Metrics {
     /// Batches whose handler, handler future or [`FlushOutput`](crate::FlushOutput) panicked;
     /// their tickets resolved to [`BatchError::FlushPanicked`](crate::BatchError::FlushPanicked).
     pub batches_panicked: u64,
-    /// Batches whose flush [`shutdown_timeout`](crate::Batcher::shutdown_timeout) cancelled when
-    /// its grace period ended.
+    /// Batches whose flush was cancelled, by [`abort`](crate::Batcher::abort) or at the end of
+    /// [`shutdown`](crate::Batcher::shutdown)'s grace period; their tickets resolved to
+    /// [`BatchError::Aborted`](crate::BatchError::Aborted).
     pub batches_aborted: u64,
     /// Items in those cancelled flushes.
     pub items_aborted: u64,
-    /// Accepted items that were never handed to the handler (shutdown's grace period ended, or
-    /// the runtime shut down, first); `shutdown_timeout` hands them back.
+    /// Accepted items that were never handed to the handler ([`abort`](crate::Batcher::abort),
+    /// the end of shutdown's grace period, or the runtime's shutdown came first); their tickets
+    /// resolved to [`BatchError::Unflushed`](crate::BatchError::Unflushed), and `abort` or the
+    /// [`ShutdownReport`](crate::ShutdownReport) hands them back.
     pub items_unflushed: u64,
+    /// Items a [`BatcherSink`](crate::BatcherSink) had taken (`start_send`) but not yet handed
+    /// to the batcher when it was dropped without a completed flush or close.
+    pub sink_items_dropped: u64,
     /// Why batches were closed.
     pub triggers: TriggerCounts,
 }

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Settings;
+use crate::builder::Settings;
 use crate::error::BatchError;
 use crate::metrics::{FlushTrigger, Metrics, TriggerCounts};
 use crate::shutdown::ShutdownReport;
@@ -29,9 +29,10 @@ pub(crate) struct Shared<T, R, E> {
     pub(crate) space: Notify,
     /// Cancelled by the flush task once everything accepted has been flushed (or aborted).
     pub(crate) drained: CancellationToken,
-    /// Cancelled when `shutdown_timeout`'s grace period ends: cuts in-flight flushes short.
+    /// Cancelled by `abort`, or when `shutdown`'s grace period ends: cuts in-flight flushes
+    /// short.
     pub(crate) abort: CancellationToken,
-    /// Live `Batcher` handles; the last one to go shuts the batcher down.
+    /// Live `Batcher` handles; the last one to go closes the batcher.
     pub(crate) handles: AtomicUsize,
 }
 
@@ -45,7 +46,7 @@ pub(crate) struct State<T, R, E> {
     /// Set by the flush task when it waits with no timer armed.
     pub(crate) wake_on_first_item: bool,
     /// Items taken back from the batcher unflushed (grace period over, or runtime gone),
-    /// waiting for `shutdown_timeout` to hand them back.
+    /// waiting for `shutdown` or `abort` to hand them back.
     pub(crate) unflushed: Vec<T>,
     pub(crate) metrics: Counters,
 }
@@ -81,6 +82,7 @@ pub(crate) struct Counters {
     pub(crate) batches_aborted: u64,
     pub(crate) items_aborted: u64,
     pub(crate) items_unflushed: u64,
+    pub(crate) sink_items_dropped: u64,
     pub(crate) triggers: TriggerCounts,
 }
 
@@ -96,7 +98,7 @@ pub(crate) enum Outcome {
     Failed,
     /// The handler, its future or its output panicked.
     Panicked,
-    /// `shutdown_timeout`'s grace period ended first.
+    /// `abort`, or the end of `shutdown`'s grace period, came first.
     Aborted,
 }
 
@@ -156,7 +158,7 @@ impl<T, R, E> State<T, R, E> {
             items: mem::take(&mut self.open.items),
             tickets: mem::take(&mut self.open.tickets),
             weight: mem::take(&mut self.open.weight),
-            trigger: FlushTrigger::Shutdown,
+            trigger: FlushTrigger::Close,
         };
         self.open.since = None;
         let mut taken = 0;
@@ -274,27 +276,33 @@ impl<T, R, E> Shared<T, R, E> {
         state.closed = true;
         tracing::debug!(
             buffered_items = state.buffered_items,
-            "batcher closing: flushing everything buffered"
+            "batcher closed: no more items accepted, flushing everything buffered"
         );
         drop(state);
         self.space.notify_waiters();
         self.wake_flusher.notify_one();
     }
 
-    /// Ends a shutdown's grace period: takes back what was never handed to the handler and
-    /// cancels the flushes in progress.
-    pub(crate) fn abort(&self) {
+    /// The hard stop (`abort`, or the end of a shutdown's grace period, as `reason` says):
+    /// closes the batcher, takes back what was never handed to the handler (into `unflushed`)
+    /// and cancels the flushes in progress.
+    pub(crate) fn abort(&self, reason: &'static str) {
         let mut state = self.lock();
         state.closed = true;
         let (flushing, buffered) = (state.flushing, state.buffered_items);
         let tickets = state.take_unflushed();
         let unflushed = buffered - state.buffered_items;
         drop(state);
-        tracing::warn!(
-            unflushed,
-            flushing,
-            "shutdown grace period ended: cancelling in-flight flushes, handing back unflushed items"
-        );
+        if unflushed == 0 && flushing == 0 {
+            tracing::debug!(reason, "batcher aborted: nothing was left to cut short");
+        } else {
+            tracing::warn!(
+                reason,
+                unflushed,
+                flushing,
+                "batcher aborted: cancelling in-flight flushes, handing back unflushed items"
+            );
+        }
         resolve_unflushed(tickets);
         self.abort.cancel();
         self.space.notify_waiters();
@@ -331,10 +339,15 @@ impl<T, R, E> Shared<T, R, E> {
             ),
             Outcome::Aborted => tracing::warn!(
                 items = done.items,
-                "flush cancelled at the end of shutdown's grace period; its tickets resolve to Aborted"
+                "flush cancelled (abort, or the end of shutdown's grace period); its tickets resolve to Aborted"
             ),
         }
         self.space.notify_waiters();
+    }
+
+    /// Takes the items never flushed that were not handed back yet, in acceptance order.
+    pub(crate) fn take_unflushed_items(&self) -> Vec<T> {
+        mem::take(&mut self.lock().unflushed)
     }
 
     /// Hands back what was never flushed, with the count of cancelled flushes.
@@ -345,6 +358,8 @@ impl<T, R, E> Shared<T, R, E> {
             unflushed,
             aborted_batches: state.metrics.batches_aborted,
             aborted_items: state.metrics.items_aborted,
+            abandoned_batches: state.metrics.batches_abandoned,
+            unflushed_items: state.metrics.items_unflushed,
         }
     }
 
@@ -367,6 +382,7 @@ impl<T, R, E> Shared<T, R, E> {
             batches_aborted: m.batches_aborted,
             items_aborted: m.items_aborted,
             items_unflushed: m.items_unflushed,
+            sink_items_dropped: m.sink_items_dropped,
             triggers: m.triggers,
         }
     }

@@ -10,7 +10,7 @@ use futures_core::stream::FusedStream;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep};
 
-use crate::config::Limits;
+use crate::limits::Limits;
 
 /// Adds [`batched`](BatchedExt::batched) to every [`Stream`].
 pub trait BatchedExt: Stream + Sized {

@@ -14,8 +14,10 @@ pub(crate) type Reply<R, E> = oneshot::Sender<Result<R, BatchError<E>>>;
 /// Resolves when the batch holding the item was flushed, to that item's result or the batch's
 /// error. Returned by [`Batcher::submit`](crate::Batcher::submit).
 ///
-/// Every ticket resolves, also across shutdown: the batcher flushes everything it accepted
-/// before it stops. Dropping a ticket does not withdraw the item; it is flushed all the same.
+/// Every ticket resolves, whatever ends the batcher: `close`/`drain` flush everything accepted
+/// first; [`abort`](crate::Batcher::abort) and the end of a shutdown's grace period resolve it to
+/// [`BatchError::Aborted`] or [`BatchError::Unflushed`]. Dropping a ticket does not withdraw the
+/// item; it is flushed all the same.
 #[must_use = "a ticket does nothing unless awaited; use `push` if the result is not needed"]
 pub struct Ticket<R, E> {
     rx: oneshot::Receiver<Result<R, BatchError<E>>>,

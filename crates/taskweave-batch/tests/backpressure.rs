@@ -66,7 +66,7 @@ async fn producers_are_not_blocked_by_a_running_flush_while_space_remains() {
     assert!(waiting.is_finished());
     assert_eq!(waiting.await.unwrap(), Ok(()));
     gate.add_permits(100);
-    batcher.shutdown().await;
+    batcher.drain().await;
     assert_eq!(batcher.metrics().items_flushed, 7);
 }
 
@@ -99,7 +99,7 @@ async fn the_weight_bound_pushes_back_but_admits_an_oversized_item_into_an_empty
     settle().await;
     assert_eq!(batcher.try_push(1), Ok(()));
     gate.add_permits(100);
-    batcher.shutdown().await;
+    batcher.drain().await;
     assert_eq!(batcher.metrics().items_flushed, 5);
 }
 
@@ -128,8 +128,8 @@ async fn an_item_that_does_not_fit_closes_the_open_batch_instead_of_waiting_fore
     assert_eq!(batcher.try_push(7), Err(TrySubmitError::Full(7)));
     settle().await;
     assert_eq!(batcher.try_push(7), Ok(()));
-    batcher.shutdown().await;
+    batcher.drain().await;
     assert_eq!(log.batches(), vec![vec![6], vec![5, 1], vec![7]]);
     let triggers = batcher.metrics().triggers;
-    assert_eq!((triggers.weight, triggers.shutdown), (2, 1));
+    assert_eq!((triggers.weight, triggers.close), (2, 1));
 }

@@ -37,7 +37,7 @@ async fn peak_concurrency(limit: usize) -> (usize, Vec<Vec<u32>>) {
     }
     tokio::task::yield_now().await;
     assert!(batcher.metrics().flushing <= limit);
-    batcher.shutdown().await;
+    batcher.drain().await;
     (peak.load(Ordering::SeqCst), log.batches())
 }
 

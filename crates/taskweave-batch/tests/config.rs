@@ -158,7 +158,7 @@ async fn absurd_sizes_are_rejected_with_a_typed_error_above_their_documented_bou
         .unwrap();
     let ticket = batcher.submit(1).await.unwrap();
     drop(batcher.submit(2).await.unwrap());
-    batcher.shutdown().await;
+    batcher.drain().await;
     assert!(ticket.await.is_ok());
     assert_eq!(batcher.metrics().items_flushed, 2);
 }

@@ -84,7 +84,7 @@ fn producers_and_a_pausing_consumer_on_a_multi_thread_runtime_lose_nothing() {
                     assert_eq!(ticket.await.unwrap(), v + 1);
                 }
             }
-            batcher.shutdown().await;
+            batcher.drain().await;
             let mut seen = seen.lock().unwrap().clone();
             seen.sort_unstable();
             assert_eq!(seen, (0..total).collect::<Vec<_>>(), "each item once");
@@ -154,10 +154,10 @@ async fn shutdowns_with_fresh_wakers_finish_without_spinning() {
     }
     let drained = {
         let batcher = batcher.clone();
-        tokio::spawn(async move { FreshWakers::new(batcher.drained()).await.1 })
+        tokio::spawn(async move { FreshWakers::new(batcher.drain()).await.1 })
     };
-    let ((), polls) = FreshWakers::new(batcher.shutdown()).await;
-    assert!(polls <= 3, "{polls} polls for a shutdown of four flushes");
+    let ((), polls) = FreshWakers::new(batcher.drain()).await;
+    assert!(polls <= 3, "{polls} polls for a drain of four flushes");
     assert!(drained.await.unwrap() <= 3);
 
     let batcher = Batcher::builder()
@@ -169,7 +169,7 @@ async fn shutdowns_with_fresh_wakers_finish_without_spinning() {
         batcher.push(v).await.unwrap();
     }
     settle().await;
-    let (report, polls) = FreshWakers::new(batcher.shutdown_timeout(10 * MS)).await;
+    let (report, polls) = FreshWakers::new(batcher.shutdown(10 * MS)).await;
     assert_eq!(report.aborted_batches, 1);
     assert_eq!(report.unflushed.len(), 200 - 64);
     assert!(polls <= 4, "{polls} polls for a shutdown that times out");

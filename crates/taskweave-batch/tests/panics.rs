@@ -79,7 +79,7 @@ async fn a_panicking_flush_output_fails_its_batch_and_the_batcher_goes_on() {
     assert_eq!(metrics.batches_panicked, 1);
     assert_eq!(metrics.batches_succeeded, 1);
     assert_eq!(metrics.items_flushed, 67);
-    batcher.shutdown().await;
+    batcher.drain().await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -132,7 +132,7 @@ async fn handler_panics_sync_and_async_fail_their_batches_only() {
     assert!(matches!(sync_panic.await, Err(BatchError::FlushPanicked)));
     assert!(matches!(async_panic.await, Err(BatchError::FlushPanicked)));
     assert_eq!(fine.await.unwrap(), 3);
-    batcher.shutdown().await;
+    batcher.drain().await;
     let metrics = batcher.metrics();
     assert_eq!(
         (metrics.batches_panicked, metrics.batches_succeeded),

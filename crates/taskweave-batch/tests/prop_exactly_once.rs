@@ -122,10 +122,10 @@ fn run(config: &Config, ops: &[Op]) -> Run {
                 }
             }
         }
-        batcher.shutdown().await;
+        batcher.drain().await;
         for (seq, ticket) in tickets.into_iter().enumerate() {
             let result = futures_util::FutureExt::now_or_never(ticket)
-                .expect("every ticket has resolved after shutdown");
+                .expect("every ticket has resolved after drain");
             assert_eq!(result.unwrap(), seq, "ticket got another item's result");
         }
         let m = batcher.metrics();

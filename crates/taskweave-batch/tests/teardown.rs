@@ -80,7 +80,7 @@ fn dropping_the_runtime_mid_flight_resolves_everything_with_an_error() {
     let mut cx = Context::from_waker(Waker::noop());
     assert!(matches!(
         outside.poll_once(&mut cx),
-        Poll::Ready(Err(Closed(999)))
+        Poll::Ready(Err(Closed { 0: 999, .. }))
     ));
     assert_eq!(batcher.try_push(1), Err(TrySubmitError::Closed(1)));
     let other = tokio::runtime::Builder::new_current_thread()
@@ -102,9 +102,10 @@ fn dropping_the_runtime_mid_flight_resolves_everything_with_an_error() {
                         (v, other) => panic!("ticket {v}: {other:?}"),
                     }
                 }
-                batcher.shutdown().await;
-                batcher.drained().await;
-                let report = batcher.shutdown_timeout(HOUR).await;
+                batcher.drain().await;
+                batcher.close();
+                assert!(batcher.is_closed());
+                let report = batcher.shutdown(HOUR).await;
                 assert_eq!(report.unflushed, (128..256).collect::<Vec<_>>());
                 let metrics = batcher.metrics();
                 assert_eq!(metrics.batches_abandoned, 2);

@@ -50,7 +50,7 @@ async fn each_trigger_is_named_in_a_flush_event() {
     batcher.push(1).await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await; // delay
     batcher.push(1).await.unwrap();
-    batcher.shutdown().await; // shutdown
+    batcher.drain().await; // close
     settle().await;
 
     let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
@@ -61,7 +61,7 @@ async fn each_trigger_is_named_in_a_flush_event() {
         .collect();
     assert_eq!(
         triggers,
-        ["size", "weight", "explicit", "delay", "shutdown"],
+        ["size", "weight", "explicit", "delay", "close"],
         "{output}"
     );
     assert!(output.contains("batcher drained"), "{output}");
@@ -72,8 +72,52 @@ async fn each_trigger_is_named_in_a_flush_event() {
             counts.weight,
             counts.explicit,
             counts.delay,
-            counts.shutdown
+            counts.close
         ),
         (1, 1, 1, 1, 1)
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_and_abort_are_logged_with_what_they_cut_short() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer({
+            let captured = captured.clone();
+            move || captured.clone()
+        })
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let batcher = Batcher::builder()
+        .max_items(2)
+        .max_delay(Duration::from_secs(3600))
+        .build(|_: Vec<u8>| std::future::pending::<Result<(), String>>())
+        .unwrap();
+    for v in 0..3 {
+        batcher.push(v).await.unwrap();
+    }
+    settle().await;
+    batcher.close();
+    settle().await;
+    assert_eq!(batcher.abort(), vec![2]);
+    batcher.drain().await;
+
+    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let closed = output
+        .lines()
+        .find(|line| line.contains("batcher closed"))
+        .unwrap_or_else(|| panic!("{output}"));
+    assert!(closed.contains("buffered_items=3"), "{closed}");
+    let aborted = output
+        .lines()
+        .find(|line| line.contains("batcher aborted"))
+        .unwrap_or_else(|| panic!("{output}"));
+    assert!(aborted.contains("WARN"), "{aborted}");
+    assert!(aborted.contains("reason=\"abort() called\""), "{aborted}");
+    assert!(aborted.contains("flushing=1"), "{aborted}");
+    assert!(aborted.contains("unflushed=1"), "{aborted}");
+    assert!(output.contains("flush cancelled"), "{output}");
 }

@@ -153,7 +153,7 @@ async fn an_unrepresentable_delay_means_never_by_age() {
     }
     tokio::time::sleep(HOUR * 24 * 365).await;
     assert_eq!(log.batches(), vec![vec![0, 1]]);
-    batcher.shutdown().await;
+    batcher.drain().await;
     assert_eq!(log.batches(), vec![vec![0, 1], vec![2]]);
 
     let limits = taskweave_batch::Limits::builder()

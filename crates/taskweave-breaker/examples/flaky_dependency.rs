@@ -63,6 +63,8 @@ async fn stock_with_retries(
                 // Failing fast: do not wait for the whole open period in a request path.
                 return Err(format!("rejected: {r}"));
             }
+            // `CallError` is non-exhaustive.
+            Err(e) => return Err(format!("{e:?}")),
         }
         sleep(Duration::from_millis(10 * attempt)).await;
     }

@@ -1,6 +1,6 @@
-//! The breaker: admission, closed-state recording and observation. Half-open trials live in
-//! `trials`, manual transitions and their announcement in `transition`, permits and the `call`
-//! guard in `permit`.
+//! The breaker: admission and observation. Recording in the closed state lives in `closed`,
+//! half-open trials in `trials`, manual transitions and their announcement in `transition`,
+//! permits and the `call` guard in `permit`.
 
 use std::fmt;
 use std::future::Future;
@@ -8,17 +8,21 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::*;
 use std::time::Duration;
 
+use taskweave_clock::{Clock, duration_nanos};
 use tokio::sync::broadcast;
-use tokio::time::Instant;
 
+use crate::builder::Builder;
 use crate::classify::{Classify, FailOnErr, Outcome};
-use crate::config::{Builder, Config};
+use crate::config::Config;
 use crate::error::{CallError, Rejected};
 use crate::loom::AtomicU64;
 use crate::metrics::Metrics;
 use crate::state::{HalfOpenDeadline, State, Transition, Trials, Word};
-use crate::window::{Counts, Padded, Window};
+use crate::time::TimeSource;
+use crate::window::{Counts, Window};
+use crossbeam_utils::CachePadded;
 
+mod closed;
 mod permit;
 mod transition;
 mod trials;
@@ -62,8 +66,8 @@ struct Inner<C> {
     /// Whether recording an outcome needs the current time.
     clock_at_end: bool,
     window: Window,
-    /// The zero of the breaker's clock: times are kept as nanoseconds since then.
-    origin: Instant,
+    /// The breaker's clock: times are kept as nanoseconds since the breaker was built.
+    clock: TimeSource,
     /// Consecutive trips without closing in between, for the growing wait.
     trips: AtomicU64,
     /// When the current half-open state gives up on trials still held (a `HalfOpenDeadline`).
@@ -73,7 +77,7 @@ struct Inner<C> {
     /// Outcomes dropped because their permit predates the latest transition.
     stale_outcomes: AtomicU64,
     /// Written by every rejected call, so kept off the state's cache line.
-    rejected: Padded<AtomicU64>,
+    rejected: CachePadded<AtomicU64>,
     events: broadcast::Sender<Transition>,
     classifier: C,
 }
@@ -101,7 +105,11 @@ impl Breaker<FailOnErr> {
 }
 
 impl<C> Breaker<C> {
-    pub(crate) fn from_parts(config: Config, classifier: C) -> Breaker<C> {
+    pub(crate) fn from_parts(
+        config: Config,
+        classifier: C,
+        clock: Option<Arc<dyn Clock>>,
+    ) -> Breaker<C> {
         let window = Window::new(config.window, config.minimum_calls);
         let slow_nanos = config.slow_call_duration.map(duration_nanos);
         let (events, _) = broadcast::channel(config.event_capacity);
@@ -111,7 +119,7 @@ impl<C> Breaker<C> {
                 slow_nanos,
                 clock_at_end: slow_nanos.is_some() || window.needs_clock(),
                 window,
-                origin: Instant::now(),
+                clock: TimeSource::new(clock),
                 trips: AtomicU64::new(0),
                 // Never expires, should a half-open state ever match its epoch.
                 half_open_deadline: AtomicU64::new(
@@ -119,7 +127,7 @@ impl<C> Breaker<C> {
                 ),
                 transitions: AtomicU64::new(0),
                 stale_outcomes: AtomicU64::new(0),
-                rejected: Padded(AtomicU64::new(0)),
+                rejected: CachePadded::new(AtomicU64::new(0)),
                 events,
                 classifier,
                 config,
@@ -199,7 +207,7 @@ impl<C> Breaker<C> {
             buffered_calls: counts.calls,
             failed_calls: counts.failed,
             slow_calls: counts.slow,
-            rejected_calls: inner.rejected.0.load(Relaxed),
+            rejected_calls: inner.rejected.load(Relaxed),
             transitions: inner.transitions.load(Relaxed),
             stale_outcomes: inner.stale_outcomes.load(Relaxed),
         }
@@ -239,9 +247,11 @@ impl<C> Breaker<C> {
 }
 
 impl<C> Inner<C> {
-    /// Nanoseconds since the breaker was built, on tokio's clock (so paused time applies).
+    /// Nanoseconds since the breaker was built, on its clock (Tokio's by default, so paused
+    /// time applies).
+    #[inline]
     fn now(&self) -> u64 {
-        duration_nanos(Instant::now().saturating_duration_since(self.origin))
+        self.clock.now()
     }
 
     fn start_time(&self) -> u64 {
@@ -340,7 +350,7 @@ impl<C> Inner<C> {
     }
 
     fn reject(&self, state: State, retry_after: Option<Duration>) -> Rejected {
-        self.rejected.0.fetch_add(1, Relaxed);
+        self.rejected.fetch_add(1, Relaxed);
         Rejected { state, retry_after }
     }
 
@@ -376,57 +386,6 @@ impl<C> Inner<C> {
         })
     }
 
-    #[inline(always)]
-    fn record_closed(&self, ticket: &Ticket, outcome: Outcome, elapsed: Option<Duration>) {
-        if outcome == Outcome::Ignored {
-            return;
-        }
-        let now = if self.clock_at_end { self.now() } else { 0 };
-        let slow = self.is_slow(ticket, now, elapsed);
-        let failed = outcome == Outcome::Failure;
-        if !failed && !slow && self.window.skips_successes() {
-            return;
-        }
-        let word = Word(self.state.load(Acquire));
-        if word != ticket.word {
-            // The breaker moved on since this call was admitted: its outcome belongs to a window
-            // that no longer exists.
-            self.stale_outcome(ticket);
-            return;
-        }
-        if self.window.record(failed, slow, now) {
-            self.evaluate(word, now);
-        }
-    }
-
-    /// Trips the closed breaker (still in `word`) if the window's rates reach a threshold.
-    #[cold]
-    fn evaluate(&self, word: Word, now: u64) {
-        let Some(counts) = self.window.evaluate(now) else {
-            return;
-        };
-        if !self.over_threshold(counts) {
-            return;
-        }
-        let now = if self.clock_at_end { now } else { self.now() };
-        let wait = self.config.wait_after(0);
-        let next = Word::open(word.next_epoch(), deadline_ms(now, wait));
-        // Only one caller's swap succeeds, so the trip is announced once however many
-        // failures race to it.
-        if self.swap_state(word, next).is_ok() {
-            self.trips.store(1, Relaxed);
-            self.announce(word, next, Some(counts), Some(wait));
-        }
-    }
-
-    fn over_threshold(&self, counts: Counts) -> bool {
-        let rate = |n: u64| n as f64 / counts.calls as f64;
-        counts.calls > 0
-            && (rate(counts.failed) >= self.config.failure_rate_threshold
-                || (self.slow_nanos.is_some()
-                    && rate(counts.slow) >= self.config.slow_call_rate_threshold))
-    }
-
     fn name(&self) -> &str {
         self.config.name.as_deref().unwrap_or("")
     }
@@ -444,8 +403,4 @@ fn trial_counts(t: Trials) -> Counts {
         failed: t.failed.into(),
         slow: t.slow.into(),
     }
-}
-
-fn duration_nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -1,8 +1,10 @@
-//! The breaker's settings and their validating builder.
+//! The breaker's settings as plain data ([`BreakerConfig`], loadable with the `serde` feature),
+//! their limits, and their validation into the breaker's internal `Config`.
 
 use std::time::Duration;
 
 use crate::breaker::Breaker;
+use crate::builder::Builder;
 use crate::classify::FailOnErr;
 use crate::error::ConfigError;
 use crate::state::MAX_TRIAL_CALLS;
@@ -31,244 +33,167 @@ pub const MAX_EVENT_CAPACITY: usize = 1 << 16;
 /// The default [`max_wait_in_half_open`](Builder::max_wait_in_half_open): 60 s.
 pub const DEFAULT_MAX_WAIT_IN_HALF_OPEN: Duration = Duration::from_secs(60);
 
-/// The shape of the sliding window the failure and slow-call rates are computed over.
+/// The sliding window the failure and slow-call rates are computed over.
+///
+/// In TOML (feature `serde`): `window = { kind = "count", calls = 100 }` or
+/// `window = { kind = "time", length = "60s", buckets = 60 }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WindowShape {
-    /// The last `n` recorded calls.
-    Count(usize),
-    /// The calls recorded in the last `length`, kept in `buckets` buckets.
-    Time { length: Duration, buckets: usize },
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)
+)]
+#[non_exhaustive]
+pub enum SlidingWindow {
+    /// The last `calls` recorded calls; see [`Builder::count_window`].
+    Count {
+        /// How many calls, 1 to [`MAX_COUNT_WINDOW`].
+        calls: usize,
+    },
+    /// The calls recorded in the last `length`, kept in `buckets` buckets; see
+    /// [`Builder::time_window`].
+    Time {
+        /// How far back the window reaches.
+        #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+        length: Duration,
+        /// Into how many buckets it is cut, 1 to [`MAX_TIME_WINDOW_BUCKETS`], each ≥ 1 ms.
+        buckets: usize,
+    },
 }
 
-/// The validated settings of a breaker.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) name: Option<String>,
-    pub(crate) failure_rate_threshold: f64,
-    pub(crate) slow_call_rate_threshold: f64,
-    pub(crate) slow_call_duration: Option<Duration>,
-    pub(crate) window: WindowShape,
-    pub(crate) minimum_calls: u64,
-    pub(crate) wait_duration: Duration,
-    pub(crate) wait_growth: Option<(f64, Duration)>,
-    pub(crate) half_open_calls: u32,
-    pub(crate) max_wait_in_half_open: Duration,
-    pub(crate) event_capacity: usize,
+/// How the wait grows over consecutive trips; see [`Builder::wait_growth`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
+#[non_exhaustive]
+pub struct WaitGrowth {
+    /// The factor each consecutive trip multiplies the wait by; finite and at least 1.
+    pub multiplier: f64,
+    /// The longest wait; at least `wait_duration`.
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    pub cap: Duration,
 }
 
-impl Config {
-    /// How long the breaker stays open after its `trips`-th consecutive trip (0 = the first).
-    pub(crate) fn wait_after(&self, trips: u64) -> Duration {
-        match self.wait_growth {
-            None => self.wait_duration,
-            Some(_) if trips == 0 => self.wait_duration,
-            Some((multiplier, cap)) => {
-                let exp = i32::try_from(trips).unwrap_or(i32::MAX);
-                let secs = self.wait_duration.as_secs_f64() * multiplier.powi(exp);
-                // An infinite product, or one that rounds above `Duration::MAX` (a cap near it
-                // converts to 2^64 s), is past the cap anyway.
-                Duration::try_from_secs_f64(secs).map_or(cap, |wait| wait.min(cap))
-            }
-        }
+impl WaitGrowth {
+    /// Grows the wait by `multiplier` per consecutive trip, up to `cap`.
+    pub fn new(multiplier: f64, cap: Duration) -> Self {
+        WaitGrowth { multiplier, cap }
     }
 }
 
-/// Builds a [`Breaker`]; every setting has a default, and [`build`](Builder::build) checks them.
+/// A breaker's settings as plain data: what [`Builder`] collects, and what a configuration file
+/// holds (with the `serde` feature; durations in a human format such as `"250ms"` or `"2m"`).
 ///
-/// The defaults follow Resilience4j: a count window of 100 calls, trip at a 50% failure rate once
-/// 100 calls were recorded, stay open 60 s, then admit 10 trial calls. Slow calls are not
-/// counted until [`slow_call_duration`](Builder::slow_call_duration) is set. One default differs:
-/// a half-open breaker whose trial calls are all held and unrecorded re-opens after
-/// [`max_wait_in_half_open`](Builder::max_wait_in_half_open) (60 s) instead of waiting for ever.
+/// [`Default`] gives the builder's defaults, and every field may be left out of a file. The
+/// ranges are checked when a breaker is built from it — [`build`](BreakerConfig::build) or
+/// [`Builder::from_config`] — which returns the builder's typed [`ConfigError`];
+/// [`validate`](BreakerConfig::validate) checks them without building. Deserialising checks
+/// the shape: an unknown field or a malformed duration is an error of the format.
 ///
-/// Every size has an upper bound ([`MAX_COUNT_WINDOW`], [`MAX_TIME_WINDOW_BUCKETS`],
-/// [`MAX_MINIMUM_CALLS`], [`MAX_HALF_OPEN_CALLS`], [`MAX_EVENT_CAPACITY`]), checked by
-/// [`build`](Builder::build) before anything is allocated.
-#[derive(Debug, Clone)]
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct Builder<C = FailOnErr> {
-    config: BuilderConfig,
-    classifier: C,
+/// ```
+/// # #[cfg(feature = "serde")]
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use taskweave_breaker::BreakerConfig;
+///
+/// let config: BreakerConfig = toml::from_str(r#"
+///     window = { kind = "count", calls = 50 }
+///     minimum_calls = 20
+///     wait_duration = "30s"
+/// "#)?;
+/// let breaker = config.build()?;
+/// # drop(breaker);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "serde"))]
+/// # fn main() {}
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
+#[non_exhaustive]
+pub struct BreakerConfig {
+    /// Names the breaker in its `tracing` events; see [`Builder::name`].
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub name: Option<String>,
+    /// The window the rates are computed over. Default: the last 100 calls.
+    pub window: SlidingWindow,
+    /// Calls the window must hold before the rates can trip it; see [`Builder::minimum_calls`].
+    pub minimum_calls: usize,
+    /// See [`Builder::failure_rate_threshold`].
+    pub failure_rate_threshold: f64,
+    /// See [`Builder::slow_call_rate_threshold`].
+    pub slow_call_rate_threshold: f64,
+    /// See [`Builder::slow_call_duration`]; `None` does not count slow calls.
+    #[cfg_attr(
+        feature = "serde",
+        serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")
+    )]
+    pub slow_call_duration: Option<Duration>,
+    /// How long the breaker stays open; see [`Builder::wait_duration`].
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    pub wait_duration: Duration,
+    /// See [`Builder::wait_growth`]; `None` keeps the wait constant.
+    #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
+    pub wait_growth: Option<WaitGrowth>,
+    /// Trial calls admitted when half-open; see [`Builder::half_open_calls`].
+    pub half_open_calls: usize,
+    /// See [`Builder::max_wait_in_half_open`].
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
+    pub max_wait_in_half_open: Duration,
+    /// See [`Builder::event_capacity`].
+    pub event_capacity: usize,
 }
 
-/// The settings as given, before validation.
-#[derive(Debug, Clone)]
-struct BuilderConfig {
-    name: Option<String>,
-    failure_rate_threshold: f64,
-    slow_call_rate_threshold: f64,
-    slow_call_duration: Option<Duration>,
-    window: WindowShape,
-    minimum_calls: usize,
-    wait_duration: Duration,
-    wait_growth: Option<(f64, Duration)>,
-    half_open_calls: usize,
-    max_wait_in_half_open: Duration,
-    event_capacity: usize,
-}
-
-impl Default for Builder<FailOnErr> {
+impl Default for BreakerConfig {
     fn default() -> Self {
-        Builder {
-            config: BuilderConfig {
-                name: None,
-                failure_rate_threshold: 0.5,
-                slow_call_rate_threshold: 1.0,
-                slow_call_duration: None,
-                window: WindowShape::Count(100),
-                minimum_calls: 100,
-                wait_duration: Duration::from_secs(60),
-                wait_growth: None,
-                half_open_calls: 10,
-                max_wait_in_half_open: DEFAULT_MAX_WAIT_IN_HALF_OPEN,
-                event_capacity: 64,
-            },
-            classifier: FailOnErr,
+        BreakerConfig {
+            name: None,
+            window: SlidingWindow::Count { calls: 100 },
+            minimum_calls: 100,
+            failure_rate_threshold: 0.5,
+            slow_call_rate_threshold: 1.0,
+            slow_call_duration: None,
+            wait_duration: Duration::from_secs(60),
+            wait_growth: None,
+            half_open_calls: 10,
+            max_wait_in_half_open: DEFAULT_MAX_WAIT_IN_HALF_OPEN,
+            event_capacity: 64,
         }
     }
 }
 
-impl Builder<FailOnErr> {
-    /// A builder with the default settings.
-    pub fn new() -> Self {
-        Builder::default()
-    }
-}
-
-impl<C> Builder<C> {
-    /// Names the breaker in its `tracing` events (field `breaker`). Default: unnamed.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.config.name = Some(name.into());
-        self
+impl BreakerConfig {
+    /// A builder holding these settings, to add a classifier or a clock before building.
+    pub fn builder(self) -> Builder<FailOnErr> {
+        Builder::from_config(self)
     }
 
-    /// The failure rate, a fraction in (0, 1], at or above which the closed breaker opens.
-    /// Default: 0.5.
-    pub fn failure_rate_threshold(mut self, rate: f64) -> Self {
-        self.config.failure_rate_threshold = rate;
-        self
-    }
-
-    /// The slow-call rate, a fraction in (0, 1], at or above which the closed breaker opens.
-    /// Only matters once [`slow_call_duration`](Builder::slow_call_duration) is set. Default: 1.0.
-    pub fn slow_call_rate_threshold(mut self, rate: f64) -> Self {
-        self.config.slow_call_rate_threshold = rate;
-        self
-    }
-
-    /// A call that takes at least this long is slow, whether it succeeded or failed. Setting it
-    /// makes every call read the clock twice. Default: unset, slow calls are not counted.
-    pub fn slow_call_duration(mut self, threshold: Duration) -> Self {
-        self.config.slow_call_duration = Some(threshold);
-        self
-    }
-
-    /// Computes the rates over the last `calls` recorded calls, 1 to [`MAX_COUNT_WINDOW`].
-    /// Default: 100.
-    pub fn count_window(mut self, calls: usize) -> Self {
-        self.config.window = WindowShape::Count(calls);
-        self
-    }
-
-    /// Computes the rates over the calls recorded in the last `length`, kept in `buckets`
-    /// buckets of `length / buckets` each: a whole bucket leaves the window at once, so more
-    /// buckets give a smoother window. `buckets` is 1 to [`MAX_TIME_WINDOW_BUCKETS`], each at
-    /// least 1 ms long. Makes every call read the clock once.
-    pub fn time_window(mut self, length: Duration, buckets: usize) -> Self {
-        self.config.window = WindowShape::Time { length, buckets };
-        self
-    }
-
-    /// How many calls the window must hold before the rates can trip the breaker, so that one
-    /// early failure does not open it; 1 to [`MAX_MINIMUM_CALLS`], and at most the count window.
-    /// Default: 100.
-    pub fn minimum_calls(mut self, calls: usize) -> Self {
-        self.config.minimum_calls = calls;
-        self
-    }
-
-    /// How long the breaker stays open before it admits trial calls. Default: 60 s. Waits
-    /// beyond about 34 years (`Duration::MAX`, say) are cut to that: in effect, open until a
-    /// manual transition.
-    pub fn wait_duration(mut self, wait: Duration) -> Self {
-        self.config.wait_duration = wait;
-        self
-    }
-
-    /// Grows the wait each time the breaker re-opens from half-open without having closed in
-    /// between: the `k`-th consecutive trip waits `wait_duration * multiplier^k`, at most `cap`.
-    /// Closing resets the growth. Default: no growth.
-    pub fn wait_growth(mut self, multiplier: f64, cap: Duration) -> Self {
-        self.config.wait_growth = Some((multiplier, cap));
-        self
-    }
-
-    /// How many trial calls the half-open breaker admits; once all are recorded, it closes if
-    /// their failure and slow rates are below the thresholds, and re-opens otherwise; 1 to
-    /// [`MAX_HALF_OPEN_CALLS`]. Default: 10.
-    pub fn half_open_calls(mut self, calls: usize) -> Self {
-        self.config.half_open_calls = calls;
-        self
-    }
-
-    /// How long the breaker may stay half-open with every trial slot held by a call that has
-    /// not recorded — a hung call, a leaked permit — before it gives up on those trials and opens
-    /// again (Resilience4j's `maxWaitDurationInHalfOpenState`). Default:
-    /// [`DEFAULT_MAX_WAIT_IN_HALF_OPEN`], 60 s.
-    ///
-    /// There is no timer: the first call that arrives at least `max_wait` after the breaker
-    /// turned half-open and finds every trial slot taken re-opens it, for the next wait (a
-    /// consecutive trip, so [`wait_growth`](Builder::wait_growth) applies), and is rejected.
-    /// While a trial slot is free, a call takes it instead, so light traffic that fills the
-    /// trials slowly is never cut off. The abandoned trials' permits stay valid objects, but
-    /// whatever they record later is dropped as stale and counted in
-    /// [`Metrics::stale_outcomes`](crate::Metrics::stale_outcomes).
-    ///
-    /// Resilience4j waits for ever by default; this breaker does not, so that one call without a
-    /// timeout cannot keep it half-open for good. Pass `Duration::MAX` to wait for ever.
-    pub fn max_wait_in_half_open(mut self, max_wait: Duration) -> Self {
-        self.config.max_wait_in_half_open = max_wait;
-        self
-    }
-
-    /// How many transitions a [`subscribe`](Breaker::subscribe)r may fall behind before it
-    /// is told it lagged; 1 to [`MAX_EVENT_CAPACITY`]. Default: 64.
-    pub fn event_capacity(mut self, capacity: usize) -> Self {
-        self.config.event_capacity = capacity;
-        self
-    }
-
-    /// Sets the classifier deciding whether a result is a success, a failure or ignored; used by
-    /// [`Breaker::call`], [`Permit::record_result`](crate::Permit::record_result) and the tower
-    /// layer. Default: [`FailOnErr`].
-    pub fn classify<D>(self, classifier: D) -> Builder<D> {
-        Builder {
-            config: self.config,
-            classifier,
-        }
-    }
-
-    /// Checks the settings and builds the breaker, closed.
+    /// Builds a breaker with these settings, the default classifier and Tokio's clock.
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] naming the first setting out of range: a rate outside (0, 1], an empty
-    /// or too large window, `minimum_calls` of zero, above the count window or above
-    /// [`MAX_MINIMUM_CALLS`], a zero wait, a growth multiplier below 1, a cap below the wait, zero
-    /// or too many half-open calls, a zero `max_wait_in_half_open`, or an event capacity out of
-    /// range. Nothing is allocated before the sizes are checked.
-    pub fn build(self) -> Result<Breaker<C>, ConfigError> {
-        let config = self.config.validate()?;
-        Ok(Breaker::from_parts(config, self.classifier))
+    /// A [`ConfigError`] naming the first setting out of range, as [`Builder::build`].
+    pub fn build(self) -> Result<Breaker<FailOnErr>, ConfigError> {
+        self.builder().build()
     }
-}
 
-fn is_rate(r: f64) -> bool {
-    r > 0.0 && r <= 1.0
-}
+    /// Checks every setting as [`Builder::build`] does, without building anything.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first setting out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.clone().checked().map(drop)
+    }
 
-impl BuilderConfig {
-    fn validate(self) -> Result<Config, ConfigError> {
+    /// Checks the settings; nothing is allocated before the sizes are.
+    pub(crate) fn checked(self) -> Result<Config, ConfigError> {
         if !is_rate(self.failure_rate_threshold) {
             return Err(ConfigError::FailureRateThreshold(
                 self.failure_rate_threshold,
@@ -283,21 +208,21 @@ impl BuilderConfig {
             return Err(ConfigError::ZeroSlowCallDuration);
         }
         match self.window {
-            WindowShape::Count(0) => return Err(ConfigError::ZeroCountWindow),
-            WindowShape::Count(window) if window > MAX_COUNT_WINDOW => {
-                return Err(ConfigError::CountWindowTooLarge(window));
+            SlidingWindow::Count { calls: 0 } => return Err(ConfigError::ZeroCountWindow),
+            SlidingWindow::Count { calls } if calls > MAX_COUNT_WINDOW => {
+                return Err(ConfigError::CountWindowTooLarge(calls));
             }
-            WindowShape::Count(window) if self.minimum_calls > window => {
+            SlidingWindow::Count { calls } if self.minimum_calls > calls => {
                 return Err(ConfigError::MinimumCallsExceedWindow {
                     minimum_calls: self.minimum_calls,
-                    window,
+                    window: calls,
                 });
             }
-            WindowShape::Time { buckets, .. } if buckets > MAX_TIME_WINDOW_BUCKETS => {
+            SlidingWindow::Time { buckets, .. } if buckets > MAX_TIME_WINDOW_BUCKETS => {
                 return Err(ConfigError::TimeWindowBuckets(buckets));
             }
             // `buckets` fits a u32 now: it is at most MAX_TIME_WINDOW_BUCKETS.
-            WindowShape::Time { length, buckets }
+            SlidingWindow::Time { length, buckets }
                 if buckets == 0 || length / (buckets as u32) < Duration::from_millis(1) =>
             {
                 return Err(ConfigError::TimeWindow { length, buckets });
@@ -313,7 +238,7 @@ impl BuilderConfig {
         if self.wait_duration.is_zero() {
             return Err(ConfigError::ZeroWaitDuration);
         }
-        if let Some((multiplier, cap)) = self.wait_growth {
+        if let Some(WaitGrowth { multiplier, cap }) = self.wait_growth {
             if !multiplier.is_finite() || multiplier < 1.0 {
                 return Err(ConfigError::WaitGrowthMultiplier(multiplier));
             }
@@ -350,17 +275,55 @@ impl BuilderConfig {
     }
 }
 
+fn is_rate(r: f64) -> bool {
+    r > 0.0 && r <= 1.0
+}
+
+/// The validated settings of a breaker.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) name: Option<String>,
+    pub(crate) failure_rate_threshold: f64,
+    pub(crate) slow_call_rate_threshold: f64,
+    pub(crate) slow_call_duration: Option<Duration>,
+    pub(crate) window: SlidingWindow,
+    pub(crate) minimum_calls: u64,
+    pub(crate) wait_duration: Duration,
+    pub(crate) wait_growth: Option<WaitGrowth>,
+    pub(crate) half_open_calls: u32,
+    pub(crate) max_wait_in_half_open: Duration,
+    pub(crate) event_capacity: usize,
+}
+
+impl Config {
+    /// How long the breaker stays open after its `trips`-th consecutive trip (0 = the first).
+    pub(crate) fn wait_after(&self, trips: u64) -> Duration {
+        match self.wait_growth {
+            None => self.wait_duration,
+            Some(_) if trips == 0 => self.wait_duration,
+            Some(WaitGrowth { multiplier, cap }) => {
+                let exp = i32::try_from(trips).unwrap_or(i32::MAX);
+                let secs = self.wait_duration.as_secs_f64() * multiplier.powi(exp);
+                // An infinite product, or one that rounds above `Duration::MAX` (a cap near it
+                // converts to 2^64 s), is past the cap anyway.
+                Duration::try_from_secs_f64(secs).map_or(cap, |wait| wait.min(cap))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn growing(wait: Duration, multiplier: f64, cap: Duration) -> Config {
-        Builder::new()
-            .wait_duration(wait)
-            .wait_growth(multiplier, cap)
-            .config
-            .validate()
-            .unwrap()
+        BreakerConfig {
+            wait_duration: wait,
+            wait_growth: Some(WaitGrowth::new(multiplier, cap)),
+            ..BreakerConfig::default()
+        }
+        .checked()
+        .unwrap()
     }
 
     #[test]

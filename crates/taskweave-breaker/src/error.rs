@@ -173,15 +173,14 @@ impl fmt::Display for Rejected {
             (State::HalfOpen, _) => f.write_str(
                 "circuit breaker is half-open and all its trial calls are in flight; retry shortly",
             ),
-            (state, Some(after)) => {
-                write!(
-                    f,
-                    "circuit breaker is {state}; it admits trial calls in {after:?}"
-                )
-            }
+            (state, Some(after)) => write!(
+                f,
+                "circuit breaker is {state}: retry in {after:?}, when it admits trial calls"
+            ),
             (state, None) => write!(
                 f,
-                "circuit breaker is {state} until it is reset or disabled by hand"
+                "circuit breaker is {state} until it is reset or disabled by hand: do not retry \
+                 before then"
             ),
         }
     }
@@ -190,7 +189,11 @@ impl fmt::Display for Rejected {
 impl std::error::Error for Rejected {}
 
 /// The error of a call made through the breaker: rejected, or the operation's own error.
+///
+/// Non-exhaustive: match the two variants and add a `_` arm, or use
+/// [`as_rejected`](CallError::as_rejected) and [`into_operation`](CallError::into_operation).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CallError<E> {
     /// The breaker did not admit the call; the operation was not run.
     Rejected(Rejected),
@@ -202,6 +205,15 @@ impl<E> CallError<E> {
     /// Whether the breaker rejected the call.
     pub fn is_rejected(&self) -> bool {
         matches!(self, CallError::Rejected(_))
+    }
+
+    /// The rejection, if the breaker did not admit the call: for its
+    /// [`retry_after`](Rejected::retry_after).
+    pub fn as_rejected(&self) -> Option<&Rejected> {
+        match self {
+            CallError::Rejected(r) => Some(r),
+            CallError::Operation(_) => None,
+        }
     }
 
     /// The operation's error, if it ran and failed.

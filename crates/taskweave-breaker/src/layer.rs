@@ -1,4 +1,5 @@
-//! The breaker as a `tower` middleware.
+//! The breaker as a `tower` middleware: [`BreakerLayer`] and [`BreakerService`], whose error is
+//! `tower::BoxError` so that it stacks with tower's own middleware.
 
 use std::fmt;
 use std::future::Future;
@@ -6,17 +7,61 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
-use tower::{Layer, Service};
+use tower::{BoxError, Layer, Service};
 
 use crate::breaker::{Breaker, Permit};
 use crate::classify::{Classify, FailOnErr};
-use crate::error::{CallError, Rejected};
+use crate::error::Rejected;
 
 /// Wraps services in a [`BreakerService`] sharing one [`Breaker`].
 ///
+/// The service's error is [`tower::BoxError`], like tower's own middleware, so the breaker
+/// stacks with them in any order: a rejection is a boxed [`Rejected`], and the inner service's
+/// errors pass through boxed as they are, each reachable with `downcast_ref`.
+///
 /// Responses are classified by the breaker's classifier (see
-/// [`Builder::classify`](crate::Builder::classify)), with `Result<S::Response, S::Error>` as its
-/// input.
+/// [`Builder::classify`](crate::Builder::classify)) with `Result<S::Response, BoxError>` as its
+/// input; the default, [`FailOnErr`], counts every error as a failure. Classify errors by
+/// downcasting them — for instance, to count tower's timeouts as failures and ignore a client
+/// error of the inner service:
+///
+/// ```
+/// use std::time::Duration;
+/// use taskweave_breaker::{Breaker, BreakerLayer, Outcome, Rejected};
+/// use tower::{BoxError, ServiceBuilder, ServiceExt, service_fn, timeout::error::Elapsed};
+///
+/// #[derive(Debug)]
+/// struct BadRequest;
+/// impl std::fmt::Display for BadRequest {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("bad request")
+///     }
+/// }
+/// impl std::error::Error for BadRequest {}
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let breaker = Breaker::builder()
+///     .classify(|result: &Result<String, BoxError>| match result {
+///         Ok(_) => Outcome::Success,
+///         Err(e) if e.is::<Elapsed>() => Outcome::Failure,
+///         Err(e) if e.is::<BadRequest>() => Outcome::Ignored,
+///         Err(_) => Outcome::Failure,
+///     })
+///     .build()?;
+/// let service = ServiceBuilder::new()
+///     .layer(BreakerLayer::new(breaker))
+///     .timeout(Duration::from_secs(1))
+///     .service(service_fn(|name: &'static str| async move {
+///         if name.is_empty() { Err(BadRequest) } else { Ok(format!("hello, {name}")) }
+///     }));
+///
+/// let error = service.oneshot("").await.unwrap_err();
+/// assert!(error.is::<BadRequest>());
+/// assert!(error.downcast_ref::<Rejected>().is_none());
+/// # Ok(())
+/// # }
+/// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 #[derive(Debug, Clone)]
 pub struct BreakerLayer<C = FailOnErr> {
@@ -40,6 +85,10 @@ impl<S, C> Layer<S> for BreakerLayer<C> {
 
 /// A service whose requests go through a [`Breaker`]: rejected while it is open, recorded
 /// otherwise.
+///
+/// Its error is [`tower::BoxError`]: a boxed [`Rejected`] when the breaker did not admit the
+/// request (`err.downcast_ref::<Rejected>()`), otherwise the inner service's error, boxed as it
+/// is. See [`BreakerLayer`] for classifying errors by downcasting.
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 #[derive(Debug, Clone)]
 pub struct BreakerService<S, C = FailOnErr> {
@@ -77,16 +126,17 @@ impl<S, C> BreakerService<S, C> {
 impl<S, C, Request> Service<Request> for BreakerService<S, C>
 where
     S: Service<Request>,
-    C: Classify<S::Response, S::Error>,
+    S::Error: Into<BoxError>,
+    C: Classify<S::Response, BoxError>,
 {
     type Response = S::Response;
-    type Error = CallError<S::Error>;
+    type Error = BoxError;
     type Future = ResponseFuture<S::Future, C>;
 
     /// Readiness is the inner service's: the breaker decides per call, so that a rejection is
     /// immediate instead of a service that never becomes ready.
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(CallError::Operation)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
@@ -106,7 +156,12 @@ where
 }
 
 pin_project! {
-    /// The response future of [`BreakerService`].
+    /// The response future of [`BreakerService`]: records the response's classified outcome
+    /// on completion; dropped before that, it records nothing (a half-open trial slot is freed).
+    ///
+    /// # Panics
+    ///
+    /// When polled again after it completed, like most futures.
     #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
     pub struct ResponseFuture<F, C> {
         #[pin]
@@ -127,22 +182,25 @@ impl<F, C> fmt::Debug for ResponseFuture<F, C> {
 impl<F, C, T, E> Future for ResponseFuture<F, C>
 where
     F: Future<Output = Result<T, E>>,
-    C: Classify<T, E>,
+    E: Into<BoxError>,
+    C: Classify<T, BoxError>,
 {
-    type Output = Result<T, CallError<E>>;
+    type Output = Result<T, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if let Some(rejected) = this.rejected.take() {
-            return Poll::Ready(Err(CallError::Rejected(rejected)));
+            return Poll::Ready(Err(Box::new(rejected)));
         }
         let Some(inner) = this.inner.as_pin_mut() else {
             panic!("ResponseFuture polled after completion");
         };
-        let result = std::task::ready!(inner.poll(cx));
+        // Boxed before classifying, so the classifier sees what the caller will: one error type
+        // whatever the inner service, downcastable to the inner error.
+        let result = std::task::ready!(inner.poll(cx)).map_err(Into::into);
         if let Some(permit) = this.permit.take() {
             permit.record_result(&result);
         }
-        Poll::Ready(result.map_err(CallError::Operation))
+        Poll::Ready(result)
     }
 }

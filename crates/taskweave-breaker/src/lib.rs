@@ -36,6 +36,13 @@
 //! - [`Breaker::state`], [`Breaker::metrics`], [`Breaker::subscribe`] and `tracing` events at
 //!   each transition show what the breaker does.
 //! - Clones share one breaker. With the `tower` feature, `BreakerLayer` wraps any service.
+//! - The settings are also plain data, [`BreakerConfig`] (loadable from a file with the `serde`
+//!   feature), and the time comes from a [`Clock`]: Tokio's by default, so paused-time tests
+//!   drive the breaker, or any other through [`Builder::clock`].
+//!
+//! The breaker has no queue and no task of its own, so it has none of the lifecycle verbs of
+//! the other taskweave crates (`close`, `drain`, `shutdown`): dropping the last clone is all
+//! there is to ending it. [`Breaker::metrics`] is there as everywhere.
 //!
 //! The closed state takes no lock: one atomic load admits a call, and while the window holds only
 //! successes, recording another success writes nothing at all (the window would not change);
@@ -82,11 +89,17 @@
 //!
 //! # Features
 //!
-//! - `tower`: `BreakerLayer` and `BreakerService`, the breaker as tower middleware.
+//! - `tower`: `BreakerLayer` and `BreakerService`, the breaker as tower middleware; their error
+//!   is `tower::BoxError`, a rejection downcasts to [`Rejected`].
+//! - `serde`: `Serialize` and `Deserialize` for [`BreakerConfig`], with human durations
+//!   (`"30s"`).
+//! - `quanta`: re-exports `QuantaClock`, cheaper to read than Tokio's clock but not paused by
+//!   Tokio's test clock.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod breaker;
+mod builder;
 mod classify;
 mod config;
 mod error;
@@ -95,13 +108,15 @@ mod layer;
 mod loom;
 mod metrics;
 mod state;
+mod time;
 mod window;
 
 pub use breaker::{Breaker, Permit};
+pub use builder::Builder;
 pub use classify::{Classify, FailOnErr, Outcome};
 pub use config::{
-    Builder, DEFAULT_MAX_WAIT_IN_HALF_OPEN, MAX_COUNT_WINDOW, MAX_EVENT_CAPACITY,
-    MAX_HALF_OPEN_CALLS, MAX_MINIMUM_CALLS, MAX_TIME_WINDOW_BUCKETS,
+    BreakerConfig, DEFAULT_MAX_WAIT_IN_HALF_OPEN, MAX_COUNT_WINDOW, MAX_EVENT_CAPACITY,
+    MAX_HALF_OPEN_CALLS, MAX_MINIMUM_CALLS, MAX_TIME_WINDOW_BUCKETS, SlidingWindow, WaitGrowth,
 };
 pub use error::{CallError, ConfigError, Rejected};
 #[cfg(feature = "tower")]
@@ -109,3 +124,7 @@ pub use error::{CallError, ConfigError, Rejected};
 pub use layer::{BreakerLayer, BreakerService, ResponseFuture};
 pub use metrics::Metrics;
 pub use state::{State, Transition};
+#[cfg(feature = "quanta")]
+#[cfg_attr(docsrs, doc(cfg(feature = "quanta")))]
+pub use taskweave_clock::QuantaClock;
+pub use taskweave_clock::{Clock, ManualClock, TokioClock};

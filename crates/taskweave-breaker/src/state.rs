@@ -54,7 +54,8 @@ pub struct Transition {
     pub from: State,
     /// The state entered.
     pub to: State,
-    /// When the transition happened, on tokio's clock.
+    /// When the transition happened, on Tokio's clock (whatever
+    /// [`Clock`](crate::Clock) the breaker reads for its own timing).
     pub at: tokio::time::Instant,
 }
 

@@ -137,13 +137,15 @@ fn tower_calls(
     rt: &Runtime,
     breaker: &Breaker,
     started: &Arc<AtomicUsize>,
-) -> Vec<JoinHandle<Result<(), CallError<()>>>> {
+) -> Vec<JoinHandle<Result<(), tower::BoxError>>> {
     use tower::{Layer, Service, ServiceExt, service_fn};
     let layer = taskweave_breaker::BreakerLayer::new(breaker.clone());
     (0..16)
         .map(|_| {
             let started = started.clone();
-            let mut svc = layer.layer(service_fn(|()| std::future::pending::<Result<(), ()>>()));
+            let mut svc = layer.layer(service_fn(|()| {
+                std::future::pending::<Result<(), std::io::Error>>()
+            }));
             rt.spawn(async move {
                 let call = svc.ready().await?.call(());
                 started.fetch_add(1, SeqCst);

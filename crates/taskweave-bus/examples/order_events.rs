@@ -11,7 +11,6 @@
 //!
 //! Run with `cargo run -p taskweave-bus --example order_events`.
 
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,19 +25,15 @@ struct OrderEvent {
     amount_cents: u64,
 }
 
-fn nz(n: usize) -> NonZeroUsize {
-    NonZeroUsize::new(n).expect("not zero")
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shutdown = CancellationToken::new();
     // Events are shared, not copied, between subscribers: `Arc<OrderEvent>`.
     let bus: Bus<Arc<OrderEvent>> = Bus::builder()
-        .capacity(nz(64))
-        .retain_last(nz(1))
+        .capacity(64)
+        .retain_last(1)
         .cancellation_token(shutdown.clone())
-        .build();
+        .build()?;
 
     let mut audit = bus
         .subscription("orders.*.created")
@@ -61,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut dashboard = bus
         .subscription("orders.eu.>")
-        .capacity(nz(8))
+        .capacity(8)
         .filter(|event| event.amount_cents >= 10_000)
         .build()?;
     let dashboard = tokio::spawn(async move {
@@ -120,8 +115,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("status board: latest order per (region, kind): {latest:?}");
 
-    println!("stats before shutdown:");
-    for stats in bus.stats() {
+    let metrics = bus.metrics();
+    println!(
+        "metrics before shutdown: {} published, {} delivered, {} refused, {} lagged",
+        metrics.published, metrics.delivered, metrics.refused, metrics.lagged
+    );
+    for stats in &metrics.subscribers {
         println!(
             "  {} {:<18} {:<11} queued {:>3}, received {:>4}, dropped {:>4}",
             stats.id, stats.pattern, stats.policy, stats.queued, stats.received, stats.dropped

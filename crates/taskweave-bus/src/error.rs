@@ -36,6 +36,18 @@ pub enum SubjectError {
         /// Index of the offending token.
         position: usize,
     },
+    /// The subject or pattern is longer than [`MAX_SUBJECT_LEN`](crate::MAX_SUBJECT_LEN).
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// The subject or pattern has more tokens than [`MAX_TOKENS`](crate::MAX_TOKENS).
+    TooManyTokens {
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl fmt::Display for SubjectError {
@@ -64,11 +76,71 @@ impl fmt::Display for SubjectError {
                 f,
                 "`>` at token {position} is not the last token: it matches the rest of a subject, so put it last or use `*`"
             ),
+            Self::TooLong { len, max } => write!(
+                f,
+                "subject of {len} bytes is longer than the limit of {max}: use shorter tokens"
+            ),
+            Self::TooManyTokens { max } => write!(
+                f,
+                "subject has more than {max} tokens: use fewer, longer tokens"
+            ),
         }
     }
 }
 
 impl Error for SubjectError {}
+
+/// Why [`BusBuilder::build`](crate::BusBuilder::build) refused a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// [`BusBuilder::capacity`](crate::BusBuilder::capacity) is 0.
+    ZeroCapacity,
+    /// [`BusBuilder::retain_last`](crate::BusBuilder::retain_last) is 0; leave it out to
+    /// retain nothing.
+    ZeroRetention,
+    /// [`BusBuilder::capacity`](crate::BusBuilder::capacity) is above
+    /// [`MAX_CAPACITY`](crate::MAX_CAPACITY).
+    CapacityTooLarge {
+        /// The capacity asked for.
+        requested: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// [`BusBuilder::retain_last`](crate::BusBuilder::retain_last) is above
+    /// [`MAX_RETAIN`](crate::MAX_RETAIN).
+    RetentionTooLarge {
+        /// The depth asked for.
+        requested: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ZeroCapacity => f.write_str(
+                "a bus capacity of 0 messages cannot hold a message: use a capacity of at least 1",
+            ),
+            Self::ZeroRetention => f.write_str(
+                "retaining 0 messages per subject retains nothing: leave out `retain_last` instead",
+            ),
+            Self::CapacityTooLarge { requested, max } => write!(
+                f,
+                "a bus capacity of {requested} messages is above the limit of {max}: \
+                 choose a smaller capacity"
+            ),
+            Self::RetentionTooLarge { requested, max } => write!(
+                f,
+                "retaining {requested} messages per subject is above the limit of {max}: \
+                 retain fewer"
+            ),
+        }
+    }
+}
+
+impl Error for ConfigError {}
 
 /// Why a subscription could not be created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +159,19 @@ pub enum SubscribeError {
     Closed,
     /// The bus already has `u32::MAX` live subscriptions.
     TooManySubscriptions,
+    /// The subscription's buffer would hold no message: a capacity of 0 from
+    /// [`SubscriptionBuilder::capacity`](crate::SubscriptionBuilder::capacity) or
+    /// [`Bus::new`](crate::Bus::new).
+    ZeroCapacity,
+    /// The subscription's buffer would be larger than [`MAX_CAPACITY`](crate::MAX_CAPACITY)
+    /// (from [`SubscriptionBuilder::capacity`](crate::SubscriptionBuilder::capacity) or the
+    /// capacity given to [`Bus::new`](crate::Bus::new)).
+    CapacityTooLarge {
+        /// The capacity asked for.
+        requested: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl fmt::Display for SubscribeError {
@@ -104,6 +189,14 @@ impl fmt::Display for SubscribeError {
             Self::Closed => f.write_str("the bus is closed: subscribe before closing it"),
             Self::TooManySubscriptions => f.write_str(
                 "the bus has u32::MAX live subscriptions: drop unused ones or share them",
+            ),
+            Self::ZeroCapacity => f.write_str(
+                "a subscription buffer of 0 messages cannot hold a message: use a capacity of at least 1",
+            ),
+            Self::CapacityTooLarge { requested, max } => write!(
+                f,
+                "a subscription buffer of {requested} messages is above the limit of {max}: \
+                 choose a smaller capacity"
             ),
         }
     }

@@ -17,23 +17,34 @@
 //! - **Filters**: a predicate per subscription, run by the publisher.
 //! - **Replay**: with [`BusBuilder::retain_last`], a new subscription can first receive the
 //!   last messages of each matching subject ([`SubscriptionBuilder::replay`]).
+//! - **Subjects for subscribers**: [`Subscription::recv_with_subject`] returns an
+//!   [`Envelope`] with the subject each message was published to, for wildcard and replay
+//!   subscriptions.
+//! - **Publishing from a stream**: [`Bus::sink`] is a `futures` `Sink` ([`PublishSink`]) with
+//!   the backpressure of [`Bus::publish`].
 //! - **Accounting**: nothing is dropped silently. Every message is either received, reported
 //!   to its subscriber in a [`RecvError::Lagged`] count, or reported to the publisher in
-//!   [`Delivery::refused`]; [`Bus::stats`] has per-subscriber lag and drop counters, and a
+//!   [`Delivery::refused`]; [`Bus::metrics`] has bus-wide and per-subscriber counters, and a
 //!   `tracing` warning marks the start of each lag episode.
-//! - **Shutdown**: [`Bus::close`], a [`CancellationToken`](tokio_util::sync::CancellationToken)
+//! - **Limits**: every size has an upper bound and a typed error above it:
+//!   [`MAX_CAPACITY`], [`MAX_RETAIN`] ([`ConfigError`]), [`MAX_TOKENS`] and
+//!   [`MAX_SUBJECT_LEN`] ([`SubjectError`]).
+//! - **Lifecycle** (the same verbs as every taskweave crate): [`Bus::close`], a
+//!   [`CancellationToken`](tokio_util::sync::CancellationToken)
 //!   ([`BusBuilder::cancellation_token`]) or dropping the last [`Bus`] handle closes the bus;
-//!   subscriptions drain what is queued, then see [`RecvError::Closed`].
+//!   subscriptions read what is queued, then see [`RecvError::Closed`]. [`Bus::drain`] waits
+//!   until they have; [`Bus::shutdown`] waits at most a grace period, then, like
+//!   [`Bus::abort`], ends every subscription and counts what each lost in a
+//!   [`ShutdownReport`].
 //!
 //! # Example
 //!
 //! ```
-//! use std::num::NonZeroUsize;
 //! use taskweave_bus::{Bus, LagPolicy, RecvError};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let bus: Bus<String> = Bus::new(NonZeroUsize::new(64).unwrap());
+//! let bus: Bus<String> = Bus::new(64);
 //!
 //! // Every created order, whatever the region; this one must not lose any.
 //! let mut audit = bus
@@ -65,20 +76,33 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod builder;
 mod bus;
+mod envelope;
 mod error;
 mod index;
+mod lifecycle;
 mod loom;
+mod member;
+mod metrics;
 mod policy;
+mod registry;
 mod retain;
 mod ring;
-mod stats;
+mod sink;
 mod subject;
 mod subscription;
+mod waiters;
 
-pub use bus::{Bus, BusBuilder, DEFAULT_CAPACITY, Delivery};
-pub use error::{Lagged, PublishError, RecvError, SubjectError, SubscribeError, TryRecvError};
+pub use builder::{BusBuilder, DEFAULT_CAPACITY, MAX_CAPACITY, MAX_RETAIN};
+pub use bus::{Bus, Delivery};
+pub use envelope::Envelope;
+pub use error::{
+    ConfigError, Lagged, PublishError, RecvError, SubjectError, SubscribeError, TryRecvError,
+};
+pub use lifecycle::{Discarded, ShutdownReport};
+pub use metrics::{Metrics, SubscriberId, SubscriberMetrics};
 pub use policy::LagPolicy;
-pub use stats::{SubscriberId, SubscriberStats};
-pub use subject::Pattern;
+pub use sink::PublishSink;
+pub use subject::{MAX_SUBJECT_LEN, MAX_TOKENS, Pattern};
 pub use subscription::{Subscription, SubscriptionBuilder};

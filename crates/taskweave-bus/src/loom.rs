@@ -4,11 +4,11 @@
 //! publishers).
 
 #[cfg(taskweave_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(taskweave_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard, RwLock};
 
 #[cfg(not(taskweave_loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(taskweave_loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard, RwLock};

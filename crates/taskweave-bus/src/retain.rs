@@ -1,6 +1,7 @@
 //! The last messages of each subject, kept for replay to new subscribers.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use crate::Pattern;
 
@@ -8,7 +9,7 @@ pub(crate) struct Retained<T> {
     depth: usize,
     /// Publish order across subjects, so a replay interleaves subjects as they happened.
     seq: u64,
-    subjects: HashMap<Box<str>, VecDeque<(u64, T)>>,
+    subjects: HashMap<Arc<str>, VecDeque<(u64, T)>>,
 }
 
 impl<T> Retained<T> {
@@ -24,13 +25,14 @@ impl<T> Retained<T> {
         self.depth
     }
 
-    /// Forgets what is kept for subjects matching `pattern`; returns how many messages.
-    pub(crate) fn forget(&mut self, pattern: &Pattern) -> usize {
-        let mut forgotten = 0;
+    /// Forgets what is kept for subjects matching `pattern` and hands it back, so that the
+    /// caller can drop the messages after releasing its lock.
+    pub(crate) fn forget(&mut self, pattern: &Pattern) -> Vec<VecDeque<(u64, T)>> {
+        let mut forgotten = Vec::new();
         self.subjects.retain(|subject, history| {
             let gone = pattern.matches(subject);
             if gone {
-                forgotten += history.len();
+                forgotten.push(std::mem::take(history));
             }
             !gone
         });
@@ -39,10 +41,10 @@ impl<T> Retained<T> {
 }
 
 impl<T: Clone> Retained<T> {
-    pub(crate) fn record(&mut self, subject: &str, msg: &T) {
+    pub(crate) fn record(&mut self, subject: &Arc<str>, msg: &T) {
         self.seq += 1;
         let entry = (self.seq, msg.clone());
-        match self.subjects.get_mut(subject) {
+        match self.subjects.get_mut(&**subject) {
             Some(history) => {
                 if history.len() == self.depth {
                     history.pop_front();
@@ -50,33 +52,38 @@ impl<T: Clone> Retained<T> {
                 history.push_back(entry);
             }
             None => {
-                let mut history = VecDeque::with_capacity(self.depth);
+                // Grows with what the subject holds, not with the configured depth.
+                let mut history = VecDeque::new();
                 history.push_back(entry);
-                self.subjects.insert(subject.into(), history);
+                self.subjects.insert(Arc::clone(subject), history);
             }
         }
     }
 
     /// The last `per_subject` messages of every subject matching `pattern` and `keep`, in
-    /// publish order.
+    /// publish order, with their subjects.
     pub(crate) fn replay(
         &self,
         pattern: &Pattern,
         per_subject: usize,
         keep: impl Fn(&T) -> bool,
-    ) -> Vec<T> {
-        let mut found: Vec<&(u64, T)> = self
+    ) -> Vec<(Arc<str>, T)> {
+        let mut found: Vec<(&Arc<str>, &(u64, T))> = self
             .subjects
             .iter()
             .filter(|(subject, _)| pattern.matches(subject))
-            .flat_map(|(_, history)| {
+            .flat_map(|(subject, history)| {
                 history
                     .iter()
                     .skip(history.len().saturating_sub(per_subject))
+                    .map(move |entry| (subject, entry))
             })
-            .filter(|(_, msg)| keep(msg))
+            .filter(|(_, (_, msg))| keep(msg))
             .collect();
-        found.sort_unstable_by_key(|(seq, _)| *seq);
-        found.into_iter().map(|(_, msg)| msg.clone()).collect()
+        found.sort_unstable_by_key(|(_, (seq, _))| *seq);
+        found
+            .into_iter()
+            .map(|(subject, (_, msg))| (Arc::clone(subject), msg.clone()))
+            .collect()
     }
 }

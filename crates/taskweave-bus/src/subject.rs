@@ -7,12 +7,38 @@ use std::fmt;
 
 use crate::error::SubjectError;
 
-/// Checks that `subject` is a valid publish subject: dot-separated, non-empty tokens without
-/// whitespace or wildcards.
-pub(crate) fn validate_subject(subject: &str) -> Result<(), SubjectError> {
-    if subject.is_empty() {
+/// The longest subject or pattern accepted, in bytes: 4,096. Longer ones are refused with
+/// [`SubjectError::TooLong`].
+pub const MAX_SUBJECT_LEN: usize = 4096;
+
+/// The most tokens a subject or pattern may have: 256. More are refused with
+/// [`SubjectError::TooManyTokens`]. Routing walks one level of the pattern index per token.
+pub const MAX_TOKENS: usize = 256;
+
+fn check_len(text: &str) -> Result<(), SubjectError> {
+    if text.is_empty() {
         return Err(SubjectError::Empty);
     }
+    if text.len() > MAX_SUBJECT_LEN {
+        return Err(SubjectError::TooLong {
+            len: text.len(),
+            max: MAX_SUBJECT_LEN,
+        });
+    }
+    Ok(())
+}
+
+fn check_position(position: usize) -> Result<(), SubjectError> {
+    if position >= MAX_TOKENS {
+        return Err(SubjectError::TooManyTokens { max: MAX_TOKENS });
+    }
+    Ok(())
+}
+
+/// Checks that `subject` is a valid publish subject: at most [`MAX_SUBJECT_LEN`] bytes and
+/// [`MAX_TOKENS`] dot-separated, non-empty tokens without whitespace or wildcards.
+pub(crate) fn validate_subject(subject: &str) -> Result<(), SubjectError> {
+    check_len(subject)?;
     // Fast path, on every publish: one pass over ASCII bytes.
     if subject.is_ascii() {
         let mut position = 0;
@@ -22,6 +48,7 @@ pub(crate) fn validate_subject(subject: &str) -> Result<(), SubjectError> {
                 b'.' if token_len == 0 => return Err(SubjectError::EmptyToken { position }),
                 b'.' => {
                     position += 1;
+                    check_position(position)?;
                     token_len = 0;
                     continue;
                 }
@@ -39,6 +66,7 @@ pub(crate) fn validate_subject(subject: &str) -> Result<(), SubjectError> {
         return Ok(());
     }
     for (position, token) in subject.split('.').enumerate() {
+        check_position(position)?;
         check_token(token, position)?;
         if token.contains(['*', '>']) {
             return Err(SubjectError::WildcardInSubject { position });
@@ -73,6 +101,7 @@ pub(crate) enum Token {
 ///
 /// `*` stands for exactly one token and may appear anywhere; `>` stands for one or more tokens
 /// and may only be the last token. A pattern without wildcards matches exactly one subject.
+/// Patterns and subjects have at most [`MAX_TOKENS`] tokens and [`MAX_SUBJECT_LEN`] bytes.
 ///
 /// ```
 /// use taskweave_bus::Pattern;
@@ -96,13 +125,15 @@ impl Pattern {
     /// # Errors
     ///
     /// [`SubjectError`] if the pattern is empty, has an empty token (`a..b`, a leading or
-    /// trailing dot), contains whitespace, uses a wildcard inside a token (`ord*`), or has `>`
-    /// anywhere but last.
+    /// trailing dot), contains whitespace, uses a wildcard inside a token (`ord*`), has `>`
+    /// anywhere but last, is longer than [`MAX_SUBJECT_LEN`] bytes or has more than
+    /// [`MAX_TOKENS`] tokens.
     pub fn parse(pattern: &str) -> Result<Self, SubjectError> {
-        if pattern.is_empty() {
-            return Err(SubjectError::Empty);
-        }
+        check_len(pattern)?;
         let count = pattern.split('.').count();
+        if count > MAX_TOKENS {
+            return Err(SubjectError::TooManyTokens { max: MAX_TOKENS });
+        }
         let mut tokens = Vec::with_capacity(count);
         for (position, token) in pattern.split('.').enumerate() {
             check_token(token, position)?;
@@ -209,6 +240,28 @@ mod tests {
             Err(SubjectError::Whitespace { position: 0 })
         );
         assert_eq!(validate_subject("orders.eu.created"), Ok(()));
+    }
+
+    #[test]
+    fn sizes_are_bounded() {
+        let at_limit = vec!["a"; MAX_TOKENS].join(".");
+        assert_eq!(validate_subject(&at_limit), Ok(()));
+        assert!(Pattern::parse(&at_limit).is_ok());
+        let over = vec!["a"; MAX_TOKENS + 1].join(".");
+        let too_many = Err(SubjectError::TooManyTokens { max: MAX_TOKENS });
+        assert_eq!(validate_subject(&over), too_many);
+        assert_eq!(Pattern::parse(&over).map(|_| ()), too_many);
+        // Non-ASCII subjects take the slow path; same bound.
+        let over = vec!["é"; MAX_TOKENS + 1].join(".");
+        assert_eq!(validate_subject(&over), too_many);
+        let long = "a".repeat(MAX_SUBJECT_LEN + 1);
+        let too_long = Err(SubjectError::TooLong {
+            len: MAX_SUBJECT_LEN + 1,
+            max: MAX_SUBJECT_LEN,
+        });
+        assert_eq!(validate_subject(&long), too_long);
+        assert_eq!(Pattern::parse(&long).map(|_| ()), too_long);
+        assert_eq!(validate_subject(&long[1..]), Ok(()));
     }
 
     #[test]

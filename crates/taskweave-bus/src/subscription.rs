@@ -4,27 +4,28 @@ use crate::loom::Ordering;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::poll_fn;
-use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
 
-use crate::bus::{Filter, Shared};
 use crate::error::{Lagged, RecvError, SubscribeError, TryRecvError};
-use crate::ring::{Member, Read, Ring};
-use crate::{Bus, LagPolicy, Pattern, SubscriberId, SubscriberStats};
+use crate::member::{Gap, Member};
+use crate::registry::{Filter, Shared};
+use crate::ring::{Read, Ring};
+use crate::waiters::Ticket;
+use crate::{Bus, LagPolicy, Pattern, SubscriberId, SubscriberMetrics};
 
-/// Empty polls a subscription answers with a yield before it parks; see `poll_recv`.
-const YIELDS_BEFORE_PARKING: u32 = 4;
+/// A message as taken from the bus, with its subject when it was asked for (or was needed).
+pub(crate) type Taken<T> = (Option<Arc<str>>, T);
 
 /// Configures a subscription; created by [`Bus::subscription`].
 pub struct SubscriptionBuilder<'a, T> {
     bus: &'a Bus<T>,
     pattern: &'a str,
     policy: LagPolicy,
-    capacity: Option<NonZeroUsize>,
+    capacity: Option<usize>,
     filter: Option<Filter<T>>,
     replay: usize,
 }
@@ -59,9 +60,10 @@ impl<'a, T: Clone + Send + Sync + 'static> SubscriptionBuilder<'a, T> {
         self
     }
 
-    /// How many messages may wait for this subscription in the bus. Default: the bus's
-    /// [`capacity`](crate::BusBuilder::capacity).
-    pub fn capacity(mut self, capacity: NonZeroUsize) -> Self {
+    /// How many messages may wait for this subscription in the bus: at least 1, at most
+    /// [`MAX_CAPACITY`](crate::MAX_CAPACITY), checked by [`build`](Self::build). Default: the
+    /// bus's [`capacity`](crate::BusBuilder::capacity).
+    pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
         self
     }
@@ -89,15 +91,21 @@ impl<'a, T: Clone + Send + Sync + 'static> SubscriptionBuilder<'a, T> {
     /// # Errors
     ///
     /// [`SubscribeError::InvalidPattern`] for a malformed pattern,
+    /// [`SubscribeError::ZeroCapacity`] for a capacity of 0,
+    /// [`SubscribeError::CapacityTooLarge`] for one above
+    /// [`MAX_CAPACITY`](crate::MAX_CAPACITY),
     /// [`SubscribeError::ReplayExceedsRetention`] if the bus does not keep enough history,
     /// [`SubscribeError::Closed`] if the bus is closed.
     pub fn build(self) -> Result<Subscription<T>, SubscribeError> {
         let pattern = Pattern::parse(self.pattern)?;
         let shared = Arc::clone(self.bus.shared());
-        let capacity = self.capacity.unwrap_or(shared.default_capacity()).get();
+        let capacity = self.capacity.unwrap_or(shared.default_capacity());
         let registration =
             shared.register(pattern, self.policy, capacity, self.filter, self.replay)?;
-        Ok(Subscription {
+        let replayed = registration.replay.len();
+        // Built before anything else can fail or panic: from here on, dropping it
+        // unsubscribes.
+        let subscription = Subscription {
             shared,
             ring: registration.ring,
             member: registration.member,
@@ -106,11 +114,20 @@ impl<'a, T: Clone + Send + Sync + 'static> SubscriptionBuilder<'a, T> {
             received: 0,
             taken: VecDeque::from(registration.replay),
             ended: false,
-            idle_polls: 0,
+            last_empty: registration.next,
+            parked: None,
             lagging: false,
-            checked: registration.next,
-            checkpoint: Ring::<T>::check_interval(capacity),
-        })
+        };
+        tracing::debug!(
+            subscriber = subscription.member.id.as_u64(),
+            pattern = %subscription.member.pattern,
+            policy = %self.policy,
+            capacity,
+            shared_with = registration.shared_with,
+            replayed,
+            "bus subscription added"
+        );
+        Ok(subscription)
     }
 }
 
@@ -127,19 +144,17 @@ pub struct Subscription<T> {
     /// Sequence number of the next message to read from the ring.
     next: u64,
     received: u64,
-    /// Messages to hand out before reading the ring: the replay, or a message read just
-    /// before the report of a gap that precedes it.
-    taken: VecDeque<T>,
+    /// Messages to hand out before reading the ring, with their subjects: the replay, or a
+    /// message read just before the report of a gap that precedes it.
+    taken: VecDeque<(Arc<str>, T)>,
     /// The stream has yielded `None`.
     ended: bool,
-    /// Consecutive polls that found nothing; see `poll_recv`.
-    idle_polls: u32,
+    /// The cursor at the last poll that found nothing; see `poll_recv`.
+    last_empty: u64,
+    /// This subscription's place among the readers parked on the ring.
+    parked: Option<Ticket>,
     /// Whether the current lag episode has been logged.
     lagging: bool,
-    /// The cursor a waiting publisher was last checked against (blocking policy).
-    checked: u64,
-    /// How many messages between such checks.
-    checkpoint: u64,
 }
 
 impl<T: Clone> Subscription<T> {
@@ -165,7 +180,12 @@ impl<T: Clone> Subscription<T> {
     ///
     /// [`TryRecvError::Empty`] when nothing is queued; otherwise as [`recv`](Self::recv).
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        match self.next_ready(None) {
+        self.try_next(false).map(|(_, msg)| msg)
+    }
+
+    /// [`try_recv`](Self::try_recv), with the subject if `with_subject`.
+    pub(crate) fn try_next(&mut self, with_subject: bool) -> Result<Taken<T>, TryRecvError> {
+        match self.next_ready(None, with_subject) {
             Some(Ok(msg)) => Ok(msg),
             Some(Err(RecvError::Lagged(n))) => Err(TryRecvError::Lagged(n)),
             Some(Err(RecvError::Closed)) => Err(TryRecvError::Closed),
@@ -175,56 +195,113 @@ impl<T: Clone> Subscription<T> {
 
     /// Polls for the next message; the building block of [`recv`](Self::recv) and of the
     /// [`Stream`] implementation.
+    ///
+    /// When nothing is queued, the subscription parks: the bus wakes the task when a message
+    /// arrives or the bus closes. Only while a publisher is active, that is, when messages
+    /// arrived since the last poll that found nothing, does it first yield once (waking
+    /// itself) so that it reads the next burst in one go; an idle subscription parks at its
+    /// first `Pending`.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, RecvError>> {
-        let yielding = self.idle_polls < YIELDS_BEFORE_PARKING;
-        if let Some(ready) = self.next_ready((!yielding).then_some(cx.waker())) {
-            self.idle_polls = 0;
+        self.poll_next_message(cx, false)
+            .map(|ready| ready.map(|(_, msg)| msg))
+    }
+
+    /// [`poll_recv`](Self::poll_recv), with the subject if `with_subject`.
+    pub(crate) fn poll_next_message(
+        &mut self,
+        cx: &mut Context<'_>,
+        with_subject: bool,
+    ) -> Poll<Result<Taken<T>, RecvError>> {
+        // Under load the publisher refills the ring while the other tasks on this worker run,
+        // so one yield lets the subscriber read a batch instead of being woken (often through
+        // a cross-thread unpark) for every single message. A yield that brought nothing
+        // means the publisher has paused: park.
+        let yielding = self.next != self.last_empty;
+        if let Some(ready) = self.next_ready((!yielding).then_some(cx.waker()), with_subject) {
             return Poll::Ready(ready);
         }
+        // Nothing arrived, so the cursor is where this poll found it.
+        self.last_empty = self.next;
         if yielding {
-            // Yield before parking: under load the publisher refills the ring while the other
-            // tasks on this worker run, so the subscriber reads a batch instead of being woken
-            // (often through a cross-thread unpark) for every single message.
-            self.idle_polls += 1;
             cx.waker().wake_by_ref();
         }
         // Otherwise parked: the ring holds our waker.
         Poll::Pending
     }
 
-    /// The next message or error if one is ready; otherwise parks `waker` (if given) and
-    /// returns `None`.
-    fn next_ready(&mut self, waker: Option<&Waker>) -> Option<Result<T, RecvError>>
-    where
-        T: Clone,
-    {
-        if let Some(msg) = self.taken.pop_front() {
-            return Some(Ok(msg));
+    /// The next message (with its subject if `with_subject`) or error if one is ready;
+    /// otherwise parks `waker` (if given) and returns `None`.
+    fn next_ready(
+        &mut self,
+        waker: Option<&Waker>,
+        with_subject: bool,
+    ) -> Option<Result<Taken<T>, RecvError>> {
+        if !self.taken.is_empty() {
+            // Only replayed messages and one read before a gap wait here: not the hot path.
+            match self.member.pop_held(&mut self.taken) {
+                Ok(Some((subject, msg))) => return Some(Ok((Some(subject), msg))),
+                Ok(None) => {}
+                Err(()) => return Some(Err(RecvError::Closed)),
+            }
         }
         loop {
-            if let Some(missed) = self.member.take_gap(self.next) {
-                return Some(Err(self.lagged(missed)));
+            match self.member.take_gap(self.next) {
+                None => {}
+                Some(Gap::Missed(missed)) => return Some(Err(self.lagged(missed))),
+                Some(Gap::Aborted { .. }) => return Some(Err(RecvError::Closed)),
             }
             // Closed is read before the slot: once closed, nothing more is written.
             let closed = self.ring.is_closed();
-            match self.ring.read(self.next) {
-                Read::Message(msg) => {
+            let flag = self.member.gap_flag();
+            let read = self
+                .ring
+                .read(self.next, &self.member.next, |subject, msg| {
+                    // A gap this message must follow, or an abort that must stop it, was flagged
+                    // before the message was written, or before an abort settled our cursor:
+                    // either way before this lock. Only then, or when asked for, is the subject
+                    // cloned, so a plain `recv` does not touch its count.
+                    let flagged = flag.load(Ordering::Acquire);
+                    (
+                        (with_subject || flagged).then(|| Arc::clone(subject)),
+                        msg.clone(),
+                    )
+                });
+            match read {
+                Read::Message((subject, msg)) => {
+                    // `read` moved the shared cursor.
                     let seq = self.next;
-                    self.advance(seq + 1);
+                    self.next = seq + 1;
+                    let gap = match subject {
+                        Some(_) => self.member.take_gap(seq),
+                        None => None,
+                    };
+                    // Aborted while we read: the abort counted this message as discarded
+                    // unless it saw our read finished.
+                    if matches!(gap, Some(Gap::Aborted { settled: Some(at) }) if seq >= at) {
+                        return Some(Err(RecvError::Closed));
+                    }
                     self.received += 1;
                     self.member.received.store(self.received, Ordering::Relaxed);
                     // A message refused to us just before this one was written: the gap
                     // comes first.
-                    if let Some(missed) = self.member.take_gap(seq) {
-                        self.taken.push_front(msg);
+                    if let (Some(Gap::Missed(missed)), Some(subject)) = (gap, &subject) {
+                        let held = (Arc::clone(subject), msg);
+                        self.member.push_held(&mut self.taken, held);
                         return Some(Err(self.lagged(missed)));
                     }
-                    return Some(Ok(msg));
+                    return Some(Ok((subject, msg)));
                 }
                 Read::Overrun { resume_at } => {
+                    // Aborted before this read: the abort counted what we would skip.
+                    if let Some(Gap::Aborted { .. }) = self.member.take_gap(self.next) {
+                        return Some(Err(RecvError::Closed));
+                    }
+                    // Drop-oldest only: blocking groups are never overwritten, so no
+                    // publisher waits on this cursor.
                     let missed = resume_at - self.next;
                     self.member.dropped.fetch_add(missed, Ordering::Relaxed);
-                    self.advance(resume_at);
+                    self.next = resume_at;
+                    self.member.next.store(resume_at, Ordering::Release);
                     return Some(Err(self.lagged(missed)));
                 }
                 Read::Empty => {}
@@ -232,44 +309,23 @@ impl<T: Clone> Subscription<T> {
             if closed {
                 // A refusal recorded before the close may have come after our first look.
                 return Some(Err(match self.member.take_gap(self.next) {
-                    Some(missed) => self.lagged(missed),
-                    None => RecvError::Closed,
+                    Some(Gap::Missed(missed)) => self.lagged(missed),
+                    Some(Gap::Aborted { .. }) | None => RecvError::Closed,
                 }));
             }
             self.lagging = false;
-            if self.member.policy == LagPolicy::Block && self.checked != self.next {
-                // Caught up: whatever a publisher waits for, we have reached it.
-                self.check_publishers();
-            }
             let waker = waker?;
-            if !self.ring.park(waker, self.next) {
+            if !self.ring.park(waker, &mut self.parked, self.next) {
                 return None;
             }
         }
-    }
-
-    fn advance(&mut self, to: u64) {
-        self.next = to;
-        self.member.next.store(to, Ordering::Release);
-        // Only blocking groups ever have a publisher waiting on their cursors. Telling it
-        // costs a fence, so it is done every `checkpoint` messages, which is finer than what
-        // a waiting publisher asks for (see `Ring::publisher_resumes_after`).
-        if self.member.policy == LagPolicy::Block && to - self.checked >= self.checkpoint {
-            self.check_publishers();
-        }
-    }
-
-    /// Wakes a publisher waiting for this subscription to reach a cursor it has now reached.
-    fn check_publishers(&mut self) {
-        let from = std::mem::replace(&mut self.checked, self.next);
-        self.ring.cursor_moved(from, self.next);
     }
 
     fn lagged(&mut self, missed: u64) -> RecvError {
         if !self.lagging {
             self.lagging = true;
             tracing::warn!(
-                subscriber = self.member.id.get(),
+                subscriber = self.member.id.as_u64(),
                 pattern = %self.member.pattern,
                 policy = %self.member.policy,
                 capacity = self.member.capacity,
@@ -278,7 +334,7 @@ impl<T: Clone> Subscription<T> {
             );
         } else {
             tracing::debug!(
-                subscriber = self.member.id.get(),
+                subscriber = self.member.id.as_u64(),
                 missed,
                 "bus subscriber still lagging"
             );
@@ -287,7 +343,7 @@ impl<T: Clone> Subscription<T> {
     }
 
     /// This subscription's id, as used in [`Delivery::refused`](crate::Delivery::refused),
-    /// [`SubscriberStats`] and `tracing` events.
+    /// [`SubscriberMetrics`] and `tracing` events.
     pub fn id(&self) -> SubscriberId {
         self.member.id
     }
@@ -308,9 +364,9 @@ impl<T: Clone> Subscription<T> {
         self.shared.is_closed() || self.ring.is_closed()
     }
 
-    /// This subscription's counters.
-    pub fn stats(&self) -> SubscriberStats {
-        self.member.stats(self.ring.tail())
+    /// A snapshot of this subscription's counters.
+    pub fn metrics(&self) -> SubscriberMetrics {
+        self.member.metrics(self.ring.tail())
     }
 }
 

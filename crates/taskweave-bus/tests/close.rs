@@ -1,19 +1,14 @@
 //! Closing: subscribers drain what is queued, then see `Closed`; publishers get their
 //! message back.
 
-use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use taskweave_bus::{Bus, LagPolicy, PublishError, RecvError, SubscribeError};
 use tokio_util::sync::CancellationToken;
 
-fn nz(n: usize) -> NonZeroUsize {
-    NonZeroUsize::new(n).unwrap()
-}
-
 #[tokio::test]
 async fn close_lets_subscribers_drain_then_reports_closed() {
-    let bus: Bus<u32> = Bus::new(nz(8));
+    let bus: Bus<u32> = Bus::new(8);
     let mut sub = bus.subscribe("x").unwrap();
     bus.publish("x", 1).await.unwrap();
     bus.publish("x", 2).await.unwrap();
@@ -38,7 +33,10 @@ async fn close_lets_subscribers_drain_then_reports_closed() {
 #[tokio::test(start_paused = true)]
 async fn cancelling_the_token_wakes_parked_subscribers() {
     let token = CancellationToken::new();
-    let bus: Bus<u32> = Bus::builder().cancellation_token(token.clone()).build();
+    let bus: Bus<u32> = Bus::builder()
+        .cancellation_token(token.clone())
+        .build()
+        .unwrap();
     let mut sub = bus.subscribe("x").unwrap();
     let waiting = tokio::spawn(async move {
         let first = sub.recv().await;
@@ -60,13 +58,13 @@ async fn cancelling_the_token_wakes_parked_subscribers() {
 async fn an_already_cancelled_token_gives_a_closed_bus() {
     let token = CancellationToken::new();
     token.cancel();
-    let bus: Bus<u32> = Bus::builder().cancellation_token(token).build();
+    let bus: Bus<u32> = Bus::builder().cancellation_token(token).build().unwrap();
     assert!(bus.is_closed());
 }
 
 #[tokio::test(start_paused = true)]
 async fn closing_releases_a_publisher_waiting_for_room() {
-    let bus: Bus<u32> = Bus::new(nz(1));
+    let bus: Bus<u32> = Bus::new(1);
     let _sub = bus
         .subscription("x")
         .lag_policy(LagPolicy::Block)
@@ -88,7 +86,7 @@ async fn closing_releases_a_publisher_waiting_for_room() {
 
 #[tokio::test(start_paused = true)]
 async fn dropping_the_slow_subscription_releases_the_publisher() {
-    let bus: Bus<u32> = Bus::new(nz(1));
+    let bus: Bus<u32> = Bus::new(1);
     let sub = bus
         .subscription("x")
         .lag_policy(LagPolicy::Block)
@@ -107,7 +105,7 @@ async fn dropping_the_slow_subscription_releases_the_publisher() {
 
 #[tokio::test]
 async fn dropping_the_last_bus_handle_closes_it() {
-    let bus: Bus<u32> = Bus::new(nz(4));
+    let bus: Bus<u32> = Bus::new(4);
     let other = bus.clone();
     let mut sub = bus.subscribe("x").unwrap();
     drop(bus);

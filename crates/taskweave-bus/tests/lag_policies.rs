@@ -1,14 +1,9 @@
 //! Each lag policy under a slow subscriber, with exact loss accounting: every published
 //! message is either received or reported missed, never both, never neither.
 
-use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use taskweave_bus::{Bus, LagPolicy, RecvError, Subscription, TryRecvError};
-
-fn cap(n: usize) -> NonZeroUsize {
-    NonZeroUsize::new(n).unwrap()
-}
 
 /// Drains without waiting; returns (received, total reported missed).
 fn drain(sub: &mut Subscription<u64>, received: &mut Vec<u64>) -> u64 {
@@ -25,7 +20,7 @@ fn drain(sub: &mut Subscription<u64>, received: &mut Vec<u64>) -> u64 {
 
 #[tokio::test]
 async fn drop_oldest_keeps_the_newest_and_reports_the_gap_first() {
-    let bus: Bus<u64> = Bus::new(cap(8));
+    let bus: Bus<u64> = Bus::new(8);
     let mut sub = bus.subscribe("t").unwrap();
     for i in 0..100 {
         let delivery = bus.try_publish("t", i).unwrap();
@@ -35,18 +30,18 @@ async fn drop_oldest_keeps_the_newest_and_reports_the_gap_first() {
             "drop-oldest always takes the message"
         );
     }
-    assert_eq!(sub.stats().queued, 8);
+    assert_eq!(sub.metrics().queued, 8);
     assert_eq!(sub.recv().await, Err(RecvError::Lagged(92)));
     for i in 92..100 {
         assert_eq!(sub.recv().await, Ok(i));
     }
-    assert_eq!(sub.stats().dropped, 92);
-    assert_eq!(sub.stats().received, 8);
+    assert_eq!(sub.metrics().dropped, 92);
+    assert_eq!(sub.metrics().received, 8);
 }
 
 #[tokio::test]
 async fn an_overrun_subscriber_resumes_at_the_oldest_buffered_message_whatever_the_size() {
-    let bus: Bus<u64> = Bus::new(cap(256));
+    let bus: Bus<u64> = Bus::new(256);
     let mut sub = bus.subscribe("t").unwrap();
     for i in 0..1_000 {
         bus.try_publish("t", i).unwrap();
@@ -59,7 +54,7 @@ async fn an_overrun_subscriber_resumes_at_the_oldest_buffered_message_whatever_t
 
 #[tokio::test]
 async fn drop_newest_keeps_the_oldest_and_reports_the_gap_after_them() {
-    let bus: Bus<u64> = Bus::new(cap(8));
+    let bus: Bus<u64> = Bus::new(8);
     let mut sub = bus
         .subscription("t")
         .lag_policy(LagPolicy::DropNewest)
@@ -80,12 +75,12 @@ async fn drop_newest_keeps_the_oldest_and_reports_the_gap_after_them() {
     assert_eq!(sub.recv().await, Err(RecvError::Lagged(12)));
     bus.publish("t", 20).await.unwrap();
     assert_eq!(sub.recv().await, Ok(20));
-    assert_eq!(sub.stats().dropped, 12);
+    assert_eq!(sub.metrics().dropped, 12);
 }
 
 #[tokio::test(start_paused = true)]
 async fn block_makes_publish_wait_for_room() {
-    let bus: Bus<u64> = Bus::new(cap(4));
+    let bus: Bus<u64> = Bus::new(4);
     let mut sub = bus
         .subscription("t")
         .lag_policy(LagPolicy::Block)
@@ -100,7 +95,7 @@ async fn block_makes_publish_wait_for_room() {
         "a full blocking subscription holds the publisher"
     );
     // The timed-out publish delivered nothing (cancel safety).
-    assert_eq!(sub.stats().queued, 4);
+    assert_eq!(sub.metrics().queued, 4);
 
     let publisher = {
         let bus = bus.clone();
@@ -117,7 +112,7 @@ async fn block_makes_publish_wait_for_room() {
 
 #[tokio::test]
 async fn try_publish_never_waits_and_names_the_full_blocking_subscriber() {
-    let bus: Bus<u64> = Bus::new(cap(2));
+    let bus: Bus<u64> = Bus::new(2);
     let mut blocking = bus
         .subscription("t")
         .lag_policy(LagPolicy::Block)
@@ -146,7 +141,7 @@ async fn try_publish_never_waits_and_names_the_full_blocking_subscriber() {
 /// publisher publishes `n` messages: delivered + reported missed = published, received
 /// messages are in order, and the blocking subscriber loses nothing.
 async fn slow_subscriber_accounting(policy: LagPolicy, seed: u64, n: u64) {
-    let bus: Bus<u64> = Bus::new(cap(16));
+    let bus: Bus<u64> = Bus::new(16);
     let mut sub = bus.subscription("t").lag_policy(policy).build().unwrap();
     let mut received = Vec::new();
     let mut missed = 0;
@@ -154,7 +149,7 @@ async fn slow_subscriber_accounting(policy: LagPolicy, seed: u64, n: u64) {
     for i in 0..n {
         if policy == LagPolicy::Block {
             // Publishing would wait for us, so read first when full.
-            if sub.stats().queued == 16 {
+            if sub.metrics().queued == 16 {
                 missed += drain(&mut sub, &mut received);
             }
             bus.publish("t", i).await.unwrap();
@@ -178,7 +173,7 @@ async fn slow_subscriber_accounting(policy: LagPolicy, seed: u64, n: u64) {
         received.windows(2).all(|w| w[0] < w[1]),
         "{policy}: in order"
     );
-    assert_eq!(sub.stats().dropped, missed);
+    assert_eq!(sub.metrics().dropped, missed);
     if policy == LagPolicy::Block {
         assert_eq!(missed, 0);
     } else {
@@ -205,7 +200,7 @@ async fn every_policy_accounts_for_every_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounting_holds_across_threads() {
     const N: u64 = 50_000;
-    let bus: Bus<u64> = Bus::new(cap(32));
+    let bus: Bus<u64> = Bus::new(32);
     let tasks: Vec<_> = [
         LagPolicy::DropOldest,
         LagPolicy::DropNewest,

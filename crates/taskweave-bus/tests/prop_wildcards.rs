@@ -1,8 +1,6 @@
 //! Wildcard routing agrees with a reference matcher: `Pattern::matches`, the bus's index
 //! (`subscriber_count`) and actual deliveries, for random patterns and subjects.
 
-use std::num::NonZeroUsize;
-
 use proptest::prelude::*;
 use taskweave_bus::{Bus, Pattern, SubjectError, TryRecvError};
 
@@ -49,7 +47,7 @@ proptest! {
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         rt.block_on(async {
-            let bus: Bus<usize> = Bus::new(NonZeroUsize::new(64).unwrap());
+            let bus: Bus<usize> = Bus::new(64);
             let mut subs: Vec<_> = patterns
                 .iter()
                 .map(|p| bus.subscribe(&p.join(".")).unwrap())
@@ -88,7 +86,7 @@ proptest! {
         let tokens: Vec<&str> = text.split('.').collect();
         let valid_subject = !text.is_empty()
             && tokens.iter().all(|t| !t.is_empty() && !t.contains([' ', '*', '>']));
-        let bus: Bus<u8> = Bus::new(NonZeroUsize::new(1).unwrap());
+        let bus: Bus<u8> = Bus::new(1);
         match bus.try_publish(&text, 7) {
             Ok(_) => prop_assert!(valid_subject, "accepted {:?}", text),
             Err(e) => {
@@ -119,7 +117,7 @@ fn errors_name_the_offending_token() {
         Pattern::parse("orders.>.created"),
         Err(SubjectError::FullWildcardNotLast { position: 1 })
     );
-    let bus: Bus<u8> = Bus::new(NonZeroUsize::new(1).unwrap());
+    let bus: Bus<u8> = Bus::new(1);
     let err = bus.try_publish("orders.*.created", 1).unwrap_err();
     assert!(matches!(
         err,

@@ -1,17 +1,11 @@
 //! New subscriptions can receive the last messages of each matching subject first, with no
 //! gap and no duplicate between replayed and live messages.
 
-use std::num::NonZeroUsize;
-
 use taskweave_bus::{Bus, RecvError, SubscribeError, TryRecvError};
-
-fn nz(n: usize) -> NonZeroUsize {
-    NonZeroUsize::new(n).unwrap()
-}
 
 #[tokio::test]
 async fn replays_the_last_n_of_each_matching_subject_in_publish_order() {
-    let bus: Bus<String> = Bus::builder().capacity(nz(8)).retain_last(nz(3)).build();
+    let bus: Bus<String> = Bus::builder().capacity(8).retain_last(3).build().unwrap();
     for (subject, msg) in [
         ("prices.eu", "eu1"),
         ("prices.us", "us1"),
@@ -34,7 +28,7 @@ async fn replays_the_last_n_of_each_matching_subject_in_publish_order() {
 
 #[tokio::test]
 async fn replay_of_the_last_value_per_subject() {
-    let bus: Bus<u32> = Bus::builder().retain_last(nz(1)).build();
+    let bus: Bus<u32> = Bus::builder().retain_last(1).build().unwrap();
     for i in 0..5 {
         bus.publish("temp.kitchen", i).await.unwrap();
         bus.publish("temp.garage", 100 + i).await.unwrap();
@@ -50,7 +44,7 @@ async fn replay_of_the_last_value_per_subject() {
 
 #[tokio::test]
 async fn replay_respects_the_filter_and_the_retention_depth() {
-    let bus: Bus<u32> = Bus::builder().retain_last(nz(4)).build();
+    let bus: Bus<u32> = Bus::builder().retain_last(4).build().unwrap();
     for i in 0..10 {
         bus.publish("n", i).await.unwrap();
     }
@@ -69,7 +63,7 @@ async fn replay_respects_the_filter_and_the_retention_depth() {
             retained: 4
         }
     );
-    let plain: Bus<u32> = Bus::builder().build();
+    let plain: Bus<u32> = Bus::builder().build().unwrap();
     assert!(matches!(
         plain.subscription("n").replay(1).build(),
         Err(SubscribeError::ReplayExceedsRetention { retained: 0, .. })
@@ -80,9 +74,10 @@ async fn replay_respects_the_filter_and_the_retention_depth() {
 async fn no_gap_and_no_duplicate_while_publishing_concurrently() {
     const N: u64 = 20_000;
     let bus: Bus<u64> = Bus::builder()
-        .capacity(nz(N as usize))
-        .retain_last(nz(N as usize))
-        .build();
+        .capacity(N as usize)
+        .retain_last(N as usize)
+        .build()
+        .unwrap();
     let publisher = {
         let bus = bus.clone();
         tokio::spawn(async move {
@@ -111,7 +106,7 @@ async fn no_gap_and_no_duplicate_while_publishing_concurrently() {
 
 #[tokio::test]
 async fn forgetting_retained_subjects_bounds_memory() {
-    let bus: Bus<u32> = Bus::builder().retain_last(nz(2)).build();
+    let bus: Bus<u32> = Bus::builder().retain_last(2).build().unwrap();
     for order in 0..10 {
         bus.publish(&format!("order.{order}"), order).await.unwrap();
     }

@@ -26,6 +26,11 @@ pub struct Config {
     pub outage: Duration,
     /// How many events the worker pool validates and enriches at once (default 128).
     pub concurrency: usize,
+    /// The remote service's quota: how many events per second may start their enrichment
+    /// (default 50,000), with a burst of 20 ms' worth ([`Config::remote_burst`]). `None`
+    /// (`--remote-rate 0`) for no limit. Enforced by a `taskweave-limit` rate limiter in front
+    /// of the retry and the breaker; an event's retries ride on its one permit.
+    pub remote_rate: Option<u32>,
     /// The seed of the event generator and of the remote's failures (default 42).
     pub seed: u64,
     /// Whether SIGINT/SIGTERM start the shutdown (default true; tests turn it off).
@@ -69,10 +74,24 @@ impl Default for Config {
             stop_after_events: None,
             outage: Duration::from_millis(1500),
             concurrency: 128,
+            remote_rate: Some(Config::DEFAULT_REMOTE_RATE),
             seed: 42,
             signals: true,
             progress: ProgressMode::Auto,
         }
+    }
+}
+
+impl Config {
+    /// The default [`remote_rate`](Self::remote_rate), in events per second.
+    pub const DEFAULT_REMOTE_RATE: u32 = 50_000;
+    /// The largest [`remote_rate`](Self::remote_rate) `--remote-rate` accepts.
+    pub const MAX_REMOTE_RATE: u32 = 10_000_000;
+
+    /// The burst the rate limiter allows: 20 ms' worth of `remote_rate`, at least 1; `None`
+    /// without a limit.
+    pub fn remote_burst(&self) -> Option<u32> {
+        self.remote_rate.map(|rate| (rate / 50).max(1))
     }
 }
 
@@ -100,6 +119,8 @@ OPTIONS:
     --stop-after-events N   stop as if Ctrl-C was pressed after N events were generated
     --outage SECS           how long the remote is down, mid-run (default 1.5; 0 for none)
     --concurrency N         events validated and enriched at once (default 128)
+    --remote-rate N         events per second sent to the remote, its quota (default 50000;
+                            0 for no limit)
     --seed N                seed of the generator and of the injected failures (default 42)
     --progress MODE         auto, bar or log (default auto: a bar on a terminal)
     -h, --help              print this help
@@ -208,6 +229,21 @@ impl Command {
                         .filter(|&n| n <= 65_536)
                         .ok_or_else(|| invalid("--concurrency", raw, "a number from 1 to 65536"))?;
                 }
+                "--remote-rate" => {
+                    let raw = value("--remote-rate")?;
+                    let n = parse_count("--remote-rate", &raw, 0)?;
+                    config.remote_rate = match u32::try_from(n) {
+                        Ok(0) => None,
+                        Ok(n) if n <= Config::MAX_REMOTE_RATE => Some(n),
+                        _ => {
+                            return Err(invalid(
+                                "--remote-rate",
+                                raw,
+                                "a number from 0 (no limit) to 10000000",
+                            ));
+                        }
+                    };
+                }
                 "--seed" => config.seed = parse_count("--seed", &value("--seed")?, 0)?,
                 "--progress" => {
                     let raw = value("--progress")?;
@@ -284,6 +320,8 @@ mod tests {
         assert!((config.fail_rate - 0.05).abs() < f64::EPSILON);
         assert!(config.db.is_none());
         assert!(config.stop_after.is_none());
+        assert_eq!(config.remote_rate, Some(50_000));
+        assert_eq!(config.remote_burst(), Some(1_000));
     }
 
     #[test]
@@ -300,6 +338,8 @@ mod tests {
             "--outage",
             "0",
             "--concurrency=8",
+            "--remote-rate",
+            "20",
             "--seed",
             "7",
             "--progress",
@@ -313,8 +353,18 @@ mod tests {
         assert_eq!(config.stop_after_events, Some(10));
         assert_eq!(config.outage, Duration::ZERO);
         assert_eq!(config.concurrency, 8);
+        assert_eq!(config.remote_rate, Some(20));
+        assert_eq!(config.remote_burst(), Some(1));
         assert_eq!(config.seed, 7);
         assert_eq!(config.progress, ProgressMode::Log);
+    }
+
+    #[test]
+    fn a_zero_remote_rate_means_no_limit() {
+        let config = run(&["--remote-rate", "0"]).unwrap();
+        assert_eq!((config.remote_rate, config.remote_burst()), (None, None));
+        let config = run(&["--remote-rate=10_000_000"]).unwrap();
+        assert_eq!(config.remote_rate, Some(Config::MAX_REMOTE_RATE));
     }
 
     #[test]
@@ -344,6 +394,8 @@ mod tests {
             &["--stop-after", "-1"],
             &["--outage", "inf"],
             &["--concurrency", "0"],
+            &["--remote-rate", "10000001"],
+            &["--remote-rate", "-5"],
             &["--progress", "fancy"],
         ] {
             let err = run(args).unwrap_err();

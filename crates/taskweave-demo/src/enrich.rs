@@ -1,16 +1,17 @@
 //! The worker pool's job: validate an event, then enrich it through the resilience stack —
-//! a retry loop with jittered backoff and a shared retry budget, around a circuit breaker,
-//! around the remote call.
+//! the remote's rate limit outermost, then a retry loop with jittered backoff and a shared
+//! retry budget, around a circuit breaker, around the remote call.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use taskweave::backoff::{Backoff, Jitter, RetryBudget, StopReason, retry};
 use taskweave::breaker::{Breaker, CallError};
+use taskweave::limit::{Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
-use crate::events::{Malformed, RawEvent, validate};
+use crate::events::{Malformed, RawEvent, Reading, validate};
 use crate::remote::{RemoteError, RemoteService};
 use crate::store::{DeadLetter, EventRow};
 use crate::telemetry::DeadReason;
@@ -45,17 +46,36 @@ pub struct Enricher {
     breaker: Breaker,
     budget: RetryBudget,
     policy: Backoff,
+    limiter: Option<RateLimiter>,
     stop: CancellationToken,
 }
 
 impl Enricher {
-    /// The resilience stack the demo uses, in front of `remote`. Retries end early once `stop`
-    /// is cancelled.
+    /// The resilience stack the demo uses, in front of `remote`, limited to `quota` (`None`:
+    /// no limit). Once `stop` is cancelled, retries end early and the rate limiter closes (it is
+    /// the limiter's cancellation token): events still waiting for a permit are let go.
     ///
     /// # Errors
     ///
-    /// [`Error::Setup`] if a pattern rejects its configuration (it does not with these values).
-    pub fn new(remote: Arc<RemoteService>, stop: CancellationToken) -> Result<Self, Error> {
+    /// [`Error::Setup`] if a pattern rejects its configuration (the breaker, policy and budget
+    /// do not with these values; the quota comes from the command line).
+    pub fn new(
+        remote: Arc<RemoteService>,
+        quota: Option<Quota>,
+        stop: CancellationToken,
+    ) -> Result<Self, Error> {
+        // Outermost: an event waits for the remote's quota before its first attempt, so an
+        // event over the quota costs the breaker and the retry budget nothing.
+        let limiter = quota
+            .map(|quota| {
+                RateLimiter::builder()
+                    .name("remote")
+                    .quota(quota)
+                    .cancellation_token(stop.clone())
+                    .build()
+            })
+            .transpose()
+            .map_err(|e| Error::setup("rate limiter", e))?;
         // 5% random failures stay far below the 50% threshold; the outage's 100% crosses it
         // within the first 50 calls.
         let breaker = Breaker::builder()
@@ -88,8 +108,14 @@ impl Enricher {
             breaker,
             budget,
             policy,
+            limiter,
             stop,
         })
+    }
+
+    /// The rate limiter in front of the remote, if there is a quota: for its metrics.
+    pub fn limiter(&self) -> Option<&RateLimiter> {
+        self.limiter.as_ref()
     }
 
     /// The breaker, to watch its transitions.
@@ -108,6 +134,13 @@ impl Enricher {
             Ok(reading) => reading,
             Err(reason) => return Outcome::Rejected(reason),
         };
+        if let Some(limiter) = &self.limiter {
+            if let Err(closed) = limiter.acquire().await {
+                // The shutdown closed the limiter while this event waited for its permit: it is
+                // cut short like a retry would be, and dead-lettered, not dropped.
+                return dead_letter(&reading, DeadReason::Shutdown, closed.to_string(), 0);
+            }
+        }
         self.wait_while_open().await;
 
         let mut retries = 0u32;
@@ -116,12 +149,13 @@ impl Enricher {
             breaker.call(move || remote.enrich(reading_ref))
         })
         // An open breaker knows when it will admit trial calls: wait exactly that long.
-        .retry_after(|error: &CallError<RemoteError>| match error {
-            CallError::Rejected(rejected) => rejected.retry_after(),
-            CallError::Operation(_) => None,
+        .retry_after(|error: &CallError<RemoteError>| {
+            error
+                .as_rejected()
+                .and_then(|rejected| rejected.retry_after())
         })
         .budget(self.budget.clone())
-        .cancel_on(self.stop.clone())
+        .cancellation_token(self.stop.clone())
         .notify(|_, _, _| retries += 1)
         .await;
 
@@ -143,18 +177,7 @@ impl Enricher {
                     StopReason::Cancelled => DeadReason::Shutdown,
                     _ => DeadReason::Other,
                 };
-                Outcome::DeadLettered {
-                    row: DeadLetter {
-                        id: reading.id,
-                        sensor: reading.sensor,
-                        timestamp_ms: reading.timestamp_ms,
-                        celsius: reading.celsius,
-                        reason: reason.as_str(),
-                        error: error.error().to_string(),
-                    },
-                    reason,
-                    retries,
-                }
+                dead_letter(&reading, reason, error.error().to_string(), retries)
             }
         }
     }
@@ -174,5 +197,21 @@ impl Enricher {
                 () = self.stop.cancelled() => return,
             }
         }
+    }
+}
+
+/// The dead letter of a valid `reading` that could not be enriched.
+fn dead_letter(reading: &Reading, reason: DeadReason, error: String, retries: u32) -> Outcome {
+    Outcome::DeadLettered {
+        row: DeadLetter {
+            id: reading.id,
+            sensor: reading.sensor,
+            timestamp_ms: reading.timestamp_ms,
+            celsius: reading.celsius,
+            reason: reason.as_str(),
+            error,
+        },
+        reason,
+        retries,
     }
 }

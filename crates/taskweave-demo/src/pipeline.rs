@@ -1,14 +1,18 @@
 //! The wiring: which task owns what, which phase stops it, and how the counts reach the
 //! statistics actor.
 //!
+//! (Over 400 lines on purpose: this is the one place where the whole service is wired, read
+//! top to bottom against the diagram below; each stage's own logic lives in its module.)
+//!
 //! ```text
 //! phase (default)   generator ──mpsc──▶ ┐
-//! phase "workers"                       FixedPool: validate ─▶ wait while breaker open
+//! phase "workers"                       FixedPool: validate ─▶ rate limiter (remote quota)
+//!                                         ─▶ wait while breaker open
 //!                                         ─▶ retry(backoff, budget) ─▶ breaker ─▶ remote
 //!                   enrich task ◀─ results ┘ ──push──▶ Batcher
 //!                   breaker-watch: breaker transitions ─▶ bus
 //! phase "storage"   Batcher ─flush─▶ spawn_blocking: one transaction per batch ─▶ SQLite
-//!                   writer task: batcher.shutdown(), close the connection, close the bus
+//!                   writer task: batcher.drain(), close the connection, close the bus
 //! phase "telemetry" bus ">" (lossless) ─▶ stats task ─▶ StatsActor  (asked at the end)
 //!                   bus ">" (lossy)    ─▶ progress bar / log lines
 //! ```
@@ -19,7 +23,9 @@
 //! return. With no task left, the coordinator reports [`Cause::AllTasksFinished`].
 //!
 //! Ctrl-C or `--stop-after` starts the same sequence at the generator, phase by phase: the
-//! generator's token stops it, and every later stage drains what is already in flight.
+//! generator's token stops it, and every later stage drains what is already in flight. The
+//! "workers" token cuts retries short and closes the rate limiter (its cancellation token), so
+//! an event still waiting for a permit is dead-lettered rather than sent.
 //!
 //! [`Cause::AllTasksFinished`]: taskweave::shutdown::Cause::AllTasksFinished
 
@@ -32,6 +38,7 @@ use futures::StreamExt;
 use taskweave::actor::{Actor, ActorConfig};
 use taskweave::batch::Batcher;
 use taskweave::bus::{Bus, LagPolicy, RecvError};
+use taskweave::limit::Quota;
 use taskweave::pool::Pool;
 use taskweave::shutdown::{Coordinator, Group};
 use tokio::sync::{mpsc, oneshot};
@@ -104,6 +111,8 @@ pub async fn run(config: Config) -> Result<Summary, Error> {
         remote_failures: parts.remote.failures(),
         breaker_rejections: parts.breaker_rejections,
         retries_denied: parts.retries_denied,
+        remote_rate: config.remote_rate,
+        rate_limited: parts.rate_limited,
         database: keep_db.then_some(db_path),
         report: parts.report,
     })
@@ -116,6 +125,7 @@ struct Parts {
     remote: Arc<RemoteService>,
     breaker_rejections: u64,
     retries_denied: u64,
+    rate_limited: u64,
 }
 
 fn temporary_database() -> PathBuf {
@@ -147,8 +157,9 @@ async fn wire_and_run(
 
     // The bus first, with both subscribers, so that no message is published before they exist.
     let bus: Bus<Telemetry> = Bus::builder()
-        .capacity(NonZeroUsize::new(1_024).expect("non-zero"))
-        .build();
+        .capacity(1_024)
+        .build()
+        .map_err(|e| Error::setup("bus", e))?;
     let stats_sub = bus
         .subscription(">")
         .lag_policy(LagPolicy::Block)
@@ -167,7 +178,11 @@ async fn wire_and_run(
         config.events / 2,
         config.seed,
     ));
-    let enricher = Arc::new(Enricher::new(Arc::clone(&remote), workers.token())?);
+    let quota = config
+        .remote_rate
+        .zip(config.remote_burst())
+        .map(|(rate, burst)| Quota::per_second(rate).with_burst(burst));
+    let enricher = Arc::new(Enricher::new(Arc::clone(&remote), quota, workers.token())?);
 
     let batcher = {
         let bus = bus.clone();
@@ -229,8 +244,8 @@ async fn wire_and_run(
                     () = done.cancelled() => {}
                     () = token.cancelled() => {}
                 }
-                // Flushes the tail and waits for the last transaction.
-                batcher.shutdown().await;
+                // Closes the batcher, flushes the tail and waits for the last transaction.
+                batcher.drain().await;
                 let closed = tokio::task::spawn_blocking(move || store.close()).await;
                 // The last publisher is done: let the subscribers drain and end.
                 bus.close();
@@ -254,7 +269,7 @@ async fn wire_and_run(
             Ok::<_, std::convert::Infallible>(())
         })
         .map_err(spawn_error)?;
-    // The generator last: it may trigger the shutdown (`stop_after_events`), and nothing can be
+    // The generator last: it may close the coordinator (`stop_after_events`), and nothing can be
     // spawned after that.
     coordinator
         .spawn("generator", {
@@ -273,6 +288,7 @@ async fn wire_and_run(
         remote,
         breaker_rejections: enricher.breaker().metrics().rejected_calls,
         retries_denied: enricher.budget().denied(),
+        rate_limited: enricher.limiter().map_or(0, |l| l.metrics().waited),
     })
 }
 
@@ -292,7 +308,7 @@ async fn generate(
     while sent < config.events {
         if config.stop_after_events == Some(sent) {
             tracing::info!(sent, "--stop-after-events reached: stopping as on Ctrl-C");
-            group.trigger();
+            group.close();
             break;
         }
         if token.is_cancelled() {
@@ -335,7 +351,7 @@ async fn generate(
     }
     if deadline.is_some_and(|d| Instant::now() >= d) && sent < config.events {
         tracing::info!(sent, "--stop-after reached: stopping as on Ctrl-C");
-        group.trigger();
+        group.close();
     }
     publish(
         &bus,
@@ -486,7 +502,7 @@ async fn watch_breaker(
 }
 
 /// The stats task: feeds every bus message to the statistics actor, then asks it for the
-/// totals on the summary's behalf and stops it.
+/// totals on the summary's behalf and drains it (closes it and waits for it to finish).
 async fn collect_stats(
     mut sub: taskweave::bus::Subscription<Telemetry>,
     answer: oneshot::Sender<Stats>,
@@ -511,8 +527,7 @@ async fn collect_stats(
         .ask(StatsMsg::Snapshot)
         .await
         .map_err(|_| "the statistics actor did not answer".to_owned())?;
-    actor.stop();
-    let reason = actor.monitor().await;
+    let reason = actor.drain().await;
     // The summary waits for this; if it has gone, there is no one left to tell.
     let _ = answer.send(stats);
     if reason.is_normal() {

@@ -34,6 +34,11 @@ pub struct Summary {
     pub breaker_rejections: u64,
     /// Retries the retry budget refused.
     pub retries_denied: u64,
+    /// The remote's quota the rate limiter enforced, in events per second (`None`: no limit).
+    pub remote_rate: Option<u32>,
+    /// Events that had to wait for the rate limiter's permit before their first attempt (the
+    /// limiter's `metrics().waited`).
+    pub rate_limited: u64,
     /// The database file, when it is kept (`--db`); `None` when it was temporary and deleted.
     pub database: Option<PathBuf>,
     /// The shutdown coordinator's report: why the service stopped and how each task ended.
@@ -241,6 +246,17 @@ impl fmt::Display for Summary {
                 thousands(self.retries_denied)
             ),
         )?;
+        if let Some(rate) = self.remote_rate {
+            row(
+                f,
+                "rate limited",
+                thousands(self.rate_limited),
+                format!(
+                    "  (events that waited for the remote's quota of {}/s)",
+                    thousands(u64::from(rate))
+                ),
+            )?;
+        }
         row(
             f,
             "breaker trips",

@@ -129,6 +129,42 @@ async fn a_stop_by_the_clock_accounts_for_every_event() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remote_quota_holds_events_back_without_losing_any() {
+    // 1,000 events at 2,000 a second, burst 40: the pool's 128 jobs outrun the quota.
+    let mut config = config(1_000);
+    config.remote_rate = Some(2_000);
+    config.outage = Duration::ZERO;
+    let summary = run(config).await.unwrap();
+
+    assert_nothing_lost(&summary);
+    assert_eq!(summary.generated(), 1_000);
+    assert!(summary.rate_limited > 0, "{summary}");
+    assert!(summary.to_string().contains("rate limited"), "{summary}");
+    // Every valid event took one permit before its first attempt: no more can have started
+    // than the burst plus the quota over the whole run (a bound, not a timing).
+    let started = summary.accepted() + summary.dead_lettered();
+    let allowed = 40 + (summary.elapsed.as_secs_f64() * 2_000.0).ceil() as u64;
+    assert!(
+        started <= allowed,
+        "{started} started, {allowed} allowed: {summary}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_events_wait_for_the_quota_loses_none() {
+    let mut config = config(2_000);
+    config.remote_rate = Some(1_000);
+    config.stop_after_events = Some(700);
+    let summary = run(config).await.unwrap();
+
+    // Events still waiting for a permit when the workers' token closed the limiter are
+    // dead-lettered ("cut short by shutdown"), not dropped.
+    assert_nothing_lost(&summary);
+    assert_eq!(summary.generated(), 700, "{summary}");
+    assert_eq!(*summary.report.cause(), Cause::Requested);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_that_cannot_be_opened_is_an_error_not_a_panic() {
     let mut config = config(10);
     config.db = Some(PathBuf::from("/nonexistent-dir/taskweave/demo.sqlite"));

@@ -67,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut refused = 0;
     for id in 0..20 {
         loop {
-            pace.acquire().await;
+            pace.acquire().await?;
             match call(&tx, id).await {
                 Response::Ok(id) => {
                     println!("{:>6.2?}  request {id} ok", start.elapsed());

@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError as SemaphoreFull};
+use tokio_util::sync::CancellationToken;
 
-use crate::error::{AtCapacity, ConfigError};
+use crate::error::{Closed, ConfigError, TryAcquireError};
+use crate::lifecycle::{Close, Watches, close_on_cancel};
 use crate::metrics::{Counters, Metrics, WaitGuard};
 
 /// A concurrency limit that adapts to the service behind it with AIMD (additive increase,
@@ -23,6 +25,10 @@ use crate::metrics::{Counters, Metrics, WaitGuard};
 /// dropping a permit without a report releases the slot and leaves the limit alone. Shrinking
 /// never interrupts requests in flight: slots above the new limit disappear as they are
 /// released. [`current_limit`](Self::current_limit) shows the limit at any time.
+///
+/// The lifecycle is [`ConcurrencyLimit`](crate::ConcurrencyLimit)'s: [`close`](Self::close)
+/// lets waiters go with [`Closed`] and refuses later requests, [`drain`](Self::drain) also
+/// waits for the permits handed out to come back.
 #[derive(Clone)]
 pub struct AdaptiveLimit {
     inner: Arc<AdaptiveInner>,
@@ -39,6 +45,29 @@ struct AdaptiveInner {
     latency_target: Duration,
     backoff: f64,
     counters: Counters,
+    /// Notified when a permit comes back to a closed limit, for `drain`.
+    returned: Notify,
+    watches: Watches,
+}
+
+impl Close for AdaptiveInner {
+    fn close(&self) {
+        if self.semaphore.is_closed() {
+            return;
+        }
+        self.semaphore.close();
+        tracing::debug!(
+            limiter = %self.counters.name(),
+            kind = "adaptive",
+            in_flight = self.in_flight.load(Ordering::Relaxed),
+            "limiter closed"
+        );
+        self.returned.notify_waiters();
+    }
+
+    fn watches(&self) -> &Watches {
+        &self.watches
+    }
 }
 
 struct Aimd {
@@ -59,16 +88,26 @@ impl fmt::Debug for AdaptiveLimit {
     }
 }
 
+/// Default starting limit.
+pub(crate) const DEFAULT_INITIAL: usize = 10;
+/// Default lowest limit.
+pub(crate) const DEFAULT_MIN: usize = 1;
+/// Default highest limit.
+pub(crate) const DEFAULT_MAX: usize = 1000;
+/// Default factor applied on overload.
+pub(crate) const DEFAULT_BACKOFF: f64 = 0.9;
+
 impl AdaptiveLimit {
     /// A builder; requests slower than `latency_target` count as overload.
     pub fn builder(latency_target: Duration) -> AdaptiveLimitBuilder {
         AdaptiveLimitBuilder {
             latency_target,
-            initial: 10,
-            min: 1,
-            max: 1000,
-            backoff: 0.9,
+            initial: DEFAULT_INITIAL,
+            min: DEFAULT_MIN,
+            max: DEFAULT_MAX,
+            backoff: DEFAULT_BACKOFF,
             name: Cow::Borrowed("adaptive"),
+            token: None,
         }
     }
 
@@ -77,35 +116,67 @@ impl AdaptiveLimit {
     /// A caller that finds the limit reached counts as waiting ([`Metrics::waited`],
     /// [`Metrics::waiting`]), never as rejected.
     ///
+    /// # Errors
+    /// [`Closed`] if the limit is closed, at once for a new call and as soon as it closes for
+    /// a waiting one.
+    ///
     /// # Cancel safety
     /// Cancel-safe: a dropped future holds no slot and leaves the queue.
-    pub async fn acquire(&self) -> AdaptivePermit {
-        if let Ok(permit) = self.try_take() {
-            return permit;
+    pub async fn acquire(&self) -> Result<AdaptivePermit, Closed> {
+        match self.try_take() {
+            Ok(permit) => return Ok(permit),
+            Err(TryAcquireError::Closed) => return Err(Closed),
+            Err(TryAcquireError::AtCapacity) => {}
         }
         let _waiting = WaitGuard::begin(&self.inner.counters, None);
         let permit = Arc::clone(&self.inner.semaphore)
             .acquire_owned()
             .await
-            // The semaphore is private and never closed.
-            .expect("the semaphore of an AdaptiveLimit is never closed");
-        self.admitted(permit)
+            .map_err(|_| Closed)?;
+        Ok(self.admitted(permit))
     }
 
     /// Takes a free slot now, if there is one.
     ///
     /// # Errors
-    /// [`AtCapacity`] if the current limit is reached.
-    pub fn try_acquire(&self) -> Result<AdaptivePermit, AtCapacity> {
-        self.try_take()
-            .inspect_err(|_| self.inner.counters.reject(None))
+    /// [`TryAcquireError::AtCapacity`] if the current limit is reached,
+    /// [`TryAcquireError::Closed`] if the limit is closed.
+    pub fn try_acquire(&self) -> Result<AdaptivePermit, TryAcquireError> {
+        self.try_take().inspect_err(|e| {
+            if *e == TryAcquireError::AtCapacity {
+                self.inner.counters.reject(None);
+            }
+        })
     }
 
-    fn try_take(&self) -> Result<AdaptivePermit, AtCapacity> {
-        Arc::clone(&self.inner.semaphore)
-            .try_acquire_owned()
-            .map(|permit| self.admitted(permit))
-            .map_err(|_| AtCapacity)
+    fn try_take(&self) -> Result<AdaptivePermit, TryAcquireError> {
+        match Arc::clone(&self.inner.semaphore).try_acquire_owned() {
+            Ok(permit) => Ok(self.admitted(permit)),
+            Err(SemaphoreFull::NoPermits) => Err(TryAcquireError::AtCapacity),
+            Err(SemaphoreFull::Closed) => Err(TryAcquireError::Closed),
+        }
+    }
+
+    /// Stops intake: every caller waiting in `acquire` returns [`Closed`] at once, and later
+    /// `acquire`/`try_acquire` calls are refused with it. Permits already held stay valid
+    /// (and still report their outcome). Idempotent; returns at once.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Whether [`close`](Self::close) was called (or the cancellation token cancelled).
+    pub fn is_closed(&self) -> bool {
+        self.inner.semaphore.is_closed()
+    }
+
+    /// [`close`](Self::close)s the limit, then waits until every permit handed out has been
+    /// dropped or reported. Never aborts anything.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe: dropping the future does not undo the close; call `drain` again to wait.
+    pub async fn drain(&self) {
+        self.close();
+        crate::concurrency::until_all_returned(&self.inner.returned, || self.in_flight()).await;
     }
 
     fn admitted(&self, permit: OwnedSemaphorePermit) -> AdaptivePermit {
@@ -137,6 +208,10 @@ impl AdaptiveLimit {
             waiting: self.inner.counters.waiting(),
             limit: self.current_limit(),
             in_flight: self.in_flight(),
+            keys: 0,
+            max_keys: 0,
+            evicted_idle: 0,
+            evicted_early: 0,
         }
     }
 }
@@ -229,6 +304,9 @@ impl Drop for AdaptivePermit {
             }
             // Otherwise the permit returns to the semaphore as it drops here.
         }
+        if self.inner.semaphore.is_closed() {
+            self.inner.returned.notify_waiters();
+        }
     }
 }
 
@@ -241,6 +319,7 @@ pub struct AdaptiveLimitBuilder {
     max: usize,
     backoff: f64,
     name: Cow<'static, str>,
+    token: Option<CancellationToken>,
 }
 
 impl AdaptiveLimitBuilder {
@@ -274,6 +353,13 @@ impl AdaptiveLimitBuilder {
         self
     }
 
+    /// Closes the limit when `token` is cancelled: exactly what [`AdaptiveLimit::close`] does.
+    /// Graceful; permits held stay valid. Needs no runtime and no task.
+    pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+
     /// Validates the configuration and builds the limit.
     ///
     /// # Errors
@@ -288,6 +374,7 @@ impl AdaptiveLimitBuilder {
             max,
             backoff,
             name,
+            token,
         } = self;
         if min == 0 {
             return Err(ConfigError::ZeroMinimum);
@@ -295,7 +382,7 @@ impl AdaptiveLimitBuilder {
         if min > max {
             return Err(ConfigError::AdaptiveBoundsInverted { min, max });
         }
-        if max > Semaphore::MAX_PERMITS {
+        if max > crate::ConcurrencyLimit::MAX_LIMIT {
             return Err(ConfigError::MaximumTooLarge { max });
         }
         if !(min..=max).contains(&initial) {
@@ -307,21 +394,25 @@ impl AdaptiveLimitBuilder {
         if latency_target.is_zero() {
             return Err(ConfigError::ZeroLatencyTarget);
         }
-        Ok(AdaptiveLimit {
-            inner: Arc::new(AdaptiveInner {
-                semaphore: Arc::new(Semaphore::new(initial)),
-                aimd: Mutex::new(Aimd {
-                    limit: initial,
-                    debt: 0,
-                }),
-                limit: AtomicUsize::new(initial),
-                in_flight: AtomicUsize::new(0),
-                min,
-                max,
-                latency_target,
-                backoff,
-                counters: Counters::new("adaptive", name),
+        let inner = Arc::new(AdaptiveInner {
+            semaphore: Arc::new(Semaphore::new(initial)),
+            aimd: Mutex::new(Aimd {
+                limit: initial,
+                debt: 0,
             }),
-        })
+            limit: AtomicUsize::new(initial),
+            in_flight: AtomicUsize::new(0),
+            min,
+            max,
+            latency_target,
+            backoff,
+            counters: Counters::new("adaptive", name),
+            returned: Notify::new(),
+            watches: Watches::default(),
+        });
+        if let Some(token) = token {
+            close_on_cancel(&inner, token);
+        }
+        Ok(AdaptiveLimit { inner })
     }
 }

@@ -40,6 +40,12 @@ pub enum ConfigError {
     NoQuota,
     /// A keyed limiter was given `max_keys = 0`.
     ZeroMaxKeys,
+    /// A keyed limiter was given a zero
+    /// [`sweep_interval`](crate::KeyedRateLimiterBuilder::sweep_interval), which would make
+    /// every call sweep its shard.
+    ZeroSweepInterval,
+    /// A concurrency limit of 0 slots, which could admit nothing.
+    ZeroLimit,
     /// A keyed limiter was given more than
     /// [`KeyedRateLimiter::MAX_KEYS`](crate::KeyedRateLimiter::MAX_KEYS) keys.
     MaxKeysTooLarge {
@@ -55,8 +61,9 @@ pub enum ConfigError {
         /// The maximum limit asked for.
         max: usize,
     },
-    /// A concurrency limit (or an adaptive limit's maximum) is above what a Tokio semaphore can
-    /// hold.
+    /// A concurrency limit (or an adaptive limit's maximum) is above
+    /// [`ConcurrencyLimit::MAX_LIMIT`](crate::ConcurrencyLimit::MAX_LIMIT), what a Tokio
+    /// semaphore can hold.
     MaximumTooLarge {
         /// The limit asked for.
         max: usize,
@@ -103,6 +110,10 @@ impl fmt::Display for ConfigError {
             ),
             Self::NoQuota => f.write_str("rate limiter has no quota; add one with `quota(..)`"),
             Self::ZeroMaxKeys => f.write_str("keyed limiter with max_keys = 0 could track no key; use at least 1"),
+            Self::ZeroSweepInterval => f.write_str(
+                "keyed limiter sweep_interval is zero, which would sweep on every call; use a positive interval (default 1s)",
+            ),
+            Self::ZeroLimit => f.write_str("concurrency limit of 0 could admit nothing; use a limit of at least 1"),
             Self::MaxKeysTooLarge { max_keys } => write!(
                 f,
                 "keyed limiter max_keys {max_keys} is above the {} allowed; use a smaller bound",
@@ -137,9 +148,13 @@ impl std::error::Error for ConfigError {}
 /// The request does not conform yet: it would conform after [`RetryAfter::duration`], if nothing
 /// else is admitted in between. Suitable for an HTTP `Retry-After` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RetryAfter(pub Duration);
+pub struct RetryAfter(Duration);
 
 impl RetryAfter {
+    pub(crate) fn new(wait: Duration) -> Self {
+        Self(wait)
+    }
+
     /// How long until the request would conform.
     pub fn duration(self) -> Duration {
         self.0
@@ -161,6 +176,7 @@ impl std::error::Error for RetryAfter {}
 
 /// A request for more permits than the burst: it could never conform, so it fails at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExceedsBurst {
     /// Permits asked for.
     pub requested: u32,
@@ -242,19 +258,94 @@ impl From<ExceedsBurst> for CheckError {
     }
 }
 
-/// A concurrency limit has no free permit right now.
+/// The limiter was closed ([`close`](crate::RateLimiter::close), its cancellation token, or
+/// `drain`): it admits nothing more, and every caller that was waiting has been let go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct AtCapacity;
+pub struct Closed;
 
-impl fmt::Display for AtCapacity {
+impl fmt::Display for Closed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("concurrency limit reached; retry when a request in flight completes")
+        f.write_str(
+            "limiter is closed and admits nothing more; stop sending requests through it (the service is shutting down) or build a new one",
+        )
     }
 }
 
-impl std::error::Error for AtCapacity {}
+impl std::error::Error for Closed {}
+
+/// Why a concurrency limit's `try_acquire` returned no permit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TryAcquireError {
+    /// Every slot is in use (or promised to a waiter).
+    AtCapacity,
+    /// The limit was closed.
+    Closed,
+}
+
+impl fmt::Display for TryAcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AtCapacity => f.write_str(
+                "concurrency limit reached; retry when a request in flight completes, or wait with `acquire`",
+            ),
+            Self::Closed => Closed.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for TryAcquireError {}
+
+impl From<Closed> for TryAcquireError {
+    fn from(_: Closed) -> Self {
+        Self::Closed
+    }
+}
+
+/// Why a waiting `acquire_n` / `acquire_key_n` returned without its permits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AcquireError {
+    /// The request is larger than the burst and could never conform (reported at once).
+    ExceedsBurst(ExceedsBurst),
+    /// The limiter was closed before the request conformed.
+    Closed,
+}
+
+impl fmt::Display for AcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ExceedsBurst(e) => e.fmt(f),
+            Self::Closed => Closed.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for AcquireError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::ExceedsBurst(e) => Some(e),
+            Self::Closed => None,
+        }
+    }
+}
+
+impl From<ExceedsBurst> for AcquireError {
+    fn from(e: ExceedsBurst) -> Self {
+        Self::ExceedsBurst(e)
+    }
+}
+
+impl From<Closed> for AcquireError {
+    fn from(_: Closed) -> Self {
+        Self::Closed
+    }
+}
 
 /// Why a [`Limiter`](crate::Limiter) (or a `tower` layer in rejecting mode) refused a request.
+///
+/// The `tower` layers report a closed limiter with [`Closed`] itself, not [`Limited::Closed`],
+/// so that `err.downcast_ref::<Limited>()` always means "limited, retry later".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Limited {
@@ -267,6 +358,8 @@ pub enum Limited {
     ExceedsBurst(ExceedsBurst),
     /// Every concurrency permit is in use.
     Concurrency,
+    /// The limiter was closed ([`Closed`]).
+    Closed,
 }
 
 impl Limited {
@@ -274,7 +367,7 @@ impl Limited {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Rate { retry_after } => Some(*retry_after),
-            Self::ExceedsBurst(_) | Self::Concurrency => None,
+            Self::ExceedsBurst(_) | Self::Concurrency | Self::Closed => None,
         }
     }
 }
@@ -284,7 +377,8 @@ impl fmt::Display for Limited {
         match self {
             Self::Rate { retry_after } => write!(f, "rate limited; retry after {retry_after:?}"),
             Self::ExceedsBurst(e) => e.fmt(f),
-            Self::Concurrency => AtCapacity.fmt(f),
+            Self::Concurrency => TryAcquireError::AtCapacity.fmt(f),
+            Self::Closed => Closed.fmt(f),
         }
     }
 }
@@ -306,8 +400,17 @@ impl From<CheckError> for Limited {
     }
 }
 
-impl From<AtCapacity> for Limited {
-    fn from(_: AtCapacity) -> Self {
-        Self::Concurrency
+impl From<TryAcquireError> for Limited {
+    fn from(e: TryAcquireError) -> Self {
+        match e {
+            TryAcquireError::AtCapacity => Self::Concurrency,
+            TryAcquireError::Closed => Self::Closed,
+        }
+    }
+}
+
+impl From<Closed> for Limited {
+    fn from(_: Closed) -> Self {
+        Self::Closed
     }
 }

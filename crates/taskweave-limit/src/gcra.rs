@@ -9,6 +9,8 @@
 
 use std::sync::atomic::Ordering;
 
+use crossbeam_utils::CachePadded;
+
 use crate::loom::AtomicU64;
 
 /// The constants of one quota.
@@ -110,18 +112,15 @@ impl Cell {
     }
 }
 
-/// A [`Cell`] alone on its cache line(s). Two threads checking one limiter both write its TAT;
-/// padding keeps that line from also holding the read-only data every check reads (the
-/// quota's constants, the clock's origin, the counters' pointers), which would otherwise be
-/// invalidated on every admission. Keyed limiters keep plain cells: one per key, and many keys.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub(crate) struct PaddedCell(Cell);
-
 /// The quotas of a limiter: one lock-free cell, or several updated all-or-nothing.
 #[derive(Debug)]
 pub(crate) enum Gate {
-    One(Params, PaddedCell),
+    /// The cell sits alone on its cache line(s): two threads checking one limiter both write
+    /// its TAT, and padding keeps that line from also holding the read-only data every check
+    /// reads (the quota's constants, the clock's origin, the counters' pointers), which would
+    /// otherwise be invalidated on every admission. Keyed limiters keep plain cells: one per
+    /// key, and many keys.
+    One(Params, CachePadded<Cell>),
     /// Several words cannot be updated atomically without a lock; the critical section is a
     /// handful of integer comparisons, never held across an `.await`.
     Many(Box<[Params]>, std::sync::Mutex<Box<[u64]>>),
@@ -130,7 +129,7 @@ pub(crate) enum Gate {
 impl Gate {
     pub(crate) fn new(params: Vec<Params>) -> Self {
         if params.len() == 1 {
-            Self::One(params[0], PaddedCell::default())
+            Self::One(params[0], CachePadded::new(Cell::default()))
         } else {
             let tats = vec![0; params.len()].into_boxed_slice();
             Self::Many(params.into_boxed_slice(), std::sync::Mutex::new(tats))
@@ -150,7 +149,7 @@ impl Gate {
     #[inline]
     pub(crate) fn try_consume(&self, now: u64, n: u32) -> Result<u64, u64> {
         match self {
-            Self::One(params, cell) => cell.0.try_consume(params, now, n),
+            Self::One(params, cell) => cell.try_consume(params, now, n),
             Self::Many(params, tats) => {
                 // A poisoned lock only means another thread panicked between two integer
                 // stores of this function, which cannot happen; the data is still valid.
@@ -185,7 +184,7 @@ impl Gate {
         let headroom = |tat: u64, wait: u64| tat.saturating_sub(now.saturating_add(wait));
         match self {
             Self::One(params, cell) => {
-                let tat = cell.0.tat();
+                let tat = cell.tat();
                 match params.decide(tat, now, n) {
                     Ok(_) => params
                         .tolerance
@@ -217,7 +216,7 @@ impl Gate {
     /// otherwise the permits stay consumed, which errs on the side of the limit.
     pub(crate) fn refund(&self, now: u64, n: u32, granted_tat: u64) -> bool {
         match self {
-            Self::One(params, cell) => cell.0.refund(params, now, n, granted_tat),
+            Self::One(params, cell) => cell.refund(params, now, n, granted_tat),
             Self::Many(params, tats) => {
                 if now >= granted_tat {
                     return false;

@@ -11,12 +11,22 @@
 //! - [`AdaptiveLimit`]: a concurrency limit that sizes itself with AIMD from the latency and
 //!   errors it observes.
 //! - [`Limiter`]: a rate and a concurrency limit together.
-//! - With the `tower` feature, `Clone` layers for each ([`layer`]) that wait or reject with a
-//!   retry-after.
+//! - With the `tower` feature, `Clone` layers for the rate, keyed and concurrency limits that
+//!   wait (pushing back through `poll_ready`) or reject with a retry-after.
 //!
 //! Time comes from Tokio's clock, so paused-time tests (`tokio::time::pause`) drive every
 //! limiter deterministically; another [`Clock`] can be plugged in (feature `quanta` offers a
-//! cheaper one for hot paths).
+//! cheaper one for hot paths). The clock types come from the shared crate
+//! [`taskweave_clock`] and are re-exported here.
+//!
+//! # Lifecycle
+//!
+//! Every limiter has `close()` / `is_closed()` and a builder method
+//! `cancellation_token(token)` that closes it when the token is cancelled: waiters return
+//! [`Closed`] at once and later requests are refused with it (the non-waiting `check`s, the
+//! hot path, ignore it). The concurrency limits also have `drain()`, which closes and waits
+//! for every permit handed out to come back. Permits belong to their callers and nothing is
+//! queued on the limiter's behalf, so there is no `shutdown(grace)` or `abort()`.
 //!
 //! # Example
 //!
@@ -37,7 +47,7 @@
 //!
 //! // `acquire` waits for it instead.
 //! let start = tokio::time::Instant::now();
-//! limiter.acquire().await;
+//! limiter.acquire().await?;
 //! assert_eq!(start.elapsed(), Duration::from_millis(100));
 //! # Ok(())
 //! # }
@@ -45,8 +55,12 @@
 //!
 //! # Feature flags
 //!
-//! - `tower`: [`layer::RateLimitLayer`], [`layer::KeyedRateLimitLayer`] and
-//!   [`layer::ConcurrencyLimitLayer`].
+//! - `tower`: [`RateLimitLayer`], [`KeyedRateLimitLayer`] and [`ConcurrencyLimitLayer`], whose
+//!   services' error is `tower::BoxError` (the limiter's [`Limited`] and [`Closed`] reachable
+//!   with `downcast_ref`).
+//! - `serde`: `Serialize`/`Deserialize` for [`Quota`] and the plain configs
+//!   ([`RateLimiterConfig`], [`KeyedRateLimiterConfig`], [`ConcurrencyLimitConfig`],
+//!   [`AdaptiveLimitConfig`]), durations written as `"250ms"`, `"1s"`.
 //! - `quanta`: [`QuantaClock`], a time-stamp-counter clock that makes `check` cheaper, at the
 //!   price of not following Tokio's paused time (test with the default clock).
 
@@ -54,14 +68,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod adaptive;
-mod clock;
 mod concurrency;
+mod config;
 mod error;
 mod gcra;
 mod keyed;
 #[cfg(feature = "tower")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
-pub mod layer;
+mod layer;
+mod lifecycle;
 mod limiter;
 mod loom;
 mod metrics;
@@ -69,13 +83,25 @@ mod quota;
 mod rate;
 
 pub use adaptive::{AdaptiveLimit, AdaptiveLimitBuilder, AdaptivePermit};
-#[cfg(feature = "quanta")]
-pub use clock::QuantaClock;
-pub use clock::{Clock, ManualClock, TokioClock};
-pub use concurrency::{ConcurrencyLimit, ConcurrencyPermit};
-pub use error::{AtCapacity, CheckError, ConfigError, ExceedsBurst, Limited, RetryAfter};
-pub use keyed::{KeyedMetrics, KeyedRateLimiter, KeyedRateLimiterBuilder};
+pub use concurrency::{ConcurrencyLimit, ConcurrencyLimitBuilder, ConcurrencyPermit};
+pub use config::{
+    AdaptiveLimitConfig, ConcurrencyLimitConfig, KeyedRateLimiterConfig, RateLimiterConfig,
+};
+pub use error::{
+    AcquireError, CheckError, Closed, ConfigError, ExceedsBurst, Limited, RetryAfter,
+    TryAcquireError,
+};
+pub use keyed::{KeyedRateLimiter, KeyedRateLimiterBuilder};
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub use layer::{
+    ConcurrencyLimitLayer, ConcurrencyLimitService, KeyedRateLimitLayer, KeyedRateLimitService,
+    KeyedResponseFuture, RateLimitLayer, RateLimitService, ResponseFuture,
+};
 pub use limiter::{Limiter, LimiterBuilder, LimiterPermit};
 pub use metrics::Metrics;
 pub use quota::Quota;
 pub use rate::{RateLimiter, RateLimiterBuilder};
+#[cfg(feature = "quanta")]
+pub use taskweave_clock::QuantaClock;
+pub use taskweave_clock::{Clock, ManualClock, TokioClock};

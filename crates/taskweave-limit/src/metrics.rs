@@ -5,8 +5,10 @@ use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::clock::duration_nanos;
+use crossbeam_utils::CachePadded;
+
 use crate::loom::{AtomicU8, AtomicU64, AtomicUsize};
+use taskweave_clock::duration_nanos;
 
 /// A point-in-time view of a limiter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -20,13 +22,24 @@ pub struct Metrics {
     /// Requests that could not be admitted at once and waited (in `acquire` or a waiting
     /// layer) since the limiter was built, whether they were admitted in the end or gave up.
     pub waited: u64,
-    /// Callers currently waiting in `acquire`.
+    /// Callers currently waiting in `acquire` (or a waiting layer).
     pub waiting: usize,
-    /// The current limit: the burst of a rate limiter (its tightest quota), the permit count of
-    /// a concurrency limit, the current value of an adaptive one.
+    /// The current limit: the burst of a rate limiter (its tightest quota; per key for a keyed
+    /// one), the permit count of a concurrency limit, the current value of an adaptive one.
     pub limit: usize,
     /// Permits held right now (concurrency limits; 0 for rate limiters).
     pub in_flight: usize,
+    /// Keys tracked right now ([`KeyedRateLimiter`](crate::KeyedRateLimiter) only; 0 for the
+    /// others).
+    pub keys: usize,
+    /// The bound on tracked keys (keyed only; 0 for the others).
+    pub max_keys: usize,
+    /// Idle keys forgotten, with no effect on any decision (keyed only).
+    pub evicted_idle: u64,
+    /// Keys forgotten before they were idle because their shard was full, each of which got a
+    /// fresh burst early (keyed only). Non-zero means `max_keys` is too small for the traffic,
+    /// or a key flood.
+    pub evicted_early: u64,
 }
 
 /// Admission counters plus two episode flags, "rejecting" and "making callers wait", so that
@@ -47,7 +60,7 @@ pub struct Metrics {
 #[derive(Debug)]
 pub(crate) struct Counters {
     admitted: Box<[Stripe]>,
-    episodes: Padded<AtomicU8>,
+    episodes: CachePadded<AtomicU8>,
     rejected: AtomicU64,
     /// Nanoseconds since `origin` (Tokio's clock) of the latest rejection.
     last_rejection: AtomicU64,
@@ -69,11 +82,7 @@ const WAITING: u8 = 2;
 /// that it stopped.
 pub(crate) const QUIET: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Padded<T>(T);
-
-type Stripe = Padded<AtomicU64>;
+type Stripe = CachePadded<AtomicU64>;
 
 #[cfg(not(taskweave_loom))]
 const STRIPES: usize = 16;
@@ -113,8 +122,10 @@ fn stripe() -> usize {
 impl Counters {
     pub(crate) fn new(kind: &'static str, name: Cow<'static, str>) -> Self {
         Self {
-            admitted: (0..STRIPES).map(|_| Padded(AtomicU64::new(0))).collect(),
-            episodes: Padded(AtomicU8::new(0)),
+            admitted: (0..STRIPES)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
+            episodes: CachePadded::new(AtomicU8::new(0)),
             rejected: AtomicU64::new(0),
             last_rejection: AtomicU64::new(0),
             waited: AtomicU64::new(0),
@@ -129,7 +140,7 @@ impl Counters {
     #[inline]
     pub(crate) fn admit(&self, n: u32) {
         let i = stripe();
-        let count = &self.admitted[i].0;
+        let count = &*self.admitted[i];
         if i == 0 {
             count.fetch_add(u64::from(n), Ordering::Relaxed);
         } else {
@@ -140,7 +151,7 @@ impl Counters {
             );
         }
         // A plain load on the hot path; the rest only runs during an episode.
-        let episodes = self.episodes.0.load(Ordering::Relaxed);
+        let episodes = self.episodes.load(Ordering::Relaxed);
         if episodes != 0 {
             self.maybe_ended(episodes);
         }
@@ -152,7 +163,7 @@ impl Counters {
         let quiet = duration_nanos(QUIET);
         if episodes & REJECTING != 0
             && now.saturating_sub(self.last_rejection.load(Ordering::Relaxed)) >= quiet
-            && self.episodes.0.fetch_and(!REJECTING, Ordering::Relaxed) & REJECTING != 0
+            && self.episodes.fetch_and(!REJECTING, Ordering::Relaxed) & REJECTING != 0
         {
             tracing::debug!(
                 limiter = %self.name,
@@ -164,7 +175,7 @@ impl Counters {
         if episodes & WAITING != 0
             && self.waiting.load(Ordering::Relaxed) == 0
             && now.saturating_sub(self.last_wait.load(Ordering::Relaxed)) >= quiet
-            && self.episodes.0.fetch_and(!WAITING, Ordering::Relaxed) & WAITING != 0
+            && self.episodes.fetch_and(!WAITING, Ordering::Relaxed) & WAITING != 0
         {
             tracing::debug!(
                 limiter = %self.name,
@@ -181,7 +192,7 @@ impl Counters {
 
     /// Sets an episode flag; true if this call started the episode.
     fn start(&self, flag: u8) -> bool {
-        let episodes = &self.episodes.0;
+        let episodes = &*self.episodes;
         episodes.load(Ordering::Relaxed) & flag == 0
             && episodes.fetch_or(flag, Ordering::Relaxed) & flag == 0
     }
@@ -191,7 +202,7 @@ impl Counters {
     pub(crate) fn reject_for(&self, wait_nanos: u64) -> crate::RetryAfter {
         let wait = Duration::from_nanos(wait_nanos);
         self.reject(Some(wait));
-        crate::RetryAfter(wait)
+        crate::RetryAfter::new(wait)
     }
 
     /// Counts a request refused by a non-waiting call.
@@ -237,7 +248,7 @@ impl Counters {
     pub(crate) fn admitted(&self) -> u64 {
         self.admitted
             .iter()
-            .map(|s| s.0.load(Ordering::Relaxed))
+            .map(|s| s.load(Ordering::Relaxed))
             .sum()
     }
 

@@ -10,10 +10,24 @@ use crate::gcra::Params;
 /// The burst defaults to `count`, so `Quota::per_second(100)` admits 100 at once after a quiet
 /// second and then one every 10 ms. Over any window of length `W` a limiter admits at most
 /// `burst + W × count / period` permits. Values are checked when the limiter is built.
+///
+/// With the `serde` feature a quota reads and writes as
+/// `{ count = 100, period = "1s", burst = 20 }` (`burst` optional, the period a human
+/// duration); it is validated, with a typed [`ConfigError`], when a limiter is built from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
 pub struct Quota {
     count: u32,
+    #[cfg_attr(feature = "serde", serde(with = "humantime_serde"))]
     period: Duration,
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
     burst: Option<u32>,
 }
 

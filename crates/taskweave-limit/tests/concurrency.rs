@@ -1,20 +1,22 @@
 //! Concurrency limits: fixed (permit released on drop) and adaptive (AIMD).
 
-use std::num::NonZeroUsize;
 use std::time::Duration;
 
-use taskweave_limit::{AdaptiveLimit, AtCapacity, ConcurrencyLimit};
+use taskweave_limit::{AdaptiveLimit, ConcurrencyLimit, TryAcquireError};
 
 fn limit(n: usize) -> ConcurrencyLimit {
-    ConcurrencyLimit::new(NonZeroUsize::new(n).unwrap()).unwrap()
+    ConcurrencyLimit::new(n).unwrap()
 }
 
 #[tokio::test]
 async fn permits_are_released_on_drop() {
     let limit = limit(2);
-    let a = limit.acquire().await;
+    let a = limit.acquire().await.unwrap();
     let _b = limit.try_acquire().unwrap();
-    assert_eq!(limit.try_acquire().unwrap_err(), AtCapacity);
+    assert_eq!(
+        limit.try_acquire().unwrap_err(),
+        TryAcquireError::AtCapacity
+    );
     assert_eq!(limit.in_flight(), 2);
     drop(a);
     let _c = limit.try_acquire().unwrap();
@@ -25,14 +27,14 @@ async fn permits_are_released_on_drop() {
 #[tokio::test(start_paused = true)]
 async fn waiters_get_slots_in_order() {
     let limit = limit(1);
-    let held = limit.acquire().await;
+    let held = limit.acquire().await.unwrap();
     let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for i in 0..5 {
         let limit = limit.clone();
         let order = order.clone();
         tasks.push(tokio::spawn(async move {
-            let _p = limit.acquire().await;
+            let _p = limit.acquire().await.unwrap();
             order.lock().unwrap().push(i);
             tokio::time::sleep(Duration::from_millis(1)).await;
         }));
@@ -85,7 +87,7 @@ async fn adaptive_grows_on_fast_success_and_shrinks_on_overload() {
 #[tokio::test(start_paused = true)]
 async fn slow_success_counts_as_overload() {
     let limit = adaptive();
-    let permit = limit.acquire().await;
+    let permit = limit.acquire().await.unwrap();
     tokio::time::advance(Duration::from_millis(150)).await;
     permit.success();
     assert_eq!(limit.current_limit(), 2);
@@ -95,7 +97,7 @@ async fn slow_success_counts_as_overload() {
 async fn idle_success_does_not_grow_the_limit() {
     let limit = adaptive();
     // One request in flight out of 4: success says nothing about more concurrency.
-    limit.acquire().await.success();
+    limit.acquire().await.unwrap().success();
     assert_eq!(limit.current_limit(), 4);
 }
 

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use taskweave_limit::{AdaptiveLimit, ConfigError, KeyedRateLimiter, Limiter, Quota, RateLimiter};
+use taskweave_limit::{
+    AdaptiveLimit, ConcurrencyLimit, ConfigError, KeyedRateLimiter, Limiter, Quota, RateLimiter,
+};
 
 #[test]
 fn invalid_quotas_are_rejected() {
@@ -47,6 +49,43 @@ fn invalid_quotas_are_rejected() {
             .unwrap_err(),
         ConfigError::ZeroMaxKeys
     );
+}
+
+#[test]
+fn a_zero_sweep_interval_is_rejected() {
+    // It used to be accepted and made every keyed call sweep its shard.
+    let err = KeyedRateLimiter::<u32>::builder(Quota::per_second(1))
+        .sweep_interval(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(err, ConfigError::ZeroSweepInterval);
+    assert!(err.to_string().contains("positive interval"), "{err}");
+    assert!(
+        KeyedRateLimiter::<u32>::builder(Quota::per_second(1))
+            .sweep_interval(Duration::from_nanos(1))
+            .build()
+            .is_ok()
+    );
+}
+
+#[test]
+fn concurrency_limits_are_bounded_on_both_sides() {
+    assert_eq!(
+        ConcurrencyLimit::new(0).unwrap_err(),
+        ConfigError::ZeroLimit
+    );
+    assert_eq!(
+        ConcurrencyLimit::new(ConcurrencyLimit::MAX_LIMIT + 1).unwrap_err(),
+        ConfigError::MaximumTooLarge {
+            max: ConcurrencyLimit::MAX_LIMIT + 1
+        }
+    );
+    let limit = ConcurrencyLimit::builder(ConcurrencyLimit::MAX_LIMIT)
+        .name("huge")
+        .build()
+        .unwrap();
+    assert_eq!(limit.limit(), ConcurrencyLimit::MAX_LIMIT);
+    assert!(format!("{limit:?}").contains("huge"));
 }
 
 #[test]

@@ -92,14 +92,14 @@ async fn waiting_is_not_rejecting() {
     let _guard = tracing::subscriber::set_default(messages.clone());
     let limiter = RateLimiter::new(Quota::per_second(10).with_burst(1)).unwrap();
     for _ in 0..5 {
-        limiter.acquire().await;
+        limiter.acquire().await.unwrap();
     }
     let m = limiter.metrics();
     assert_eq!((m.admitted, m.rejected, m.waited, m.waiting), (5, 0, 4, 0));
     assert_eq!(rejecting_events(&messages), 0, "{:?}", messages.0.lock());
     // One event for the episode of waits, and one once nobody has waited for a second.
     tokio::time::advance(Duration::from_secs(2)).await;
-    limiter.acquire().await;
+    limiter.acquire().await.unwrap();
     let messages = messages.0.lock().unwrap().clone();
     assert_eq!(
         messages,
@@ -115,7 +115,7 @@ async fn waiting_is_not_rejecting() {
 async fn waiting_layers_report_waits_not_rejections() {
     use std::convert::Infallible;
     use taskweave_limit::KeyedRateLimiter;
-    use taskweave_limit::layer::{KeyedRateLimitLayer, RateLimitLayer};
+    use taskweave_limit::{KeyedRateLimitLayer, RateLimitLayer};
     use tower::{Layer, ServiceExt, service_fn};
 
     let messages = Messages::default();
@@ -150,11 +150,10 @@ async fn waiting_layers_report_waits_not_rejections() {
 
 #[tokio::test(start_paused = true)]
 async fn a_limiter_refused_by_its_rate_admits_nothing_on_its_concurrency_limit() {
-    use std::num::NonZeroUsize;
     use taskweave_limit::{ConcurrencyLimit, Limited, Limiter};
 
     let rate = RateLimiter::new(Quota::per_second(10).with_burst(1)).unwrap();
-    let slots = ConcurrencyLimit::new(NonZeroUsize::new(64).unwrap()).unwrap();
+    let slots = ConcurrencyLimit::new(64).unwrap();
     let limiter = Limiter::builder()
         .rate(rate.clone())
         .concurrency(slots.clone())

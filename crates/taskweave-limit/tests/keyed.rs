@@ -116,11 +116,11 @@ fn a_busy_key_is_not_forgotten_while_the_limiter_has_room() {
 #[tokio::test(start_paused = true)]
 async fn acquire_key_waits_for_that_key_only() {
     let limiter = KeyedRateLimiter::new(Quota::per_second(1)).unwrap();
-    limiter.acquire_key(&"a").await;
+    limiter.acquire_key(&"a").await.unwrap();
     let start = tokio::time::Instant::now();
-    limiter.acquire_key(&"b").await;
+    limiter.acquire_key(&"b").await.unwrap();
     assert_eq!(start.elapsed(), Duration::ZERO);
-    limiter.acquire_key(&"a").await;
+    limiter.acquire_key(&"a").await.unwrap();
     assert_eq!(start.elapsed(), Duration::from_secs(1));
     assert!(limiter.acquire_key_n(&"a", 2).await.is_err());
 }

@@ -1,6 +1,5 @@
 //! A `Limiter` applies a rate and a concurrency limit together.
 
-use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use taskweave_limit::{ConcurrencyLimit, Limited, Limiter, Quota, RateLimiter};
@@ -8,7 +7,7 @@ use taskweave_limit::{ConcurrencyLimit, Limited, Limiter, Quota, RateLimiter};
 fn limiter() -> Limiter {
     Limiter::builder()
         .rate(RateLimiter::new(Quota::per_second(10).with_burst(3)).unwrap())
-        .concurrency(ConcurrencyLimit::new(NonZeroUsize::new(2).unwrap()).unwrap())
+        .concurrency(ConcurrencyLimit::new(2).unwrap())
         .build()
         .unwrap()
 }
@@ -37,7 +36,7 @@ async fn acquire_waits_for_a_slot_then_for_the_rate() {
     for _ in 0..6 {
         let limiter = limiter.clone();
         tasks.push(tokio::spawn(async move {
-            let _permit = limiter.acquire().await;
+            let _permit = limiter.acquire().await.unwrap();
             let started = start.elapsed();
             tokio::time::sleep(Duration::from_millis(300)).await;
             started

@@ -2,7 +2,6 @@
 //! callers, and a consumer that holds its permits and pauses, every caller is eventually
 //! served and the counters add up. A watchdog turns a stall into a failure.
 
-use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use taskweave_limit::{AdaptiveLimit, ConcurrencyLimit, Limiter, Quota, RateLimiter};
@@ -65,7 +64,7 @@ where
 fn concurrency_limit_with_a_pausing_consumer() {
     finishes_within(HANG_LIMIT, "concurrency liveness", || {
         multi_thread().block_on(async {
-            let limit = ConcurrencyLimit::new(NonZeroUsize::new(SLOTS).unwrap()).unwrap();
+            let limit = ConcurrencyLimit::new(SLOTS).unwrap();
             pausing_consumer(
                 || {
                     let l = limit.clone();
@@ -116,7 +115,7 @@ fn limiter_with_a_pausing_consumer() {
         multi_thread().block_on(async {
             // A fast rate, so that the slots are what the callers queue for.
             let rate = RateLimiter::new(Quota::per_second(1_000_000).with_burst(64)).unwrap();
-            let slots = ConcurrencyLimit::new(NonZeroUsize::new(SLOTS).unwrap()).unwrap();
+            let slots = ConcurrencyLimit::new(SLOTS).unwrap();
             let limiter = Limiter::builder()
                 .rate(rate.clone())
                 .concurrency(slots.clone())
@@ -149,7 +148,7 @@ fn rate_limiter_serves_many_waiters_on_a_multi_thread_runtime() {
                     let tx = tx.clone();
                     tokio::spawn(async move {
                         for _ in 0..16 {
-                            limiter.acquire().await;
+                            limiter.acquire().await.unwrap();
                             // A bounded channel to a consumer that pauses: the sender blocks.
                             tx.send(i).await.unwrap();
                         }

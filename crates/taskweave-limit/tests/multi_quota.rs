@@ -56,7 +56,7 @@ async fn acquire_waits_for_the_slowest_quota() {
         .unwrap();
     let start = tokio::time::Instant::now();
     for _ in 0..3 {
-        limiter.acquire().await;
+        limiter.acquire().await.unwrap();
     }
     assert_eq!(start.elapsed(), Duration::from_secs(1));
 }

@@ -29,7 +29,7 @@ async fn acquire_waits_on_real_time() {
         .unwrap();
     let start = std::time::Instant::now();
     for _ in 0..11 {
-        limiter.acquire().await;
+        limiter.acquire().await.unwrap();
     }
     // One at once, then one per millisecond.
     assert!(start.elapsed() >= Duration::from_millis(10));

@@ -3,7 +3,6 @@
 //! created outside resolve with an error instead of hanging.
 
 use std::future::{Future, pending, poll_fn};
-use std::num::NonZeroUsize;
 use std::pin::pin;
 use std::task::Poll;
 use std::time::Duration;
@@ -45,7 +44,7 @@ fn dropping_the_runtime_with_callers_running_queued_and_waiting() {
         let rt = multi_thread();
         let (rate, slots, adaptive, keyed, both) = rt.block_on(async {
             let rate = RateLimiter::new(Quota::per_hour(1).with_burst(1)).unwrap();
-            let slots = ConcurrencyLimit::new(NonZeroUsize::new(N).unwrap()).unwrap();
+            let slots = ConcurrencyLimit::new(N).unwrap();
             let adaptive = AdaptiveLimit::builder(Duration::from_secs(1))
                 .initial(N)
                 .build()
@@ -53,7 +52,7 @@ fn dropping_the_runtime_with_callers_running_queued_and_waiting() {
             let keyed = KeyedRateLimiter::new(Quota::per_hour(1).with_burst(1)).unwrap();
             let both = Limiter::builder()
                 .rate(RateLimiter::new(Quota::per_hour(1).with_burst(1)).unwrap())
-                .concurrency(ConcurrencyLimit::new(NonZeroUsize::new(N).unwrap()).unwrap())
+                .concurrency(ConcurrencyLimit::new(N).unwrap())
                 .build()
                 .unwrap();
             (rate, slots, adaptive, keyed, both)
@@ -66,12 +65,12 @@ fn dropping_the_runtime_with_callers_running_queued_and_waiting() {
             // Running: holds a slot forever.
             let s = slots.clone();
             handles.push(rt.spawn(async move {
-                let _p = s.acquire().await;
+                let _p = s.acquire().await.unwrap();
                 pending::<()>().await;
             }));
             let a = adaptive.clone();
             handles.push(rt.spawn(async move {
-                let _p = a.acquire().await;
+                let _p = a.acquire().await.unwrap();
                 pending::<()>().await;
             }));
         }
@@ -83,9 +82,13 @@ fn dropping_the_runtime_with_callers_running_queued_and_waiting() {
             let a = adaptive.clone();
             handles.push(rt.spawn(async move { drop(a.acquire().await) }));
             let r = rate.clone();
-            handles.push(rt.spawn(async move { r.acquire().await }));
+            handles.push(rt.spawn(async move {
+                let _ = r.acquire().await;
+            }));
             let k = keyed.clone();
-            handles.push(rt.spawn(async move { k.acquire_key(&"k").await }));
+            handles.push(rt.spawn(async move {
+                let _ = k.acquire_key(&"k").await;
+            }));
             let b = both.clone();
             handles.push(rt.spawn(async move { drop(b.acquire().await) }));
         }
@@ -125,10 +128,10 @@ fn dropping_the_runtime_with_callers_running_queued_and_waiting() {
             drop(held);
             drop(adaptive.acquire().await);
             let start = tokio::time::Instant::now();
-            rate.acquire().await;
+            rate.acquire().await.unwrap();
             // The cancelled waiters took nothing: the next permit is an hour after the first.
             assert!(start.elapsed() <= Duration::from_secs(3600));
-            keyed.acquire_key(&"k").await;
+            keyed.acquire_key(&"k").await.unwrap();
             drop(both.acquire().await);
         });
     });
@@ -155,7 +158,8 @@ fn an_acquire_outliving_its_runtime_completes_on_another() {
         rt.block_on(async {
             tokio::time::timeout(Duration::from_secs(1), acquire)
                 .await
-                .expect("the acquire completes on the new runtime");
+                .expect("the acquire completes on the new runtime")
+                .expect("the limiter is open");
         });
         assert_eq!(limiter.metrics().admitted, 2);
     });

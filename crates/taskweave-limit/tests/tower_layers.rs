@@ -2,11 +2,10 @@
 #![cfg(feature = "tower")]
 
 use std::convert::Infallible;
-use std::num::NonZeroUsize;
 use std::time::Duration;
 
-use taskweave_limit::layer::{ConcurrencyLimitLayer, KeyedRateLimitLayer, RateLimitLayer};
 use taskweave_limit::{ConcurrencyLimit, KeyedRateLimiter, Limited, Quota, RateLimiter};
+use taskweave_limit::{ConcurrencyLimitLayer, KeyedRateLimitLayer, RateLimitLayer};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 fn echo() -> impl Service<u32, Response = u32, Error = Infallible, Future: Send> + Clone {
@@ -63,7 +62,7 @@ async fn keyed_layer_limits_each_key() {
 
 #[tokio::test(start_paused = true)]
 async fn concurrency_layer_holds_the_slot_until_the_response() {
-    let limit = ConcurrencyLimit::new(NonZeroUsize::new(1).unwrap()).unwrap();
+    let limit = ConcurrencyLimit::new(1).unwrap();
     let slow = service_fn(|x: u32| async move {
         tokio::time::sleep(Duration::from_millis(100)).await;
         Ok::<_, Infallible>(x)

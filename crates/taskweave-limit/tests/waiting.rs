@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use taskweave_limit::{ExceedsBurst, Quota, RateLimiter};
+use taskweave_limit::{AcquireError, Quota, RateLimiter};
 
 fn poll_once<F: Future>(fut: std::pin::Pin<&mut F>) -> Poll<F::Output> {
     fut.poll(&mut Context::from_waker(Waker::noop()))
@@ -50,20 +50,17 @@ async fn a_new_arrival_does_not_overtake_the_queue() {
     let mut small = pin!(limiter.acquire());
     assert!(poll_once(small.as_mut()).is_pending());
     big.await.unwrap();
-    small.await;
+    small.await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]
 async fn larger_than_burst_fails_at_once() {
     let limiter = RateLimiter::new(Quota::per_second(10).with_burst(3)).unwrap();
     let err = limiter.acquire_n(4).await.unwrap_err();
-    assert_eq!(
-        err,
-        ExceedsBurst {
-            requested: 4,
-            burst: 3
-        }
-    );
+    let AcquireError::ExceedsBurst(exceeds) = err else {
+        panic!("expected ExceedsBurst, got {err:?}");
+    };
+    assert_eq!((exceeds.requested, exceeds.burst), (4, 3));
     assert!(err.to_string().contains("exceeds the burst of 3"));
     assert_eq!(limiter.check_n(4).unwrap_err().retry_after(), None);
 }
@@ -101,7 +98,7 @@ async fn cancelling_the_first_waiter_wakes_the_next() {
     assert_eq!(limiter.metrics().waiting, 2);
     first.abort();
     let start = tokio::time::Instant::now();
-    second.await.unwrap();
+    second.await.unwrap().unwrap();
     assert_eq!(start.elapsed(), Duration::from_millis(100));
     assert_eq!(limiter.metrics().admitted, 2);
 }
@@ -146,7 +143,7 @@ async fn one_round_of_capacity_serves_every_conforming_waiter() {
         .map(|_| {
             let limiter = limiter.clone();
             tokio::spawn(async move {
-                limiter.acquire().await;
+                limiter.acquire().await.unwrap();
                 tokio::time::Instant::now()
             })
         })
@@ -171,7 +168,7 @@ async fn spin_wait_does_not_hang_on_a_paused_clock() {
         .unwrap();
     let start = tokio::time::Instant::now();
     for _ in 0..5 {
-        limiter.acquire().await;
+        limiter.acquire().await.unwrap();
     }
     assert_eq!(start.elapsed(), Duration::from_millis(400));
 }
@@ -185,7 +182,7 @@ async fn spin_wait_never_admits_early_on_a_real_clock() {
         .unwrap();
     let start = std::time::Instant::now();
     for _ in 0..20 {
-        limiter.acquire().await;
+        limiter.acquire().await.unwrap();
     }
     // 20 permits at 1 per ms after the first: never sooner than 19 ms.
     assert!(start.elapsed() >= Duration::from_millis(19));
@@ -204,7 +201,7 @@ async fn a_burst_of_one_tick_loses_nothing_on_a_paused_clock() {
             tokio::spawn(async move {
                 let mut stamps = Vec::new();
                 for _ in 0..1000 {
-                    limiter.acquire().await;
+                    limiter.acquire().await.unwrap();
                     stamps.push(start.elapsed());
                 }
                 stamps
@@ -238,7 +235,7 @@ async fn short_waits_never_admit_early_on_a_real_clock() {
     let limiter = RateLimiter::new(Quota::per_second(100_000).with_burst(1)).unwrap();
     let start = std::time::Instant::now();
     for _ in 0..500 {
-        limiter.acquire().await;
+        limiter.acquire().await.unwrap();
     }
     // 500 permits, one every 10 µs after the first: never sooner than 4.99 ms.
     assert!(start.elapsed() >= Duration::from_micros(4990));
@@ -252,11 +249,11 @@ async fn a_large_burst_sleeps_through_short_waits() {
     let limiter = RateLimiter::new(Quota::per_second(100_000).with_burst(1000)).unwrap();
     let start = tokio::time::Instant::now();
     for _ in 0..1001 {
-        limiter.acquire().await;
+        limiter.acquire().await.unwrap();
     }
     assert_eq!(start.elapsed(), Duration::from_millis(1));
     for _ in 0..100 {
-        limiter.acquire().await;
+        limiter.acquire().await.unwrap();
     }
     // The 1 ms tick refilled 100 permits, minus the one taken at its end.
     assert_eq!(start.elapsed(), Duration::from_millis(2));

@@ -8,7 +8,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use taskweave_limit::{
@@ -42,7 +41,8 @@ fn rate_acquire_waits_without_spinning() {
         let limiter = RateLimiter::new(Quota::per_second(20).with_burst(1)).unwrap();
         limiter.check().unwrap();
         let start = tokio::time::Instant::now();
-        let ((), polls) = FreshWakers::new(limiter.acquire()).await;
+        let (out, polls) = FreshWakers::new(limiter.acquire()).await;
+        out.unwrap();
         assert_eq!(start.elapsed(), Duration::from_millis(50));
         assert!(polls <= FEW_POLLS, "{polls} polls for one 50 ms wait");
     });
@@ -88,7 +88,8 @@ fn multi_quota_acquire_waits_without_spinning() {
             .unwrap();
         let start = tokio::time::Instant::now();
         for _ in 0..3 {
-            let ((), polls) = FreshWakers::new(limiter.acquire()).await;
+            let (out, polls) = FreshWakers::new(limiter.acquire()).await;
+            out.unwrap();
             assert!(polls <= FEW_POLLS, "{polls} polls");
         }
         assert_eq!(start.elapsed(), Duration::from_secs(1));
@@ -98,7 +99,7 @@ fn multi_quota_acquire_waits_without_spinning() {
 #[test]
 fn concurrency_and_adaptive_acquire_wait_without_spinning() {
     paused("concurrency acquire with fresh wakers", || async {
-        let limit = ConcurrencyLimit::new(NonZeroUsize::new(64).unwrap()).unwrap();
+        let limit = ConcurrencyLimit::new(64).unwrap();
         let held: Vec<_> = (0..64).map(|_| limit.try_acquire().unwrap()).collect();
         let releaser = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -129,10 +130,10 @@ fn limiter_acquire_waits_without_spinning() {
     paused("Limiter acquire with fresh wakers", || async {
         let limiter = Limiter::builder()
             .rate(RateLimiter::new(Quota::per_second(10).with_burst(1)).unwrap())
-            .concurrency(ConcurrencyLimit::new(NonZeroUsize::new(64).unwrap()).unwrap())
+            .concurrency(ConcurrencyLimit::new(64).unwrap())
             .build()
             .unwrap();
-        let first = limiter.acquire().await;
+        let first = limiter.acquire().await.unwrap();
         let start = tokio::time::Instant::now();
         // Waits for the rate (the slot is free).
         let (second, polls) = FreshWakers::new(limiter.acquire()).await;
@@ -149,7 +150,8 @@ fn keyed_acquire_waits_without_spinning() {
         let limiter = KeyedRateLimiter::new(Quota::per_second(10).with_burst(1)).unwrap();
         limiter.check_key(&7u64).unwrap();
         let start = tokio::time::Instant::now();
-        let ((), polls) = FreshWakers::new(limiter.acquire_key(&7)).await;
+        let (out, polls) = FreshWakers::new(limiter.acquire_key(&7)).await;
+        out.unwrap();
         assert_eq!(start.elapsed(), Duration::from_millis(100));
         assert!(polls <= FEW_POLLS, "{polls} polls");
     });
@@ -158,7 +160,7 @@ fn keyed_acquire_waits_without_spinning() {
 #[cfg(feature = "tower")]
 #[test]
 fn waiting_layers_wait_without_spinning() {
-    use taskweave_limit::layer::{ConcurrencyLimitLayer, KeyedRateLimitLayer, RateLimitLayer};
+    use taskweave_limit::{ConcurrencyLimitLayer, KeyedRateLimitLayer, RateLimitLayer};
     use tower::{Layer, ServiceExt, service_fn};
 
     paused("waiting tower layers with fresh wakers", || async {
@@ -180,7 +182,7 @@ fn waiting_layers_wait_without_spinning() {
             assert!(polls <= FEW_POLLS, "keyed layer: {polls} polls");
         }
 
-        let limit = ConcurrencyLimit::new(NonZeroUsize::new(64).unwrap()).unwrap();
+        let limit = ConcurrencyLimit::new(64).unwrap();
         let slow = service_fn(|x: u32| async move {
             tokio::time::sleep(Duration::from_millis(10)).await;
             Ok::<_, Infallible>(x)

@@ -24,9 +24,9 @@ pub const DEFAULT_KEY_QUEUE_CAPACITY: usize = 64;
 /// the bound only keeps the counts representable.
 pub const MAX_CAPACITY: usize = Semaphore::MAX_PERMITS;
 
-/// The most workers a [`FixedPool`] may have. Each is a task whose state is allocated when the
+/// The most workers a [`FixedPool`] may have ([`PoolBuilder::fixed_workers`]). Each is a task whose state is allocated when the
 /// pool is built, so an absurd count would exhaust memory (or overflow) instead of erring.
-const MAX_FIXED_WORKERS: usize = 4096;
+pub const MAX_FIXED_WORKERS: usize = 4096;
 
 /// Configures a [`Pool`] (any jobs) or a [`FixedPool`] (one handler, fixed workers).
 ///
@@ -39,6 +39,9 @@ const MAX_FIXED_WORKERS: usize = 4096;
 /// | [`cancellation_token`](Self::cancellation_token) | none |
 /// | [`fixed_workers`](Self::fixed_workers) | `min(max_concurrency, CPUs)` |
 /// | [`runtime`](Self::runtime) | the runtime `build` is called in |
+///
+/// The plain-data settings can also come from a [`PoolConfig`](crate::PoolConfig) (with the
+/// `serde` feature, from a configuration file): [`PoolBuilder::from_config`].
 #[derive(Debug, Clone)]
 pub struct PoolBuilder {
     max_concurrency: usize,
@@ -67,7 +70,21 @@ pub(crate) struct Config {
     pub(crate) runtime: Handle,
 }
 
-fn cpus() -> usize {
+/// Checks a concurrency limit, for the builder and for `set_max_concurrency`.
+pub(crate) fn check_concurrency(limit: usize) -> Result<usize, ConfigError> {
+    if limit == 0 {
+        return Err(ConfigError::ZeroConcurrency);
+    }
+    if limit > MAX_CAPACITY {
+        return Err(ConfigError::ConcurrencyTooLarge {
+            requested: limit,
+            max: MAX_CAPACITY,
+        });
+    }
+    Ok(limit)
+}
+
+pub(crate) fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
 }
 
@@ -119,17 +136,19 @@ impl PoolBuilder {
         self
     }
 
-    /// When `token` is cancelled the pool stops accepting jobs and cancels every queued and
-    /// running one: their handles resolve to [`JobError::Cancelled`](crate::JobError::Cancelled).
-    /// For a graceful stop call [`Pool::shutdown`] instead (or first).
+    /// When `token` is cancelled the pool does exactly what [`Pool::close`] does: it stops
+    /// accepting jobs, and the jobs already queued or running still run to completion (their
+    /// handles resolve as usual). It is never an abort: for a bounded stop call
+    /// [`Pool::shutdown`] (or [`Pool::abort`] for the hard stop) as well. A token cancelled
+    /// before `build` closes the pool at once.
     pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
         self.token = Some(token);
         self
     }
 
-    /// The number of worker tasks of a [`FixedPool`] (at most 4096, and at most
-    /// `max_concurrency`); each runs its share of `max_concurrency` jobs concurrently. Ignored
-    /// by [`build`](Self::build).
+    /// The number of worker tasks of a [`FixedPool`] (at least 1, at most
+    /// [`MAX_FIXED_WORKERS`], and at most `max_concurrency`); each runs its share of
+    /// `max_concurrency` jobs concurrently. Ignored by [`build`](Self::build).
     pub fn fixed_workers(mut self, workers: usize) -> Self {
         self.fixed_workers = Some(workers);
         self
@@ -142,16 +161,9 @@ impl PoolBuilder {
         self
     }
 
-    fn validate(self) -> Result<(Config, Option<usize>), ConfigError> {
-        if self.max_concurrency == 0 {
-            return Err(ConfigError::ZeroConcurrency);
-        }
-        if self.max_concurrency > MAX_CAPACITY {
-            return Err(ConfigError::ConcurrencyTooLarge {
-                requested: self.max_concurrency,
-                max: MAX_CAPACITY,
-            });
-        }
+    /// Checks every setting (everything but the runtime), as `build` does.
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        check_concurrency(self.max_concurrency)?;
         if self.queue_capacity == 0 {
             return Err(ConfigError::ZeroQueueCapacity);
         }
@@ -190,6 +202,11 @@ impl PoolBuilder {
                 });
             }
         }
+        Ok(())
+    }
+
+    fn validate(self) -> Result<(Config, Option<usize>), ConfigError> {
+        self.check()?;
         let runtime = match self.runtime {
             Some(handle) => handle,
             None => Handle::try_current().map_err(|_| ConfigError::NoRuntime)?,

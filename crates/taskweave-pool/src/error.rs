@@ -105,11 +105,17 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// A job the pool did not accept, handed back to the caller.
+/// A job the pool did not accept, handed back to the caller ([`into_inner`](Self::into_inner)).
+///
+/// `Clone`, `PartialEq` and `Eq` when the job is; `Debug` never shows the job (futures and
+/// closures rarely implement it).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SubmitError<T> {
     /// The queue is full (only from `try_submit`); retry later or use `submit` to wait for room.
     Full(T),
-    /// The pool is closed (or shutting down) and accepts no more jobs.
+    /// The pool is closed (by `close`, its cancellation token, a drain, a shutdown, an abort,
+    /// or the drop of its last handle) and accepts no more jobs.
     Closed(T),
 }
 
@@ -155,7 +161,9 @@ impl<T> fmt::Display for SubmitError<T> {
             Self::Full(_) => f.write_str(
                 "the pool's queue is full; retry later, or use `submit` to wait for room",
             ),
-            Self::Closed(_) => f.write_str("the pool is closed and accepts no more jobs"),
+            Self::Closed(_) => f.write_str(
+                "the pool is closed and accepts no more jobs; submit to a pool that is still open (a closed pool never reopens)",
+            ),
         }
     }
 }
@@ -177,7 +185,8 @@ pub enum JobError {
         after: Duration,
     },
     /// The job was cancelled before it finished: aborted through its handle, by the pool's
-    /// cancellation token, or by a shutdown whose grace period ran out.
+    /// `abort`, by a shutdown whose grace period ran out, or because the pool's runtime was
+    /// shut down.
     Cancelled,
     /// The pool was closed before this job could be queued (stream helpers only); it never ran.
     Closed,
@@ -216,8 +225,12 @@ impl fmt::Display for JobError {
                 f,
                 "the job did not finish within {after:?}; raise the pool's job_timeout if it needs longer"
             ),
-            Self::Cancelled => f.write_str("the job was cancelled before it finished"),
-            Self::Closed => f.write_str("the pool was closed before the job could be queued"),
+            Self::Cancelled => f.write_str(
+                "the job was cancelled before it finished (aborted, or cut short by a shutdown); give the shutdown a longer grace period if it should have finished",
+            ),
+            Self::Closed => f.write_str(
+                "the pool was closed before the job could be queued; keep the pool open until the stream has read its input",
+            ),
         }
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::SubmitError;
 use crate::job::{JobHandle, lock, new_task};
-use crate::pool::{Chain, Job, Refused, Shared};
+use crate::pool::{Chain, Job, Owner, Refused, Shared};
 
 /// Submits jobs that carry a key (an account, a partition, a file): jobs with equal keys run
 /// one at a time, in the order they were submitted; jobs with different keys run in parallel,
@@ -29,14 +29,27 @@ use crate::pool::{Chain, Job, Refused, Shared};
 /// show in [`Metrics::queued`](crate::Metrics::queued). When a job ends — with an output, a
 /// panic, a timeout or a cancellation — the next job of its key is queued behind the jobs
 /// already waiting, so a busy key cannot starve the others.
+///
+/// # Lifecycle
+///
+/// A `KeyedPool` has no lifecycle of its own: it submits into its [`Pool`](crate::Pool), and
+/// that pool's [`close`](crate::Pool::close), [`drain`](crate::Pool::drain),
+/// [`shutdown`](crate::Pool::shutdown), [`abort`](crate::Pool::abort) and cancellation token
+/// cover its jobs too (a submitter waiting behind its key gets its job back in
+/// [`SubmitError::Closed`] when the pool closes). It counts as a handle of the pool: the pool
+/// closes when the last `Pool` clone *and* the last `KeyedPool` are dropped, and keyed jobs
+/// already accepted still run, in order.
 pub struct KeyedPool<K> {
     inner: Arc<KeyedInner<K>>,
+    /// Keeps the pool open while this handle lives (the keyed chains hold only `Shared`).
+    owner: Arc<Owner>,
 }
 
 impl<K> Clone for KeyedPool<K> {
     fn clone(&self) -> Self {
         Self {
             inner: Arc::clone(&self.inner),
+            owner: Arc::clone(&self.owner),
         }
     }
 }
@@ -67,12 +80,13 @@ impl<K> KeyedPool<K>
 where
     K: Hash + Eq + Clone + Send + 'static,
 {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(owner: Arc<Owner>) -> Self {
         Self {
             inner: Arc::new(KeyedInner {
-                shared,
+                shared: Arc::clone(&owner.shared),
                 keys: Mutex::new(HashMap::new()),
             }),
+            owner,
         }
     }
 
@@ -234,6 +248,12 @@ where
     /// The number of keys with a job queued or running.
     pub fn active_keys(&self) -> usize {
         lock(&self.inner.keys).len()
+    }
+
+    /// Whether the pool is closed (see [`Pool::is_closed`](crate::Pool::is_closed)): keyed
+    /// submissions are refused from then on.
+    pub fn is_closed(&self) -> bool {
+        self.inner.shared.is_closed()
     }
 }
 

@@ -13,18 +13,29 @@
 //!   submission order; different keys run in parallel.
 //! - [`Pool::process`] / [`Pool::process_unordered`] push a `Stream` of inputs through the
 //!   pool, with results in input or completion order and bounded read-ahead.
-//! - [`Pool::drain`] runs everything accepted and resolves every handle;
-//!   [`Pool::shutdown`] does the same within a grace period, then cancels the rest and returns a
-//!   [`ShutdownReport`] naming every job it aborted or never started.
 //! - [`FixedPool`] (from [`PoolBuilder::build_fixed`]) is the fast path for homogeneous jobs:
 //!   a fixed set of workers, one handler, no spawn per job.
 //!
+//! # Lifecycle
+//!
+//! Both kinds of pool share one lifecycle, the same as every taskweave component's:
+//!
+//! - [`Pool::close`] stops intake (jobs are handed back in [`SubmitError::Closed`]); accepted
+//!   jobs still run. A [`CancellationToken`](tokio_util::sync::CancellationToken) given to
+//!   [`PoolBuilder::cancellation_token`] does the same when it is cancelled, and so does
+//!   dropping the last handle.
+//! - [`Pool::drain`] closes and waits until every accepted job has finished;
+//!   [`Pool::shutdown`] does the same within a grace period, then cancels the rest and returns
+//!   a [`ShutdownReport`] naming every job it aborted or never started.
+//! - [`Pool::abort`] is the hard stop: queued jobs are dropped, running ones aborted, and each
+//!   handle resolves to [`JobError::Cancelled`].
 //! - If the runtime is dropped under a busy pool, the pool cancels what it held: every handle
 //!   resolves to [`JobError::Cancelled`], even one awaited elsewhere, and the pool refuses new
 //!   work.
 //!
 //! The limit can change at run time ([`Pool::set_max_concurrency`]) and [`Pool::metrics`]
-//! returns a [`Metrics`] snapshot. Pools can be handed a tokio-util `CancellationToken`.
+//! returns a [`Metrics`] snapshot. With the `serde` feature, a [`PoolConfig`] can be loaded
+//! from a configuration file.
 //!
 //! # Example
 //!
@@ -67,6 +78,7 @@ mod keyed;
 mod loom;
 mod metrics;
 mod pool;
+mod pool_config;
 #[cfg(taskweave_loom)]
 #[doc(hidden)]
 pub mod ready;
@@ -75,11 +87,15 @@ mod ready;
 mod shutdown;
 mod stream;
 
-pub use config::{DEFAULT_KEY_QUEUE_CAPACITY, DEFAULT_QUEUE_CAPACITY, MAX_CAPACITY, PoolBuilder};
+pub use config::{
+    DEFAULT_KEY_QUEUE_CAPACITY, DEFAULT_QUEUE_CAPACITY, MAX_CAPACITY, MAX_FIXED_WORKERS,
+    PoolBuilder,
+};
 pub use error::{ConfigError, JobError, SubmitError};
 pub use fixed::{FixedPool, Results};
 pub use job::{JobHandle, JobId};
 pub use keyed::KeyedPool;
 pub use metrics::Metrics;
 pub use pool::Pool;
+pub use pool_config::PoolConfig;
 pub use shutdown::ShutdownReport;

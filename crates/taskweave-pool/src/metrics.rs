@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::job::Outcome;
 
 /// A snapshot of a pool's state, from [`Pool::metrics`](crate::Pool::metrics) or
-/// [`FixedPool::metrics`](crate::FixedPool::metrics).
+/// [`FixedPool::metrics`](crate::FixedPool::metrics). Taking one reads a few atomics and takes
+/// the pool's lock briefly; it is cheap enough to poll every second.
 ///
 /// `completed + failed` counts every job that has finished; `failed` is the sum of `panicked`,
 /// `timed_out` and `cancelled`.
@@ -27,8 +28,9 @@ pub struct Metrics {
     pub panicked: u64,
     /// Jobs dropped by the per-job timeout.
     pub timed_out: u64,
-    /// Jobs cancelled: aborted through their handle, by the cancellation token, or by a
-    /// shutdown (whether they had started or not).
+    /// Jobs cancelled: aborted through their handle, by the pool's `abort`, by a shutdown whose
+    /// grace period ran out, or because the runtime was shut down (whether they had started or
+    /// not).
     pub cancelled: u64,
 }
 

@@ -21,11 +21,14 @@ impl Pool {
     /// Every input yields exactly one item: the job's output or its [`JobError`]. Once the pool
     /// is closed, inputs not yet submitted yield [`JobError::Closed`]. Dropping the stream
     /// detaches the jobs already submitted (they run; their results are discarded).
+    ///
+    /// The stream holds a handle of the pool (it does not borrow `self`): while it lives, the
+    /// pool stays open even if every other handle is dropped.
     pub fn process<S, F, Fut>(
         &self,
         inputs: S,
         f: F,
-    ) -> impl Stream<Item = Result<Fut::Output, JobError>> + Send
+    ) -> impl Stream<Item = Result<Fut::Output, JobError>> + Send + use<S, F, Fut>
     where
         S: Stream + Send,
         F: FnMut(S::Item) -> Fut + Send,
@@ -42,7 +45,7 @@ impl Pool {
         &self,
         inputs: S,
         f: F,
-    ) -> impl Stream<Item = Result<Fut::Output, JobError>> + Send
+    ) -> impl Stream<Item = Result<Fut::Output, JobError>> + Send + use<S, F, Fut>
     where
         S: Stream + Send,
         F: FnMut(S::Item) -> Fut + Send,
@@ -65,7 +68,10 @@ impl Pool {
         &self,
         inputs: S,
         mut f: F,
-    ) -> impl Stream<Item = impl Future<Output = Result<Fut::Output, JobError>> + Send> + Send
+    ) -> impl Stream<
+        Item = impl Future<Output = Result<Fut::Output, JobError>> + Send + use<S, F, Fut>,
+    > + Send
+    + use<S, F, Fut>
     where
         S: Stream + Send,
         F: FnMut(S::Item) -> Fut + Send,

@@ -112,7 +112,7 @@ async fn shutdown_past_grace_reports_aborted_and_never_started_jobs() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_cancellation_token_cancels_everything() {
+async fn the_cancellation_token_closes_the_pool_gracefully() {
     let token = CancellationToken::new();
     let pool = Pool::builder()
         .max_concurrency(1)
@@ -121,17 +121,46 @@ async fn the_cancellation_token_cancels_everything() {
         .build()
         .unwrap();
     let running = pool
-        .submit(tokio::time::sleep(Duration::from_secs(60)))
+        .submit(async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            1
+        })
         .await
         .unwrap();
-    let queued = pool.submit(async {}).await.unwrap();
+    let queued = pool.submit(async { 2 }).await.unwrap();
+    let keyed = pool.keyed::<u8>();
+    let behind = keyed.submit(7, async { 3 }).await.unwrap();
     token.cancel();
-    assert_eq!(running.await.unwrap_err(), JobError::Cancelled);
-    assert_eq!(queued.await.unwrap_err(), JobError::Cancelled);
-    assert!(pool.is_closed());
-    assert!(pool.submit(async {}).await.unwrap_err().is_closed());
+    tokio::task::yield_now().await;
+    assert!(pool.is_closed() && keyed.is_closed());
+    assert!(pool.submit(async { 0 }).await.unwrap_err().is_closed());
+    assert!(keyed.try_submit(7, async { 0 }).unwrap_err().is_closed());
+    // Nothing accepted before the token fired is cut short: it all runs to completion.
+    assert_eq!(running.await, Ok(1));
+    assert_eq!(queued.await, Ok(2));
+    assert_eq!(behind.await, Ok(3));
     pool.drain().await;
-    assert_eq!(pool.metrics().cancelled, 2);
+    let m = pool.metrics();
+    assert_eq!((m.completed, m.cancelled), (3, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_cancelled_before_build_closes_the_pool_at_once() {
+    let token = CancellationToken::new();
+    token.cancel();
+    let pool = Pool::builder()
+        .cancellation_token(token.clone())
+        .build()
+        .unwrap();
+    assert!(pool.is_closed());
+    assert!(pool.try_submit(async {}).unwrap_err().is_closed());
+    let fixed = Pool::builder()
+        .cancellation_token(token)
+        .build_fixed(|x: u8| async move { x })
+        .unwrap();
+    assert!(fixed.is_closed());
+    assert!(fixed.try_submit(1).unwrap_err().is_closed());
+    fixed.drain().await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -106,20 +106,27 @@ async fn timeouts_and_aborts() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_token_cancels_a_fixed_pool() {
+async fn the_token_closes_a_fixed_pool_gracefully() {
     let token = CancellationToken::new();
     let pool = Pool::builder()
         .max_concurrency(1)
         .cancellation_token(token.clone())
-        .build_fixed(|ms: u64| tokio::time::sleep(Duration::from_millis(ms)))
+        .build_fixed(|ms: u64| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            ms
+        })
         .unwrap();
     let running = pool.submit(60_000).await.unwrap();
     let queued = pool.submit(1).await.unwrap();
     token.cancel();
-    assert!(running.await.unwrap_err().is_cancelled());
-    assert!(queued.await.unwrap_err().is_cancelled());
+    tokio::task::yield_now().await;
+    assert!(pool.is_closed());
+    assert!(pool.try_submit(2).unwrap_err().is_closed());
+    assert_eq!(running.await, Ok(60_000));
+    assert_eq!(queued.await, Ok(1));
     pool.drain().await;
-    assert_eq!(pool.metrics().cancelled, 2);
+    let m = pool.metrics();
+    assert_eq!((m.completed, m.cancelled), (2, 0));
 }
 
 #[tokio::test(start_paused = true)]

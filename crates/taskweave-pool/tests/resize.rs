@@ -1,15 +1,10 @@
 //! Changing the concurrency limit at run time.
 
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use taskweave_pool::Pool;
-
-fn nz(n: usize) -> NonZeroUsize {
-    NonZeroUsize::new(n).unwrap()
-}
+use taskweave_pool::{ConfigError, MAX_CAPACITY, Pool};
 
 struct Gauge {
     now: AtomicUsize,
@@ -39,7 +34,7 @@ async fn raising_the_limit_starts_queued_jobs_at_once() {
     }
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert_eq!(pool.metrics().in_flight, 1);
-    pool.set_max_concurrency(nz(4));
+    pool.set_max_concurrency(4).unwrap();
     assert_eq!(pool.max_concurrency(), 4);
     tokio::time::sleep(Duration::from_millis(1)).await;
     let m = pool.metrics();
@@ -65,7 +60,7 @@ async fn lowering_the_limit_takes_effect_as_jobs_finish() {
     }
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert_eq!(pool.metrics().in_flight, 4);
-    pool.set_max_concurrency(nz(1));
+    pool.set_max_concurrency(1).unwrap();
     // Running jobs are not interrupted.
     assert_eq!(pool.metrics().in_flight, 4);
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -99,15 +94,50 @@ async fn fixed_pool_resizes_too() {
     }
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert_eq!(pool.metrics().in_flight, 2);
-    pool.set_max_concurrency(nz(6));
+    pool.set_max_concurrency(6).unwrap();
     tokio::time::sleep(Duration::from_millis(1)).await;
     assert_eq!(pool.metrics().in_flight, 6);
     assert_eq!(gauge.peak.load(Ordering::SeqCst), 6);
-    pool.set_max_concurrency(nz(3));
+    pool.set_max_concurrency(3).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(pool.metrics().in_flight <= 3);
     for h in handles {
         h.await.unwrap();
     }
     assert_eq!(pool.metrics().completed, 12);
+}
+
+#[tokio::test]
+async fn an_invalid_limit_is_a_typed_error_and_changes_nothing() {
+    let pool = Pool::builder().max_concurrency(2).build().unwrap();
+    assert_eq!(
+        pool.set_max_concurrency(0),
+        Err(ConfigError::ZeroConcurrency)
+    );
+    assert_eq!(
+        pool.set_max_concurrency(MAX_CAPACITY + 1),
+        Err(ConfigError::ConcurrencyTooLarge {
+            requested: MAX_CAPACITY + 1,
+            max: MAX_CAPACITY
+        })
+    );
+    assert_eq!(pool.max_concurrency(), 2);
+    pool.set_max_concurrency(MAX_CAPACITY).unwrap();
+    assert_eq!(pool.max_concurrency(), MAX_CAPACITY);
+
+    let fixed = Pool::builder()
+        .max_concurrency(2)
+        .build_fixed(|x: u8| async move { x })
+        .unwrap();
+    assert_eq!(
+        fixed.set_max_concurrency(0),
+        Err(ConfigError::ZeroConcurrency)
+    );
+    assert!(matches!(
+        fixed.set_max_concurrency(usize::MAX),
+        Err(ConfigError::ConcurrencyTooLarge { .. })
+    ));
+    assert_eq!(fixed.max_concurrency(), 2);
+    // The pool still works after a refused change.
+    assert_eq!(fixed.submit(7).await.unwrap().await, Ok(7));
 }

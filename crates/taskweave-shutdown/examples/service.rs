@@ -128,7 +128,7 @@ async fn main() -> ExitCode {
             tokio::spawn(async move {
                 sleep(Duration::from_secs(secs)).await;
                 tracing::info!("{secs} s are up; stopping");
-                handle.trigger();
+                handle.close();
             });
         }
         Some(Err(_)) => {

@@ -5,6 +5,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::coordinator::Coordinator;
 use crate::error::ConfigError;
 use crate::phase::Phase;
@@ -51,6 +53,7 @@ pub struct Builder {
     grace: Duration,
     phases: Vec<(String, Duration)>,
     settings: Settings,
+    cancellation_token: Option<CancellationToken>,
 }
 
 impl Builder {
@@ -79,6 +82,7 @@ impl Builder {
             grace: Self::DEFAULT_GRACE,
             phases: Vec::new(),
             settings: Settings::default(),
+            cancellation_token: None,
         }
     }
 
@@ -103,6 +107,25 @@ impl Builder {
     /// with [`Group::deliver_signal`](crate::Group::deliver_signal).
     pub fn signals(mut self, listen: bool) -> Self {
         self.settings.signals = listen;
+        self
+    }
+
+    /// Closes the coordinator when `token` is cancelled, exactly as
+    /// [`close`](Coordinator::close) does: spawns are refused from then on and the graceful
+    /// shutdown begins ([`Cause::Cancelled`](crate::Cause::Cancelled)), phase by phase with
+    /// the grace periods. Never an abort, and a token cancelled during the shutdown does
+    /// nothing more. Use it to stop the coordinator from a parent's token (an embedding
+    /// application, a test), like a signal.
+    ///
+    /// This token is an *input*; [`Coordinator::token`] and
+    /// [`Group::token`](crate::Group::token) are *outputs*, the tokens the coordinator cancels
+    /// phase by phase and hands to its tasks. Cancelling the input starts the sequence that
+    /// cancels the outputs in order; it is not their parent.
+    ///
+    /// The token is watched from [`build`](Self::build) on when `build` runs inside a Tokio
+    /// runtime, and otherwise from when [`run`](Coordinator::run) is first polled.
+    pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
+        self.cancellation_token = Some(token);
         self
     }
 
@@ -137,7 +160,8 @@ impl Builder {
         self
     }
 
-    /// Checks the settings and makes the coordinator. Needs no runtime.
+    /// Checks the settings and makes the coordinator. Needs no runtime (inside one, it starts
+    /// watching the [cancellation token](Self::cancellation_token), if one was given).
     ///
     /// # Errors
     ///
@@ -185,10 +209,9 @@ impl Builder {
                     .map(|(name, grace)| Phase::new(Some(name), grace)),
             )
             .collect();
-        Ok(Coordinator::from_shared(Arc::new(Shared::new(
-            phases,
-            self.settings,
-        ))))
+        let shared = Arc::new(Shared::new(phases, self.settings, self.cancellation_token));
+        shared.watch_external();
+        Ok(Coordinator::from_shared(shared))
     }
 }
 

@@ -1,30 +1,44 @@
-//! The coordinator: waits for a trigger, then stops the phases in order.
+//! The coordinator: the public handle that owns the tasks, closes, aborts and runs.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Builder, Settings};
 use crate::error::SpawnError;
 use crate::group::{Group, TaskBuilder};
+use crate::metrics::Metrics;
 use crate::phase::Phase;
-use crate::report::{AbortReason, Cause, Outcome, Report, TaskReport};
+use crate::report::{Cause, Report};
+use crate::run::drive;
 use crate::shared::Shared;
-use crate::signal::{self, Signal};
+use crate::signal::Signal;
 
 /// Owns a service's tasks from start to a clean exit.
 ///
 /// Spawn tasks (directly or in [groups](Self::group)), then await [`run`](Self::run): it waits
-/// for a trigger — a signal, [`trigger`](Self::trigger), a failing task, or every task having
+/// for the coordinator to close — a signal, [`close`](Self::close), the
+/// [cancellation token](Builder::cancellation_token), a failing task, or every task having
 /// finished — then stops the phases in order and returns a [`Report`]. See the
 /// [crate docs](crate) for the whole lifecycle.
+///
+/// The lifecycle verbs are those of every taskweave component: [`close`](Self::close) (stop
+/// intake, shut down gracefully), [`abort`](Self::abort) (the hard stop),
+/// [`is_closed`](Self::is_closed), [`metrics`](Self::metrics), and
+/// [`Builder::cancellation_token`]. [`run`](Self::run) is this crate's `drain`: it closes on a
+/// trigger and waits, phase by phase within each grace period, returning the report. There is
+/// no separate `drain()` or `shutdown(grace)`: `run` owns the coordinator and the grace periods
+/// are set per phase on the builder, so they would only repeat it.
+///
+/// Dropping the coordinator without calling `run` closes it, like [`close`](Self::close): see
+/// [`Drop`](#impl-Drop-for-Coordinator).
 pub struct Coordinator {
     root: Group,
+    /// Set when `run()` takes over; until then, dropping the coordinator closes it.
+    consumed: bool,
 }
 
 impl Coordinator {
@@ -34,6 +48,7 @@ impl Coordinator {
         Self::from_shared(Arc::new(Shared::new(
             Box::new([Phase::new(None, Builder::DEFAULT_GRACE)]),
             Settings::default(),
+            None,
         )))
     }
 
@@ -46,11 +61,13 @@ impl Coordinator {
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
         Self {
             root: Group::root(shared),
+            consumed: false,
         }
     }
 
-    /// The coordinator's root group: a cloneable handle to spawn, trigger or deliver signals
-    /// from anywhere, including from inside tasks.
+    /// The coordinator's root group: a cloneable handle to spawn, close, abort or deliver
+    /// signals from anywhere, including from inside tasks. Dropping it (or any group) does not
+    /// close the coordinator; dropping the coordinator does.
     pub fn handle(&self) -> Group {
         self.root.clone()
     }
@@ -66,8 +83,8 @@ impl Coordinator {
     ///
     /// # Errors
     ///
-    /// [`SpawnError`] when shutdown has begun, when called outside a Tokio runtime, or when
-    /// `name` is empty or contains `/`.
+    /// [`SpawnError`] when the coordinator is closed, when called outside a Tokio runtime, or
+    /// when `name` is empty or contains `/`.
     pub fn spawn<F, Fut, E>(
         &self,
         name: impl Into<Cow<'static, str>>,
@@ -86,14 +103,29 @@ impl Coordinator {
         self.root.task(name)
     }
 
-    /// The token of the default phase (the root group's tasks receive it).
+    /// The token of the default phase, an *output*: the coordinator cancels it when the
+    /// default phase begins, and the root group's tasks receive it. Hand it to components that
+    /// should stop in the default phase. To stop the coordinator from outside with a token,
+    /// give that token to [`Builder::cancellation_token`] instead (an *input*).
     pub fn token(&self) -> CancellationToken {
         self.root.token()
     }
 
-    /// Starts the shutdown ([`Cause::Requested`]) unless it has begun. See [`Group::trigger`].
-    pub fn trigger(&self) {
-        self.root.trigger();
+    /// Stops accepting new tasks and starts the graceful shutdown ([`Cause::Requested`]),
+    /// unless it has begun: later spawns are refused with
+    /// [`SpawnErrorKind::Closed`](crate::SpawnErrorKind::Closed), and [`run`](Self::run) stops
+    /// the phases in order, each within its grace period. Running tasks are not aborted by
+    /// this call. Idempotent; returns at once. See [`Group::close`].
+    pub fn close(&self) {
+        self.root.close();
+    }
+
+    /// The hard stop, like a second signal: closes the coordinator if it is not closed yet and
+    /// aborts every task now, in every phase. `run()` waits at most the
+    /// [abort wait](Builder::abort_wait) for them, and its report is
+    /// [forced](Report::was_forced). Idempotent; returns at once. See [`Group::abort`].
+    pub fn abort(&self) {
+        self.root.abort();
     }
 
     /// Acts as if the process had received `signal`. See [`Group::deliver_signal`].
@@ -101,27 +133,37 @@ impl Coordinator {
         self.root.deliver_signal(signal);
     }
 
-    /// Whether shutdown has begun.
-    pub fn is_shutting_down(&self) -> bool {
-        self.root.is_shutting_down()
+    /// Whether the coordinator is closed: shutdown has begun (for whatever reason) and spawns
+    /// are refused.
+    pub fn is_closed(&self) -> bool {
+        self.root.is_closed()
     }
 
-    /// Runs until shutdown is triggered, stops the phases in order, and reports.
+    /// A snapshot of the coordinator's counters: tasks running, spawned, finished, failed,
+    /// aborted, spawns refused. See [`Metrics`].
+    pub fn metrics(&self) -> Metrics {
+        self.root.metrics()
+    }
+
+    /// Runs until the coordinator closes, stops the phases in order, and reports: this
+    /// crate's `drain`.
     ///
     /// With signal handling on (the default), the handlers are registered when this future is
     /// first polled and dropped when it returns.
     ///
-    /// Shutdown starts at the first of: a signal, [`trigger`](Self::trigger), a task failing or
-    /// panicking under [`OnFailure::ShutDown`](crate::OnFailure::ShutDown), or no task being
-    /// left (so call it after spawning). Then each phase in turn — the default phase first,
-    /// then the declared ones in order — has its token cancelled and its grace period to
-    /// finish; tasks still running after it are aborted, named in a `tracing::warn!` and in the
-    /// report. By default the second signal received forces the shutdown: every remaining task
-    /// is aborted at once (see [`ForceOn`](crate::ForceOn)).
+    /// Shutdown starts at the first of: a signal, [`close`](Self::close) or
+    /// [`abort`](Self::abort), the [cancellation token](Builder::cancellation_token), a task
+    /// failing or panicking under [`OnFailure::ShutDown`](crate::OnFailure::ShutDown), or no
+    /// task being left (so call it after spawning). Then each phase in turn — the default
+    /// phase first, then the declared ones in order — has its token cancelled and its grace
+    /// period to finish; tasks still running after it are aborted, named in a `tracing::warn!`
+    /// and in the report. By default the second signal received forces the shutdown: every
+    /// remaining task is aborted at once (see [`ForceOn`](crate::ForceOn)), as
+    /// [`abort`](Self::abort) does.
     ///
     /// Every wait after the trigger is bounded: a phase lasts at most its grace period plus
     /// the [abort wait](Builder::abort_wait); a task that does not end even after being aborted
-    /// is reported as [`Outcome::Abandoned`] and left behind.
+    /// is reported as [`Outcome::Abandoned`](crate::Outcome::Abandoned) and left behind.
     ///
     /// # Panics
     ///
@@ -131,124 +173,17 @@ impl Coordinator {
     /// # Cancel safety
     ///
     /// Not cancel safe: dropping the future before it completes aborts every task that is
-    /// still running, refuses later spawns (as after a trigger), and loses the report, like
-    /// dropping a `JoinSet`.
+    /// still running, refuses later spawns (as after [`close`](Self::close)), and loses the
+    /// report, like dropping a `JoinSet`.
     pub async fn run(self) -> Report {
-        let shared = Arc::clone(&self.root.inner.shared);
-        drop(self);
-        let mut guard = RunGuard {
-            shared: &shared,
-            listener: None,
-            done: false,
-        };
-        if shared.settings.signals {
-            guard.listener = signal::spawn_listener(&shared);
-        }
-
-        tokio::select! {
-            biased;
-            () = shared.triggered.cancelled() => {}
-            () = shared.all_idle() => {}
-        }
-        let (&(ref cause, triggered_at), _) = shared.begin(Cause::AllTasksFinished);
-
-        let mut tasks = Vec::new();
-        for phase in &*shared.phases {
-            tasks.append(&mut stop_phase(&shared, phase).await);
-        }
-        guard.done = true;
-
-        let report = Report {
-            cause: cause.clone(),
-            tasks,
-            completed_before_shutdown: shared.completed_early(),
-            failures_not_kept: shared.failures_not_kept(),
-            duration: triggered_at.elapsed(),
-            forced: shared.forced.is_cancelled(),
-        };
-        tracing::debug!(clean = report.is_clean(), duration = ?report.duration, "shutdown complete");
-        report
+        drive(self.into_shared(), true).await
     }
-}
 
-/// Stops one phase: cancels its token, waits for its tasks at most its grace period, aborts
-/// the stragglers and waits at most the abort wait for them; returns the phase's lines.
-async fn stop_phase(shared: &Shared, phase: &Phase) -> Vec<TaskReport> {
-    let began = Instant::now();
-    tracing::debug!(
-        phase = phase.display_name(),
-        live = phase.gate.live(),
-        grace = ?phase.grace,
-        "shutdown phase begins"
-    );
-    phase.begin(began);
-    // When the phase's tasks were aborted, if they were: from then on the wait is bounded.
-    let aborted_at = match shared.forced_at() {
-        Some(at) => Some(at),
-        None => tokio::select! {
-            biased;
-            () = shared.phase_idle(phase) => None,
-            () = shared.forced.cancelled() => shared.forced_at(),
-            () = tokio::time::sleep(phase.grace) => {
-                tracing::debug!(
-                    phase = phase.display_name(),
-                    still_running = phase.gate.live(),
-                    "grace period over; aborting"
-                );
-                phase.abort(AbortReason::GraceExpired { grace: phase.grace });
-                Some(Instant::now())
-            }
-        },
-    };
-    if let Some(aborted_at) = aborted_at {
-        // Aborted tasks are dropped at their next poll, which records them; a task blocking
-        // its thread never gets there, so the wait for them is bounded.
-        let wait = shared.settings.abort_wait;
-        tokio::select! {
-            biased;
-            () = shared.phase_idle(phase) => {}
-            () = tokio::time::sleep_until(deadline(aborted_at, wait)) => {
-                let now = Instant::now();
-                let abandoned = phase.table.abandon(
-                    phase.abort_reason(),
-                    now.saturating_duration_since(began),
-                );
-                tracing::debug!(
-                    phase = phase.display_name(),
-                    abandoned,
-                    "tasks did not end after being aborted; no longer waiting for them"
-                );
-            }
-        }
+    /// Hands the state over to `run()`: dropping `self` then no longer closes it.
+    fn into_shared(mut self) -> Arc<Shared> {
+        self.consumed = true;
+        Arc::clone(&self.root.inner.shared)
     }
-    let ended = phase.table.take_records();
-    for task in &ended {
-        match &task.outcome {
-            Outcome::Aborted(reason) => tracing::warn!(task = %task, %reason, "{reason}: {task}"),
-            Outcome::Abandoned(reason) => tracing::warn!(
-                task = %task,
-                %reason,
-                abort_wait = ?shared.settings.abort_wait,
-                "{reason}, and still running {:?} after being aborted (blocked thread?); abandoned: {task}",
-                shared.settings.abort_wait
-            ),
-            _ => {}
-        }
-    }
-    tracing::debug!(
-        phase = phase.display_name(),
-        elapsed = ?began.elapsed(),
-        "shutdown phase ended"
-    );
-    ended
-}
-
-/// `at + wait`, or as far as the clock goes (tokio's `Instant` panics on overflow).
-fn deadline(at: Instant, wait: Duration) -> Instant {
-    const FAR: Duration = Duration::from_secs(60 * 60 * 24 * 365 * 30);
-    at.checked_add(wait)
-        .or_else(|| at.checked_add(FAR))
-        .unwrap_or(at)
 }
 
 impl Default for Coordinator {
@@ -257,32 +192,46 @@ impl Default for Coordinator {
     }
 }
 
+/// Dropping a coordinator without calling [`run`](Coordinator::run) closes it, as
+/// [`close`](Coordinator::close) does: spawns are refused and the graceful shutdown runs —
+/// inside a Tokio runtime, in a task of its own that stops the phases in order with their grace
+/// periods and aborts the stragglers, exactly as `run()` would, without listening for signals;
+/// its report is logged (`tracing::warn!` if unclean) since nobody can receive it. Dropped
+/// outside a runtime, it cancels every phase's token at once, and nothing enforces the grace
+/// periods. (Dropping `run()`'s future instead aborts every task: see its `# Cancel safety`.)
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        if self.consumed {
+            return;
+        }
+        let shared = Arc::clone(&self.root.inner.shared);
+        shared.close(Cause::Requested);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            tracing::debug!("coordinator dropped without run(): closing it in the background");
+            runtime.spawn(async move {
+                let report = drive(shared, false).await;
+                if report.is_clean() {
+                    tracing::debug!(%report, "shutdown of a dropped coordinator complete");
+                } else {
+                    tracing::warn!(%report, "shutdown of a dropped coordinator complete");
+                }
+            });
+        } else {
+            tracing::warn!(
+                "coordinator dropped outside a Tokio runtime without run(): every phase's token \
+                 is cancelled at once, and nothing enforces the grace periods"
+            );
+            for phase in &*shared.phases {
+                phase.token.cancel();
+            }
+        }
+    }
+}
+
 impl fmt::Debug for Coordinator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Coordinator")
             .field("shared", &self.root.inner.shared)
             .finish()
-    }
-}
-
-/// Stops the signal listener when `run()` ends, and aborts every task if `run()` is dropped
-/// before it ends.
-struct RunGuard<'a> {
-    shared: &'a Shared,
-    listener: Option<tokio::task::JoinHandle<()>>,
-    done: bool,
-}
-
-impl Drop for RunGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(listener) = self.listener.take() {
-            listener.abort();
-        }
-        if !self.done {
-            tracing::warn!("run() dropped before it ended: aborting every task");
-            // Nothing supervises tasks any more: refuse new ones, as after a trigger.
-            self.shared.begin(Cause::Requested);
-            self.shared.abort_all(AbortReason::Dropped);
-        }
     }
 }

@@ -77,6 +77,13 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Why a task could not be spawned. The task's function was not called and nothing ran.
+///
+/// Unlike the `Closed(T)` errors of the other taskweave crates, it does not hand the task's
+/// function back: the function was never called, so no work was lost, and a function type in
+/// the error would keep `?` from turning it into a boxed error (closures are neither `Debug`
+/// nor, often, `Sync`). A caller that must do the work anyway (say, in a drain loop) keeps
+/// what the work needs outside the closure until the spawn has succeeded, and does it inline
+/// on [`SpawnErrorKind::Closed`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpawnError {
     kind: SpawnErrorKind,
@@ -87,8 +94,10 @@ pub struct SpawnError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SpawnErrorKind {
-    /// Shutdown has begun: the coordinator takes no new tasks.
-    ShuttingDown,
+    /// The coordinator is closed — [`close`](crate::Coordinator::close) or
+    /// [`abort`](crate::Coordinator::abort) was called, or shutdown began for another reason
+    /// (a signal, a failing task, ...): it takes no new tasks.
+    Closed,
     /// `spawn` was called outside a Tokio runtime.
     NoRuntime,
     /// The task's group, or a group it is nested in, has an empty name or one containing
@@ -114,18 +123,18 @@ impl SpawnError {
         &self.task
     }
 
-    /// Whether the spawn was refused because shutdown had begun.
-    pub fn is_shutting_down(&self) -> bool {
-        self.kind == SpawnErrorKind::ShuttingDown
+    /// Whether the spawn was refused because the coordinator was closed (shutdown had begun).
+    pub fn is_closed(&self) -> bool {
+        self.kind == SpawnErrorKind::Closed
     }
 }
 
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
-            SpawnErrorKind::ShuttingDown => write!(
+            SpawnErrorKind::Closed => write!(
                 f,
-                "task `{}` was not spawned: shutdown has begun; check `is_shutting_down()` before starting new work",
+                "task `{}` was not spawned: the coordinator is closed (shutdown has begun); check `is_closed()` before starting new work, or do it inline",
                 self.task
             ),
             SpawnErrorKind::NoRuntime => write!(

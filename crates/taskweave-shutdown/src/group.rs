@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{SpawnError, SpawnErrorKind};
 use crate::gate::Entry;
+use crate::metrics::Metrics;
 use crate::report::Cause;
 use crate::shared::Shared;
 use crate::signal::Signal;
@@ -114,7 +115,7 @@ impl Group {
     ///
     /// # Errors
     ///
-    /// [`SpawnError`] when shutdown has begun ([`SpawnErrorKind::ShuttingDown`]), when called
+    /// [`SpawnError`] when the coordinator is closed ([`SpawnErrorKind::Closed`]), when called
     /// outside a Tokio runtime ([`SpawnErrorKind::NoRuntime`]), when the group's name is invalid
     /// ([`SpawnErrorKind::InvalidGroupName`], see [`Group::group`]), or when `name` is empty or
     /// contains `/` ([`SpawnErrorKind::InvalidTaskName`]); `task` is then not called.
@@ -157,10 +158,23 @@ impl Group {
         self.inner.shared.phases[self.inner.phase].name.as_deref()
     }
 
-    /// Starts the shutdown of the whole coordinator ([`Cause::Requested`]), unless it has
-    /// already begun. New spawns are refused from now on.
-    pub fn trigger(&self) {
-        self.inner.shared.trigger(Cause::Requested);
+    /// Closes the whole coordinator: new spawns are refused from now on, and the graceful
+    /// shutdown begins ([`Cause::Requested`]) unless it has already begun — phase by phase,
+    /// each with its grace period, driven by [`Coordinator::run`](crate::Coordinator::run).
+    /// Running tasks are not aborted. Idempotent; returns at once.
+    pub fn close(&self) {
+        self.inner.shared.close(Cause::Requested);
+    }
+
+    /// The hard stop, like a second signal: closes the coordinator if it is not closed yet,
+    /// then aborts every task of every phase now, skipping what is left of the grace periods
+    /// ([`AbortReason::Requested`](crate::AbortReason::Requested)).
+    /// [`run`](crate::Coordinator::run) waits at most the [abort
+    /// wait](crate::Builder::abort_wait) for the aborted tasks, then returns a report with
+    /// [`was_forced`](crate::Report::was_forced) set. Later spawns are refused. Idempotent;
+    /// returns at once.
+    pub fn abort(&self) {
+        self.inner.shared.abort();
     }
 
     /// Acts exactly as if the process had received `signal`: the first signal starts the
@@ -175,9 +189,15 @@ impl Group {
         self.inner.shared.deliver_signal(signal);
     }
 
-    /// Whether shutdown has begun (new spawns are refused).
-    pub fn is_shutting_down(&self) -> bool {
-        self.inner.shared.is_shutting_down()
+    /// Whether the coordinator is closed: shutdown has begun, for whatever reason, and new
+    /// spawns are refused.
+    pub fn is_closed(&self) -> bool {
+        self.inner.shared.is_closed()
+    }
+
+    /// A snapshot of the whole coordinator's counters (not only this group's).
+    pub fn metrics(&self) -> Metrics {
+        self.inner.shared.metrics()
     }
 }
 
@@ -213,7 +233,7 @@ impl TaskBuilder<'_> {
     ///
     /// # Errors
     ///
-    /// [`SpawnError`] when shutdown has begun, when called outside a Tokio runtime, when the
+    /// [`SpawnError`] when the coordinator is closed, when called outside a Tokio runtime, when the
     /// group's name is invalid (see [`Group::group`]), or when the task's name is empty or
     /// contains `/`; `task` is then not called. See [`Group::spawn`].
     pub fn spawn<F, Fut, E>(self, task: F) -> Result<(), SpawnError>
@@ -226,6 +246,7 @@ impl TaskBuilder<'_> {
         let refuse = |kind, name: &str| {
             let task = group.task_path(name);
             tracing::debug!(task = %task, ?kind, "spawn refused");
+            group.shared.count_refused();
             SpawnError::new(kind, task)
         };
         if !group.valid {
@@ -243,7 +264,7 @@ impl TaskBuilder<'_> {
             if now_idle {
                 shared.notify_idle();
             }
-            return Err(refuse(SpawnErrorKind::ShuttingDown, &self.name));
+            return Err(refuse(SpawnErrorKind::Closed, &self.name));
         }
         let seq = shared.count_spawn();
         // From here the guard owns the gate entry: if `task` panics, dropping it leaves.

@@ -10,11 +10,12 @@
 //!   (tasks spawned on the coordinator itself and groups not named after a phase), then the
 //!   declared phases in the order they were declared. Without declared phases everything
 //!   stops at once, with a 30 s grace period.
-//! - **Triggers**: SIGINT or SIGTERM (Ctrl-C on non-Unix), [`trigger`](Coordinator::trigger),
-//!   a task that fails or panics (unless spawned with [`OnFailure::Continue`]), or no task
-//!   being left. The second signal received forces the shutdown, aborting every remaining task
-//!   at once ([`ForceOn`] says otherwise); a first signal never cuts short a shutdown that
-//!   started for another reason.
+//! - **Triggers**: SIGINT or SIGTERM (Ctrl-C on non-Unix), [`close`](Coordinator::close),
+//!   the token given to [`Builder::cancellation_token`], a task that fails or panics (unless
+//!   spawned with [`OnFailure::Continue`]), or no task being left. The second signal
+//!   received forces the shutdown, aborting every remaining task at once ([`ForceOn`] says
+//!   otherwise), as [`abort`](Coordinator::abort) does; a first signal never cuts short a
+//!   shutdown that started for another reason.
 //! - **Grace, then abort**: a task still running when its phase's grace period is over is
 //!   aborted and named in a `tracing::warn!` (`still running after 30s: workers/db-writer`)
 //!   and in the report. Every wait is bounded: a task that does not end even after its abort
@@ -22,6 +23,11 @@
 //! - **A report**: [`run`](Coordinator::run) returns a [`Report`] with each task's
 //!   [`Outcome`] and shutdown duration, the [`Cause`], and an
 //!   [`exit_code`](Report::exit_code) for `main`.
+//! - **The taskweave lifecycle**: [`close`](Coordinator::close) stops intake and starts the
+//!   graceful shutdown, [`abort`](Coordinator::abort) is the hard stop (like a second signal),
+//!   [`run`](Coordinator::run) is the `drain`, [`is_closed`](Coordinator::is_closed) and
+//!   [`metrics`](Coordinator::metrics) observe, and dropping the coordinator without running
+//!   it closes it.
 //! - **Spawn any time until shutdown**, including from inside tasks; a spawn after shutdown
 //!   began, or with an empty name or one containing `/`, is refused with a [`SpawnError`].
 //! - **Bounded memory**: tasks that complete while the service runs are only counted; tolerated
@@ -48,7 +54,7 @@
 //! })?;
 //!
 //! // Normally SIGINT/SIGTERM starts the shutdown; here we ask for it.
-//! coordinator.trigger();
+//! coordinator.close();
 //! let report = coordinator.run().await;
 //!
 //! assert_eq!(*report.cause(), Cause::Requested);
@@ -75,8 +81,10 @@ pub mod gate;
 mod gate;
 mod group;
 mod loom;
+mod metrics;
 mod phase;
 mod report;
+mod run;
 mod shared;
 mod signal;
 mod table;
@@ -86,6 +94,7 @@ pub use config::Builder;
 pub use coordinator::Coordinator;
 pub use error::{ConfigError, SpawnError, SpawnErrorKind};
 pub use group::{Group, TaskBuilder};
+pub use metrics::Metrics;
 pub use report::{AbortReason, Cause, Outcome, Report, TaskReport};
 pub use signal::{ForceOn, Signal};
 pub use task::OnFailure;

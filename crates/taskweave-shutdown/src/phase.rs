@@ -4,24 +4,26 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::gate::Gate;
 use crate::report::AbortReason;
-use crate::table::{Padded, TaskTable};
+use crate::table::TaskTable;
 
 const NOT_ABORTED: u8 = 0;
 const GRACE_EXPIRED: u8 = 1;
 const SECOND_SIGNAL: u8 = 2;
 const DROPPED: u8 = 3;
+const REQUESTED: u8 = 4;
 
 #[derive(Debug)]
 pub(crate) struct Phase {
     /// `None` for the default phase.
     pub(crate) name: Option<String>,
     pub(crate) grace: Duration,
-    pub(crate) gate: Padded<Gate>,
+    pub(crate) gate: CachePadded<Gate>,
     /// Cancelled when the phase begins; the tokens of the phase's groups are its children.
     pub(crate) token: CancellationToken,
     aborted: AtomicU8,
@@ -35,7 +37,7 @@ impl Phase {
         Self {
             name,
             grace,
-            gate: Padded(Gate::new()),
+            gate: CachePadded::new(Gate::new()),
             token: CancellationToken::new(),
             aborted: AtomicU8::new(NOT_ABORTED),
             began: OnceLock::new(),
@@ -67,6 +69,7 @@ impl Phase {
             AbortReason::GraceExpired { .. } => GRACE_EXPIRED,
             AbortReason::SecondSignal => SECOND_SIGNAL,
             AbortReason::Dropped => DROPPED,
+            AbortReason::Requested => REQUESTED,
         };
         // Set before the tasks are aborted, so that each task's guard reads it when dropped.
         let _ =
@@ -80,6 +83,7 @@ impl Phase {
         match self.aborted.load(Ordering::Acquire) {
             GRACE_EXPIRED => AbortReason::GraceExpired { grace: self.grace },
             SECOND_SIGNAL => AbortReason::SecondSignal,
+            REQUESTED => AbortReason::Requested,
             _ => AbortReason::Dropped,
         }
     }

@@ -15,8 +15,12 @@ use crate::task::OnFailure;
 pub enum Cause {
     /// The process received a signal (or one was delivered with `deliver_signal`).
     Signal(Signal),
-    /// [`trigger`](crate::Coordinator::trigger) was called.
+    /// [`close`](crate::Coordinator::close) or [`abort`](crate::Coordinator::abort) was
+    /// called, or the coordinator (or `run()`'s future) was dropped, which closes it.
     Requested,
+    /// The token given to [`Builder::cancellation_token`](crate::Builder::cancellation_token)
+    /// was cancelled.
+    Cancelled,
     /// A task with [`OnFailure::ShutDown`] returned an error.
     TaskFailed {
         /// The task's path (`group/name`).
@@ -35,7 +39,8 @@ impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Signal(s) => write!(f, "{s}"),
-            Self::Requested => f.write_str("trigger()"),
+            Self::Requested => f.write_str("close()"),
+            Self::Cancelled => f.write_str("the cancellation token"),
             Self::TaskFailed { task } => write!(f, "task `{task}` failed"),
             Self::TaskPanicked { task } => write!(f, "task `{task}` panicked"),
             Self::AllTasksFinished => f.write_str("all tasks finished"),
@@ -105,6 +110,8 @@ pub enum AbortReason {
     SecondSignal,
     /// `run()` or the Tokio runtime was dropped while the task ran.
     Dropped,
+    /// [`abort`](crate::Coordinator::abort) was called.
+    Requested,
 }
 
 impl fmt::Display for AbortReason {
@@ -113,6 +120,7 @@ impl fmt::Display for AbortReason {
             Self::GraceExpired { grace } => write!(f, "still running after {grace:?}"),
             Self::SecondSignal => f.write_str("shutdown forced by a signal"),
             Self::Dropped => f.write_str("run() or the runtime was dropped"),
+            Self::Requested => f.write_str("abort() was called"),
         }
     }
 }
@@ -245,8 +253,8 @@ impl Report {
         self.duration
     }
 
-    /// Whether a signal forced the shutdown, cutting the grace periods short (see
-    /// [`ForceOn`](crate::ForceOn)).
+    /// Whether the shutdown was forced, cutting the grace periods short: by a signal (see
+    /// [`ForceOn`](crate::ForceOn)) or by [`abort`](crate::Coordinator::abort).
     pub fn was_forced(&self) -> bool {
         self.forced
     }

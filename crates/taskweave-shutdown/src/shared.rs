@@ -3,14 +3,15 @@
 
 use std::fmt;
 use std::pin::pin;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::phase::Phase;
 use crate::report::{AbortReason, Cause};
 use crate::signal::{ForceOn, Signal};
@@ -23,9 +24,13 @@ pub(crate) struct Shared {
     began: OnceLock<(Cause, Instant)>,
     /// Cancelled when `began` is set, to wake `run()`.
     pub(crate) triggered: CancellationToken,
-    /// When a signal forced the shutdown; set just before `forced` is cancelled.
+    /// The token from `Builder::cancellation_token`: its cancellation closes the coordinator.
+    pub(crate) external: Option<CancellationToken>,
+    /// Cancelled when this state is dropped, to end the watcher of `external`.
+    gone: CancellationToken,
+    /// When the shutdown was forced; set just before `forced` is cancelled.
     forced_at: OnceLock<Instant>,
-    /// Cancelled when a signal forces the shutdown.
+    /// Cancelled when a signal or `abort()` forces the shutdown.
     pub(crate) forced: CancellationToken,
     /// Signals received so far, to tell the second one (see [`ForceOn::SecondSignal`]).
     signals_received: AtomicU64,
@@ -39,15 +44,26 @@ pub(crate) struct Shared {
     /// limit: only the claims below it keep a line).
     failure_lines: AtomicUsize,
     failures_not_kept: AtomicU64,
+    // Only failures, aborts and refusals count themselves: a task that completes costs no
+    // counter beyond the gate (finished = spawned - running).
+    failed: AtomicU64,
+    aborted: AtomicU64,
+    refused: AtomicU64,
 }
 
 impl Shared {
-    pub(crate) fn new(phases: Box<[Phase]>, settings: Settings) -> Self {
+    pub(crate) fn new(
+        phases: Box<[Phase]>,
+        settings: Settings,
+        external: Option<CancellationToken>,
+    ) -> Self {
         Self {
             phases,
             settings,
             began: OnceLock::new(),
             triggered: CancellationToken::new(),
+            external,
+            gone: CancellationToken::new(),
             forced_at: OnceLock::new(),
             forced: CancellationToken::new(),
             signals_received: AtomicU64::new(0),
@@ -56,7 +72,34 @@ impl Shared {
             completed_early: AtomicU64::new(0),
             failure_lines: AtomicUsize::new(0),
             failures_not_kept: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            aborted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         }
+    }
+
+    /// Spawns, on the current runtime, the task that closes the coordinator when the external
+    /// token is cancelled (if there is such a token and a runtime); it ends when either the
+    /// token is cancelled or this state is dropped. Returns whether it was spawned.
+    pub(crate) fn watch_external(self: &Arc<Self>) -> bool {
+        let Some(external) = self.external.clone() else {
+            return false;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        let (shared, gone) = (Arc::downgrade(self), self.gone.clone());
+        runtime.spawn(async move {
+            tokio::select! {
+                () = external.cancelled() => {
+                    if let Some(shared) = shared.upgrade() {
+                        shared.close(Cause::Cancelled);
+                    }
+                }
+                () = gone.cancelled() => {}
+            }
+        });
+        true
     }
 
     pub(crate) fn phase_of(&self, group: &str) -> usize {
@@ -80,14 +123,21 @@ impl Shared {
             (cause, Instant::now())
         });
         if won {
-            tracing::debug!(cause = %began.0, "shutdown triggered");
+            tracing::debug!(cause = %began.0, "coordinator closed: shutdown begins");
             self.triggered.cancel();
         }
         (began, won)
     }
 
-    pub(crate) fn trigger(&self, cause: Cause) {
+    /// Stops admission and starts the graceful shutdown, unless it has begun.
+    pub(crate) fn close(&self, cause: Cause) {
         self.begin(cause);
+    }
+
+    /// The hard stop: closes (if not yet closed), then aborts every task now.
+    pub(crate) fn abort(&self) {
+        self.begin(Cause::Requested);
+        self.force(AbortReason::Requested);
     }
 
     pub(crate) fn deliver_signal(&self, signal: Signal) {
@@ -102,7 +152,7 @@ impl Shared {
             ForceOn::Never => false,
         };
         if force {
-            self.force(signal);
+            self.force(AbortReason::SecondSignal);
         } else {
             tracing::warn!(
                 %signal,
@@ -113,14 +163,14 @@ impl Shared {
         }
     }
 
-    fn force(&self, signal: Signal) {
-        if self.forced.is_cancelled() {
+    /// Aborts every task now, once: the first reason wins.
+    fn force(&self, reason: AbortReason) {
+        if self.forced_at.set(Instant::now()).is_err() {
             return;
         }
-        tracing::warn!(%signal, "signal during shutdown: aborting every task now");
-        let _ = self.forced_at.set(Instant::now());
+        tracing::warn!(%reason, "shutdown forced: aborting every task now");
         self.forced.cancel();
-        self.abort_all(AbortReason::SecondSignal);
+        self.abort_all(reason);
     }
 
     /// When the shutdown was forced, if it was.
@@ -135,13 +185,43 @@ impl Shared {
         }
     }
 
-    pub(crate) fn is_shutting_down(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.began.get().is_some()
     }
 
     /// Counts a spawn; returns how many came before it.
     pub(crate) fn count_spawn(&self) -> u64 {
         self.spawned.fetch_add(1, Ordering::Release)
+    }
+
+    pub(crate) fn count_failed(&self) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_aborted(&self) {
+        self.aborted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A snapshot of the counters; see [`Metrics`].
+    pub(crate) fn metrics(&self) -> Metrics {
+        // `spawned` first: a task admitted between the two reads shows as running, not as
+        // finished, so `finished` never counts a task that has not ended.
+        let spawned = self.spawned.load(Ordering::Acquire);
+        let running = self.phases.iter().map(|p| p.gate.live()).sum::<usize>();
+        Metrics {
+            running,
+            spawned,
+            finished: spawned.saturating_sub(running as u64),
+            failed: self.failed.load(Ordering::Relaxed),
+            aborted: self.aborted.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+            closed: self.is_closed(),
+            forced: self.forced.is_cancelled(),
+        }
     }
 
     pub(crate) fn count_completed_early(&self) {
@@ -210,6 +290,12 @@ impl Shared {
                 notified.await;
             }
         }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.gone.cancel();
     }
 }
 

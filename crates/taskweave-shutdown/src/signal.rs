@@ -36,7 +36,7 @@ impl fmt::Display for Signal {
 pub enum ForceOn {
     /// The second signal the coordinator receives forces the shutdown (the default), whatever
     /// started it. Pressing Ctrl-C twice aborts; but the first SIGTERM of an orchestrator
-    /// arriving while a shutdown started by a failure or by `trigger()` is draining is only
+    /// arriving while a shutdown started by a failure or by `close()` is draining is only
     /// logged, and the drain goes on.
     #[default]
     SecondSignal,
@@ -72,13 +72,13 @@ fn register<T>(what: &str, f: impl FnOnce() -> std::io::Result<T>) -> Option<T> 
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(Ok(t)) => Some(t),
         Ok(Err(e)) => {
-            tracing::warn!(signal = what, error = %e, "cannot listen for signal; shutdown only by trigger()");
+            tracing::warn!(signal = what, error = %e, "cannot listen for signal; shutdown only by close(), abort() or the cancellation token");
             None
         }
         Err(_) => {
             tracing::warn!(
                 signal = what,
-                "cannot listen for signal: the runtime has no IO driver (build it with enable_all()); shutdown only by trigger()"
+                "cannot listen for signal: the runtime has no IO driver (build it with enable_all()); shutdown only by close(), abort() or the cancellation token"
             );
             None
         }
@@ -158,7 +158,9 @@ mod imp {
     pub(super) enum Signals {}
 
     pub(super) fn install() -> Option<Signals> {
-        tracing::warn!("this platform has no signals; shutdown only by trigger()");
+        tracing::warn!(
+            "this platform has no signals; shutdown only by close(), abort() or the cancellation token"
+        );
         None
     }
 

@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
 use tokio::task::JoinHandle;
 
 use crate::report::{AbortReason, Outcome, TaskReport};
@@ -85,21 +86,9 @@ struct Shard {
 
 #[derive(Debug)]
 pub(crate) struct TaskTable {
-    shards: Box<[Padded<Mutex<Shard>>]>,
-}
-
-/// Keeps a value on cache lines of its own, so that two shards (or a shard and the phase's
-/// gate) never slow each other down by sharing a line (128 bytes: adjacent-line prefetch pairs
-/// lines).
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub(crate) struct Padded<T>(pub(crate) T);
-
-impl<T> std::ops::Deref for Padded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
+    /// Each shard on cache lines of its own, so that two shards (or a shard and the phase's
+    /// gate) never slow each other down by sharing a line.
+    shards: Box<[CachePadded<Mutex<Shard>>]>,
 }
 
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
@@ -111,7 +100,7 @@ fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
 impl TaskTable {
     pub(crate) fn new() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Padded::default()).collect(),
+            shards: (0..SHARDS).map(|_| CachePadded::default()).collect(),
         }
     }
 

@@ -99,11 +99,12 @@ impl Guard {
             }
             return;
         };
+        self.group.shared.count_failed();
         let message = match &outcome {
             Outcome::Failed(m) | Outcome::Panicked(m) => m.clone(),
             _ => String::new(),
         };
-        let (policy, shutting_down) = (self.on_failure, self.group.shared.is_shutting_down());
+        let (policy, shutting_down) = (self.on_failure, self.group.shared.is_closed());
         // A tolerated failure while running keeps a line only while there is room for one.
         let keep =
             !(running && policy == OnFailure::Continue) || self.group.shared.claim_failure_line();
@@ -116,7 +117,7 @@ impl Guard {
             }
             OnFailure::ShutDown => {
                 tracing::error!(task = %task, panicked, error = %message, "task failed; shutting the service down");
-                self.group.shared.trigger(if panicked {
+                self.group.shared.close(if panicked {
                     Cause::TaskPanicked { task }
                 } else {
                     Cause::TaskFailed { task }
@@ -133,6 +134,7 @@ impl Drop for Guard {
     fn drop(&mut self) {
         if self.started && !self.settled {
             // Dropped before it finished: aborted by the coordinator, or by the runtime.
+            self.group.shared.count_aborted();
             let reason = self.phase().abort_reason();
             self.release(Outcome::Aborted(reason), true);
         } else if self.slot.is_some() {

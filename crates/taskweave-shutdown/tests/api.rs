@@ -1,8 +1,8 @@
 //! The public types can cross threads and tasks as a service needs them to.
 
 use taskweave_shutdown::{
-    AbortReason, Builder, Cause, ConfigError, Coordinator, Group, OnFailure, Outcome, Report,
-    Signal, SpawnError, TaskReport,
+    AbortReason, Builder, Cause, ConfigError, Coordinator, Group, Metrics, OnFailure, Outcome,
+    Report, Signal, SpawnError, TaskReport,
 };
 
 fn send_sync<T: Send + Sync>() {}
@@ -22,6 +22,7 @@ fn public_types_are_send_sync_and_unpin() {
     send_sync_unpin::<OnFailure>();
     send_sync_unpin::<SpawnError>();
     send_sync_unpin::<ConfigError>();
+    send_sync_unpin::<Metrics>();
     send_sync::<taskweave_shutdown::TaskBuilder<'static>>();
 }
 
@@ -35,7 +36,7 @@ fn run_is_a_send_future() {
 
 #[test]
 fn errors_are_std_errors() {
-    fn error<E: std::error::Error + Send + Sync + 'static>() {}
+    fn error<E: std::error::Error + Clone + PartialEq + Eq + Send + Sync + 'static>() {}
     error::<SpawnError>();
     error::<ConfigError>();
 }

@@ -9,7 +9,7 @@ fn defaults_build() {
     let coordinator = Coordinator::builder().build().unwrap();
     assert_eq!(coordinator.handle().phase(), None);
     assert_eq!(coordinator.group("anything").phase(), None);
-    assert!(!coordinator.is_shutting_down());
+    assert!(!coordinator.is_closed());
     let _ = Coordinator::default();
     let _ = Builder::default();
 }

@@ -89,7 +89,7 @@ async fn the_limit_is_configurable_and_lines_of_live_tasks_and_causes_are_always
             .unwrap();
     }
     let _ = done.acquire_many(200).await.unwrap();
-    assert!(!coordinator.is_shutting_down());
+    assert!(!coordinator.is_closed());
     // Now a failure under the default policy ends the service; 50 tasks still running then
     // each keep their line too, failures or not.
     for i in 0..50 {

@@ -109,7 +109,7 @@ fn run_with_a_blocked_task(what: &str, coordinator: Coordinator, force: bool) ->
                 coordinator.deliver_signal(Signal::Interrupt);
                 coordinator.deliver_signal(Signal::Interrupt);
             } else {
-                coordinator.trigger();
+                coordinator.close();
             }
             coordinator.run().await
         });

@@ -74,12 +74,12 @@ fn thousands_of_tasks_spawned_from_everywhere_all_end_and_are_all_accounted_for(
                         loop {
                             match spawn_worker(&workers, i) {
                                 Ok(()) => admitted_by_me.fetch_add(1, Ordering::Relaxed),
-                                Err(e) if e.is_shutting_down() => break,
+                                Err(e) if e.is_closed() => break,
                                 Err(e) => panic!("{e}"),
                             };
                             i += 2;
                             if i == 10_000 + a {
-                                handle.trigger();
+                                handle.close();
                             }
                             if i % 64 < 2 {
                                 tokio::task::yield_now().await;

@@ -84,7 +84,7 @@ async fn phases_stop_in_declared_order_after_the_default_phase() {
         t0,
     );
 
-    coordinator.trigger();
+    coordinator.close();
     let report = coordinator.run().await;
 
     let secs = |s| Duration::from_secs(s);
@@ -148,7 +148,7 @@ async fn nested_groups_are_cancelled_with_their_parent() {
         t0,
     );
 
-    coordinator.trigger();
+    coordinator.close();
     let report = coordinator.run().await;
 
     let log = log.lock().unwrap().clone();
@@ -222,7 +222,7 @@ async fn tasks_ignoring_their_token_are_aborted_after_the_grace_period_and_named
         })
         .unwrap();
 
-    coordinator.trigger();
+    coordinator.close();
     let report = coordinator.run().await;
 
     let writer = report.task("workers/db-writer").unwrap();

@@ -160,7 +160,7 @@ async fn play(s: &Scenario) -> taskweave_shutdown::Report {
     let trigger_at = s.trigger_at;
     tokio::spawn(async move {
         sleep_until(start + trigger_at).await;
-        handle.trigger();
+        handle.close();
     });
     coordinator.run().await
 }

@@ -39,7 +39,7 @@ async fn tasks_spawn_tasks_while_running_and_all_are_waited_for() {
     let handle = coordinator.handle();
     tokio::spawn(async move {
         sleep(Duration::from_secs(5)).await;
-        handle.trigger();
+        handle.close();
     });
 
     let report = coordinator.run().await;
@@ -70,8 +70,8 @@ async fn a_spawn_after_shutdown_began_is_refused_with_an_error() {
         })
         .unwrap();
 
-    coordinator.trigger();
-    assert!(coordinator.is_shutting_down());
+    coordinator.close();
+    assert!(coordinator.is_closed());
     // Refused from outside, right after the trigger, before run() even started.
     let mut called = false;
     let err = workers
@@ -81,8 +81,8 @@ async fn a_spawn_after_shutdown_began_is_refused_with_an_error() {
         })
         .unwrap_err();
     assert!(!called, "a refused task's function is not called");
-    assert_eq!(err.kind(), SpawnErrorKind::ShuttingDown);
-    assert!(err.is_shutting_down());
+    assert_eq!(err.kind(), SpawnErrorKind::Closed);
+    assert!(err.is_closed());
     assert_eq!(err.task(), "workers/too-late");
     assert!(err.to_string().contains("shutdown has begun"), "{err}");
 
@@ -92,7 +92,7 @@ async fn a_spawn_after_shutdown_began_is_refused_with_an_error() {
     assert_eq!(refusals.len(), 1);
     let refused = refusals[0].as_ref().unwrap_err();
     assert_eq!(refused.task(), "workers/late-job");
-    assert!(refused.is_shutting_down());
+    assert!(refused.is_closed());
     assert!(report.task("workers/late-job").is_none());
     assert_eq!(
         *report.task("workers/dispatcher").unwrap().outcome(),
@@ -110,7 +110,7 @@ async fn spawns_are_refused_after_run_returned() {
     let err = handle
         .spawn("orphan", |_token| async move { Ok::<_, io::Error>(()) })
         .unwrap_err();
-    assert!(err.is_shutting_down());
+    assert!(err.is_closed());
 }
 
 #[test]
@@ -191,7 +191,7 @@ async fn groups_with_invalid_names_refuse_to_spawn() {
             Ok::<_, io::Error>(())
         })
         .unwrap();
-    coordinator.trigger();
+    coordinator.close();
     let report = coordinator.run().await;
     assert_eq!(report.tasks().len(), 1);
     assert_eq!(report.tasks()[0].group(), "workers/parsers");
@@ -234,7 +234,7 @@ async fn a_root_task_cannot_pose_as_a_task_of_a_group() {
     let impostor = coordinator.spawn("a/b", polite).unwrap_err();
     assert_eq!(impostor.kind(), SpawnErrorKind::InvalidTaskName);
     assert_eq!(impostor.task(), "a/b");
-    coordinator.trigger();
+    coordinator.close();
     let report = coordinator.run().await;
     let lines: Vec<_> = report.tasks().iter().map(|t| t.path()).collect();
     assert_eq!(lines, ["a/b"]);

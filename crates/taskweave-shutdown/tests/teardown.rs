@@ -75,14 +75,14 @@ fn dropping_the_runtime_with_run_and_tasks_in_flight_neither_hangs_nor_panics() 
         runtime.block_on(async {
             spawn_the_usual(&coordinator);
             // Shutdown under way: `workers/draining` holds the phase for its 600 s grace.
-            coordinator.trigger();
+            coordinator.close();
             tokio::spawn(coordinator.run());
             tokio::time::sleep(Duration::from_millis(20)).await;
         });
         drop(runtime);
         handle
     });
-    assert!(handle.is_shutting_down());
+    assert!(handle.is_closed());
     let refused = handle
         .spawn("late", |_token| async move { Ok::<_, io::Error>(()) })
         .unwrap_err();
@@ -95,7 +95,7 @@ fn run_awaited_on_another_runtime_resolves_when_the_tasks_runtime_is_dropped() {
         let tasks_runtime = runtime();
         let coordinator = coordinator();
         tasks_runtime.block_on(async { spawn_the_usual(&coordinator) });
-        coordinator.trigger();
+        coordinator.close();
         let run = std::thread::spawn(move || {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -122,11 +122,11 @@ fn a_spawn_after_run_was_dropped_is_refused() {
             let run = tokio::time::timeout(Duration::from_millis(20), coordinator.run());
             assert!(run.await.is_err(), "nothing triggered the shutdown");
             // Nothing supervises new tasks any more: they must be refused, not run unowned.
-            assert!(handle.is_shutting_down());
+            assert!(handle.is_closed());
             let refused = handle
                 .spawn("orphan", |_token| async move { Ok::<_, io::Error>(()) })
                 .unwrap_err();
-            assert_eq!(refused.kind(), SpawnErrorKind::ShuttingDown);
+            assert_eq!(refused.kind(), SpawnErrorKind::Closed);
         });
     });
 }

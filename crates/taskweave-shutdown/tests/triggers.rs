@@ -78,7 +78,7 @@ async fn a_task_with_the_continue_policy_is_logged_and_the_service_keeps_running
         .spawn("main", move |token| async move {
             sleep(Duration::from_secs(5)).await;
             flag.store(!token.is_cancelled(), Ordering::SeqCst);
-            handle.trigger();
+            handle.close();
             token.cancelled().await;
             Ok::<_, io::Error>(())
         })
@@ -253,7 +253,7 @@ async fn a_failure_during_shutdown_is_reported_without_changing_the_cause() {
         })
         .unwrap();
     coordinator.spawn("steady", polite).unwrap();
-    coordinator.trigger();
+    coordinator.close();
     let report = coordinator.run().await;
     assert_eq!(*report.cause(), Cause::Requested);
     let flusher = report.task("flusher").unwrap();

@@ -38,7 +38,7 @@ async fn run_waiting_for_a_trigger_then_for_its_phases() {
     let handle = coordinator.handle();
     tokio::spawn(async move {
         sleep(Duration::from_secs(3)).await;
-        handle.trigger();
+        handle.close();
     });
     let (report, polls) = FreshWakers::new(coordinator.run()).await;
     assert_eq!(*report.cause(), Cause::Requested);
@@ -75,7 +75,7 @@ async fn run_waiting_out_a_grace_period_and_its_aborts() {
             std::future::pending::<Result<(), io::Error>>()
         })
         .unwrap();
-    coordinator.trigger();
+    coordinator.close();
     let (report, polls) = FreshWakers::new(coordinator.run()).await;
     assert_eq!(
         *report.task("workers/stubborn").unwrap().outcome(),
@@ -122,7 +122,7 @@ fn run_on_a_multi_thread_runtime_with_a_thousand_tasks() {
                     })
                     .unwrap();
             }
-            coordinator.trigger();
+            coordinator.close();
             let (report, polls) = FreshWakers::new(coordinator.run()).await;
             assert_eq!(report.tasks().len(), 1_000);
             assert!(report.is_clean());

@@ -55,11 +55,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 async move { breaker.call(|| lookup(request, attempt)).await }
             })
             // An open breaker says how long it stays open: wait that long, not the policy's delay.
-            .retry_after(|error: &CallError<Unavailable>| match error {
-                CallError::Rejected(rejected) => rejected.retry_after(),
-                CallError::Operation(_) => None,
+            .retry_after(|error: &CallError<Unavailable>| {
+                error
+                    .as_rejected()
+                    .and_then(|rejected| rejected.retry_after())
             })
-            .cancel_on(token.clone())
+            .cancellation_token(token.clone())
             .await;
             match result {
                 Ok(value) => println!("request {request}: {value} after {attempt} attempt(s)"),

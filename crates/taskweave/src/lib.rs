@@ -15,17 +15,21 @@
 //! | broadcast bus | `bus` | [`bus`] | fan events out by NATS-style topics with a lag policy per subscriber |
 //! | batching | `batch` | [`batch`] | turn many small writes into few large ones, flushing on size, age or weight |
 //! | rate and concurrency limits | `limit` | [`limit`] | GCRA rate limits, keyed limits with bounded memory, adaptive concurrency |
+//! | the shared clock | `clock` | [`clock`] | the `Clock` that limits and breakers read: Tokio's (paused-time testable), manual, or TSC |
 //!
 //! Integrations: `tower` turns on the `tower::Layer`s of the enabled crates that have one
-//! (backoff, breaker, limit); `quanta` adds `limit::QuantaClock`, a cheaper clock for rate
-//! limiters that tokio's paused test time does not control.
+//! (backoff, breaker, limit); `quanta` adds `QuantaClock` (in [`clock`] and re-exported by the
+//! crates that take a clock), a cheaper clock that tokio's paused test time does not control;
+//! `serde` adds `Serialize`/`Deserialize` to the configurations of the crates that have one
+//! (`breaker::BreakerConfig`, …).
 //!
 //! # Index
 //!
 //! The types most programs start from, by task:
 //!
 //! - **Starting and stopping a service:** [`shutdown::Coordinator`] (spawn named tasks and groups,
-//!   `run().await` returns a [`shutdown::Report`]); every component below accepts the
+//!   `close()` or a signal starts the ordered shutdown, `run().await` returns a
+//!   [`shutdown::Report`]); every component below accepts, as its `cancellation_token`, the
 //!   [`CancellationToken`](shutdown::CancellationToken) a coordinator's task receives.
 //! - **Calling a flaky dependency:** [`limit::RateLimiter`] outermost, then
 //!   [`backoff::retry`] with a [`backoff::Backoff`] policy and a [`backoff::RetryBudget`], then
@@ -77,6 +81,11 @@ pub use taskweave_breaker as breaker;
 #[cfg_attr(docsrs, doc(cfg(feature = "bus")))]
 #[doc(inline)]
 pub use taskweave_bus as bus;
+
+#[cfg(feature = "clock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "clock")))]
+#[doc(inline)]
+pub use taskweave_clock as clock;
 
 #[cfg(feature = "limit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]

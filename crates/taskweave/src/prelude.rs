@@ -9,6 +9,8 @@ pub use crate::actor::{Actor, ActorRef, Context as ActorContext, Reply, Supervis
 pub use crate::backoff::{Backoff, Jitter, RetryBudget, RetryError, RetryExt, StopReason, retry};
 #[cfg(feature = "batch")]
 pub use crate::batch::{BatchedExt, Batcher};
+#[cfg(all(feature = "breaker", feature = "tower"))]
+pub use crate::breaker::BreakerLayer;
 #[cfg(feature = "breaker")]
 pub use crate::breaker::{Breaker, CallError};
 #[cfg(feature = "bus")]

@@ -37,14 +37,14 @@ async fn an_actor_handle_crosses_tasks() {
         .await
         .unwrap()
         .unwrap();
-    echo.stop();
-    assert!(echo.monitor().await.is_normal());
+    assert!(echo.drain().await.is_normal());
 }
 
 #[test]
 fn handles_are_send_sync_unpin_and_clone() {
     shared_handle::<ActorRef<Echo>>();
     shared_handle::<taskweave::actor::WeakActorRef<Echo>>();
+    owned_value::<taskweave::actor::TellSink<Echo>>();
     shared_handle::<Batcher<u64, u64, io::Error>>();
     shared_handle::<Breaker>();
     shared_handle::<Bus<u64>>();
@@ -53,6 +53,7 @@ fn handles_are_send_sync_unpin_and_clone() {
     shared_handle::<ConcurrencyLimit>();
     shared_handle::<Pool>();
     shared_handle::<taskweave::pool::KeyedPool<u64>>();
+    shared_handle::<taskweave::pool::FixedPool<u64, u64>>();
     shared_handle::<RetryBudget>();
     shared_handle::<Backoff>();
     shared_handle::<CancellationToken>();
@@ -65,5 +66,6 @@ fn owned_values_are_send_sync_and_unpin() {
     owned_value::<taskweave::bus::Subscription<u64>>();
     owned_value::<taskweave::pool::JobHandle<u64>>();
     owned_value::<taskweave::batch::Ticket<u64, io::Error>>();
+    owned_value::<taskweave::batch::BatcherSink<u64, u64, io::Error>>();
     owned_value::<taskweave::breaker::Permit>();
 }

@@ -33,8 +33,9 @@ async fn actor() {
     let counter = Counter::spawn(1);
     counter.tell(Msg::Add(2)).await.unwrap();
     assert_eq!(counter.ask(Msg::Get).await.unwrap(), 3);
-    counter.stop();
-    assert!(counter.monitor().await.is_normal());
+    assert!(counter.drain().await.is_normal());
+    let metrics: taskweave::actor::Metrics = counter.metrics();
+    assert_eq!(metrics.handled, 2);
 }
 
 #[cfg(feature = "backoff")]
@@ -68,7 +69,7 @@ async fn batch() {
     let first = batcher.submit(1).await.unwrap();
     let second = batcher.submit(2).await.unwrap();
     assert_eq!((first.await.unwrap(), second.await.unwrap()), (2, 4));
-    batcher.shutdown().await;
+    batcher.drain().await;
     assert_eq!(batcher.metrics().items_flushed, 2);
 }
 
@@ -89,21 +90,42 @@ async fn breaker() {
     assert_eq!(breaker.state(), State::Open);
     let rejected = breaker.call(|| async { Ok::<_, &str>(()) }).await;
     assert!(matches!(rejected, Err(CallError::Rejected(_))));
+
+    // Settings as data, on a clock of the caller's choosing.
+    use taskweave::breaker::{BreakerConfig, ManualClock};
+    let clock = ManualClock::new();
+    let breaker = BreakerConfig::default()
+        .builder()
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    breaker.force_open();
+    assert_eq!(breaker.state(), State::ForcedOpen);
 }
 
 #[cfg(feature = "bus")]
 #[tokio::test]
 async fn bus() {
-    use std::num::NonZeroUsize;
     use taskweave::bus::{Bus, RecvError};
 
-    let bus: Bus<u32> = Bus::new(NonZeroUsize::new(8).unwrap());
+    let bus: Bus<u32> = Bus::new(8);
     let mut created = bus.subscribe("orders.*.created").unwrap();
     bus.publish("orders.eu.created", 1).await.unwrap();
     bus.publish("orders.eu.shipped", 2).await.unwrap();
     bus.close();
     assert_eq!(created.recv().await, Ok(1));
     assert_eq!(created.recv().await, Err(RecvError::Closed));
+}
+
+#[cfg(feature = "clock")]
+#[tokio::test(start_paused = true)]
+async fn clock() {
+    use std::time::Duration;
+    use taskweave::clock::{Clock, TokioClock};
+
+    let clock = TokioClock::new();
+    tokio::time::advance(Duration::from_millis(3)).await;
+    assert_eq!(clock.now_nanos(), 3_000_000);
 }
 
 #[cfg(feature = "limit")]
@@ -116,22 +138,48 @@ async fn limit() {
     assert!(limiter.check().is_ok());
     let retry_after = limiter.check().unwrap_err();
     assert_eq!(retry_after.duration(), Duration::from_millis(100));
+    limiter.close();
+    assert_eq!(limiter.acquire().await, Err(taskweave::limit::Closed));
+}
+
+#[cfg(all(feature = "limit", feature = "tower"))]
+#[test]
+fn limit_tower_layers_at_the_root() {
+    use taskweave::limit::{
+        ConcurrencyLimit, ConcurrencyLimitLayer, KeyedRateLimitLayer, KeyedRateLimiter, Quota,
+        RateLimitLayer, RateLimiter,
+    };
+
+    let rate = RateLimiter::new(Quota::per_second(1)).unwrap();
+    let keyed = KeyedRateLimiter::<u32>::new(Quota::per_second(1)).unwrap();
+    let slots = ConcurrencyLimit::new(1).unwrap();
+    let layers = (
+        RateLimitLayer::new(rate),
+        KeyedRateLimitLayer::rejecting(keyed, |r: &u32| *r),
+        ConcurrencyLimitLayer::new(slots),
+    );
+    assert!(format!("{layers:?}").contains("RateLimitLayer"));
 }
 
 #[cfg(feature = "pool")]
 #[tokio::test]
 async fn pool() {
     use std::time::Duration;
-    use taskweave::pool::Pool;
+    use taskweave::pool::{ConfigError, Pool, PoolConfig};
 
     let pool = Pool::builder()
         .max_concurrency(2)
         .queue_capacity(4)
         .build()
         .unwrap();
+    assert_eq!(
+        pool.set_max_concurrency(0),
+        Err(ConfigError::ZeroConcurrency)
+    );
     let handle = pool.submit(async { 6 * 7 }).await.unwrap();
     assert_eq!(handle.await, Ok(42));
     assert!(pool.shutdown(Duration::from_secs(1)).await.is_clean());
+    assert!(PoolConfig::default().build().is_ok());
 }
 
 #[cfg(feature = "shutdown")]
@@ -147,9 +195,11 @@ async fn shutdown() {
             Ok::<_, std::io::Error>(())
         })
         .unwrap();
-    coordinator.trigger();
+    coordinator.close();
+    assert!(coordinator.is_closed());
     let report = coordinator.run().await;
     assert_eq!(*report.cause(), Cause::Requested);
+    assert!(report.is_clean());
     assert_eq!(
         *report.task("workers/worker").unwrap().outcome(),
         Outcome::Completed

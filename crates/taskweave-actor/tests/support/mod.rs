@@ -110,7 +110,7 @@ impl Actor for Probe {
             }
             Msg::Panic(message) => panic!("{message}"),
             Msg::Fail(why) => return Err(ProbeError(why)),
-            Msg::StopSelf => ctx.stop(),
+            Msg::StopSelf => ctx.close(),
             Msg::Attach(rx, reply) => {
                 let stream = futures_util::stream::unfold(rx, |mut rx| async move {
                     rx.recv().await.map(|n| (Msg::Record(n), rx))

@@ -8,11 +8,15 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
+use tokio_util::sync::CancellationToken;
+
 use super::{KeyedInner, KeyedRateLimiter, MAX_KEYS, Map, Shard};
-use crate::clock::{Clock, TokioClock, duration_nanos};
 use crate::error::ConfigError;
+use crate::lifecycle::{Shutter, close_on_cancel};
 use crate::metrics::Counters;
 use crate::quota::Quota;
+use taskweave_clock::{Clock, TokioClock, duration_nanos};
 
 /// Builds a [`KeyedRateLimiter`]; see [`KeyedRateLimiter::builder`].
 pub struct KeyedRateLimiterBuilder<K, C = TokioClock, S = RandomState> {
@@ -23,6 +27,7 @@ pub struct KeyedRateLimiterBuilder<K, C = TokioClock, S = RandomState> {
     pub(super) name: Cow<'static, str>,
     pub(super) clock: C,
     pub(super) hasher: S,
+    pub(super) token: Option<CancellationToken>,
 }
 
 impl<K, C, S> fmt::Debug for KeyedRateLimiterBuilder<K, C, S> {
@@ -44,7 +49,8 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiterBui
         self
     }
 
-    /// How often a shard, when touched, forgets its idle keys (default 1 s).
+    /// How often a shard, when touched, forgets its idle keys (default 1 s; must not be zero,
+    /// which would sweep on every call).
     pub fn sweep_interval(mut self, interval: Duration) -> Self {
         self.sweep_interval = interval;
         self
@@ -66,6 +72,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiterBui
             name: self.name,
             clock,
             hasher: self.hasher,
+            token: self.token,
         }
     }
 
@@ -80,14 +87,23 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiterBui
             name: self.name,
             clock: self.clock,
             hasher,
+            token: self.token,
         }
+    }
+
+    /// Closes the limiter when `token` is cancelled: exactly what
+    /// [`KeyedRateLimiter::close`] does. Graceful; needs no runtime and no task.
+    pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
+        self.token = Some(token);
+        self
     }
 
     /// Validates the configuration and builds the limiter.
     ///
     /// # Errors
     /// [`ConfigError::ZeroMaxKeys`], [`ConfigError::MaxKeysTooLarge`] above
-    /// [`KeyedRateLimiter::MAX_KEYS`], or the quota's error.
+    /// [`KeyedRateLimiter::MAX_KEYS`], [`ConfigError::ZeroSweepInterval`], or the quota's
+    /// error.
     pub fn build(self) -> Result<KeyedRateLimiter<K, C, S>, ConfigError> {
         let params = self.quota.params()?;
         if self.max_keys == 0 {
@@ -98,18 +114,27 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiterBui
                 max_keys: self.max_keys,
             });
         }
+        if self.sweep_interval.is_zero() {
+            return Err(ConfigError::ZeroSweepInterval);
+        }
         let parallelism = std::thread::available_parallelism().map_or(4, |n| n.get());
         let mut shards = (parallelism * 4).next_power_of_two().min(64);
         while shards > 1 && self.max_keys / shards < 16 {
             shards /= 2;
         }
         let shard_cap = self.max_keys / shards;
-        let shards: Box<[Shard<K>]> = (0..shards)
-            .map(|_| Shard {
-                tats: RwLock::new(Map::default()),
-                next_sweep: AtomicU64::new(0),
+        let shards: Box<[CachePadded<Shard<K>>]> = (0..shards)
+            .map(|_| {
+                CachePadded::new(Shard {
+                    tats: RwLock::new(Map::default()),
+                    next_sweep: AtomicU64::new(0),
+                })
             })
             .collect();
+        let shutter = Arc::new(Shutter::new("keyed-rate", self.name.clone()));
+        if let Some(token) = self.token {
+            close_on_cancel(&shutter, token);
+        }
         Ok(KeyedRateLimiter {
             inner: Arc::new(KeyedInner {
                 params,
@@ -123,6 +148,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiterBui
                 counters: Counters::new("keyed-rate", self.name),
                 evicted_idle: AtomicU64::new(0),
                 evicted_early: AtomicU64::new(0),
+                shutter,
             }),
         })
     }

@@ -1,30 +1,39 @@
 //! [`KeyedRateLimiter`]: one GCRA quota per key, in bounded memory.
+//!
+//! (Just over 400 lines: the handle's public API and its documented examples; the key map and
+//! the builder live in `map.rs` and `builder.rs`.)
 
 mod builder;
 mod map;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::future::Future;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::marker::PhantomData;
+use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::task::Poll;
 use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
 
 pub use self::builder::KeyedRateLimiterBuilder;
 use self::map::{Hashed, Lookup, Map, Probe};
-use crate::clock::{Clock, TokioClock};
-use crate::error::{CheckError, ConfigError, ExceedsBurst, RetryAfter};
+use crate::error::{AcquireError, CheckError, Closed, ConfigError, RetryAfter};
 use crate::gcra::{Cell, Params};
-use crate::metrics::{Counters, WaitGuard};
+use crate::lifecycle::{Close, Shutter};
+use crate::metrics::{Counters, Metrics, WaitGuard};
 use crate::quota::Quota;
+use taskweave_clock::{Clock, TokioClock};
 
 /// Default bound on tracked keys.
-const DEFAULT_MAX_KEYS: usize = 100_000;
+pub(crate) const DEFAULT_MAX_KEYS: usize = 100_000;
 /// [`KeyedRateLimiter::MAX_KEYS`].
 pub(crate) const MAX_KEYS: usize = 1 << 24;
 /// Default pause between two idle sweeps of a shard.
-const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A rate limit per key (user, API token, IP address), with a bounded number of keys.
 ///
@@ -39,16 +48,22 @@ const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 ///   exactly a quarter of its keys, those closest to idle (ties, such as keys that all arrived
 ///   in the same instant, broken arbitrarily). Those keys get a fresh burst early: the memory
 ///   bound wins over their limit, and the event is counted
-///   ([`KeyedMetrics::evicted_early`]) and logged at `warn`.
+///   ([`Metrics::evicted_early`]) and logged at `warn`.
 ///
 /// So memory never exceeds `max_keys` entries, even under a flood of distinct keys.
+///
+/// [`close`](Self::close) (or the builder's
+/// [`cancellation_token`](KeyedRateLimiterBuilder::cancellation_token)) lets every waiting
+/// `acquire_key` go with [`Closed`] and refuses later ones; the non-waiting `check_key` ignores
+/// it, like [`RateLimiter::check`](crate::RateLimiter::check).
 pub struct KeyedRateLimiter<K, C: Clock = TokioClock, S = RandomState> {
     inner: Arc<KeyedInner<K, C, S>>,
 }
 
 struct KeyedInner<K, C, S> {
     params: Params,
-    shards: Box<[Shard<K>]>,
+    /// Padded so that two shards' locks never share a cache line.
+    shards: Box<[CachePadded<Shard<K>>]>,
     shard_mask: u64,
     shard_cap: usize,
     max_keys: usize,
@@ -58,41 +73,15 @@ struct KeyedInner<K, C, S> {
     counters: Counters,
     evicted_idle: AtomicU64,
     evicted_early: AtomicU64,
+    shutter: Arc<Shutter>,
 }
 
-// Padded so that two shards' locks never share a cache line.
-#[repr(align(128))]
 struct Shard<K> {
     /// Known keys take the read lock and update their own atomic TAT, so concurrent callers
     /// never block each other; only new keys and sweeps take the write lock.
     tats: RwLock<Map<K>>,
     /// When the next idle sweep is due (nanoseconds of the limiter's clock).
     next_sweep: AtomicU64,
-}
-
-/// A point-in-time view of a [`KeyedRateLimiter`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct KeyedMetrics {
-    /// Permits admitted since the limiter was built.
-    pub admitted: u64,
-    /// Requests refused by `check_key`/`check_key_n` (or a rejecting layer). A caller that
-    /// waits is never counted here.
-    pub rejected: u64,
-    /// Requests that could not be admitted at once and waited (in `acquire_key` or a waiting
-    /// layer), whether they were admitted in the end or gave up.
-    pub waited: u64,
-    /// Callers waiting in `acquire_key` right now.
-    pub waiting: usize,
-    /// Keys tracked right now.
-    pub keys: usize,
-    /// The bound on tracked keys.
-    pub max_keys: usize,
-    /// Idle keys forgotten (no effect on any decision).
-    pub evicted_idle: u64,
-    /// Keys forgotten before they were idle because their shard was full (each got a fresh
-    /// burst early). Non-zero means `max_keys` is too small for the traffic, or a key flood.
-    pub evicted_early: u64,
 }
 
 impl<K, C: Clock, S> Clone for KeyedRateLimiter<K, C, S> {
@@ -140,6 +129,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
             name: Cow::Borrowed("keyed-rate"),
             clock: TokioClock::new(),
             hasher: RandomState::new(),
+            token: None,
         }
     }
 }
@@ -189,30 +179,42 @@ where
     /// Waiters on one key are not queued: each sleeps until its computed time and checks
     /// again, so under contention on a single key the order is not guaranteed. Use a
     /// [`RateLimiter`](crate::RateLimiter) where arrival order matters. A caller that cannot
-    /// be admitted at once counts as waiting ([`KeyedMetrics::waited`]), never as rejected.
+    /// be admitted at once counts as waiting ([`Metrics::waited`]), never as rejected.
+    ///
+    /// # Errors
+    /// [`Closed`] if the limiter is closed, at once for a new call and as soon as it closes
+    /// for a waiting one.
     ///
     /// # Cancel safety
     /// Cancel-safe: permits are only taken in the same poll that returns them.
     ///
     /// # Panics
     /// If it has to wait outside a Tokio runtime with time enabled.
-    pub async fn acquire_key(&self, key: &K) {
+    pub async fn acquire_key(&self, key: &K) -> Result<(), Closed> {
         // n = 1 never exceeds a burst, which is at least 1.
-        let _ = self.acquire_key_n(key, 1).await;
+        self.acquire_key_n(key, 1).await.map_err(|_| Closed)
     }
 
     /// Waits until `n` permits for `key` conform and takes them all at once.
     ///
     /// # Errors
-    /// [`ExceedsBurst`] at once if `n` is larger than the burst.
+    /// [`AcquireError::ExceedsBurst`] at once if `n` is larger than the burst;
+    /// [`AcquireError::Closed`] as for [`acquire_key`](Self::acquire_key).
     ///
     /// # Cancel safety
     /// Cancel-safe: permits are only taken in the same poll that returns them.
     ///
     /// # Panics
     /// If it has to wait outside a Tokio runtime with time enabled.
-    pub async fn acquire_key_n(&self, key: &K, n: u32) -> Result<(), ExceedsBurst> {
+    pub async fn acquire_key_n(&self, key: &K, n: u32) -> Result<(), AcquireError> {
         self.inner.fits(n)?;
+        let shutter = &*self.inner.shutter;
+        // Enabled before the flag is read, so that a close in between still wakes it.
+        let mut closing = pin!(shutter.closing());
+        closing.as_mut().enable();
+        if shutter.is_closed() {
+            return Err(AcquireError::Closed);
+        }
         if n == 0 {
             return Ok(());
         }
@@ -228,10 +230,33 @@ where
                     let wait = Duration::from_nanos(wait);
                     waiting
                         .get_or_insert_with(|| WaitGuard::begin(&self.inner.counters, Some(wait)));
-                    tokio::time::sleep(wait).await;
+                    let mut sleep = pin!(tokio::time::sleep(wait));
+                    let closed = std::future::poll_fn(|cx| {
+                        if closing.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(true);
+                        }
+                        sleep.as_mut().poll(cx).map(|()| false)
+                    })
+                    .await;
+                    if closed {
+                        return Err(AcquireError::Closed);
+                    }
                 }
             }
         }
+    }
+
+    /// Stops intake: every caller waiting in `acquire_key` returns [`Closed`] at once, and
+    /// later ones are refused with it. Idempotent; returns at once. `check_key` ignores it
+    /// (see [`RateLimiter::check`](crate::RateLimiter::check)). There is nothing to drain or
+    /// abort: a permit is spent when it is taken.
+    pub fn close(&self) {
+        self.inner.shutter.close();
+    }
+
+    /// Whether [`close`](Self::close) was called (or the cancellation token cancelled).
+    pub fn is_closed(&self) -> bool {
+        self.inner.shutter.is_closed()
     }
 
     /// Admits one permit for `key` if it conforms now; counts nothing otherwise (the caller
@@ -260,13 +285,15 @@ where
         self.inner.params.burst
     }
 
-    /// A snapshot of the counters.
-    pub fn metrics(&self) -> KeyedMetrics {
-        KeyedMetrics {
+    /// A snapshot of the counters; `limit` is the burst per key, and the key fields are set.
+    pub fn metrics(&self) -> Metrics {
+        Metrics {
             admitted: self.inner.counters.admitted(),
             rejected: self.inner.counters.rejected(),
             waited: self.inner.counters.waited(),
             waiting: self.inner.counters.waiting(),
+            limit: self.inner.params.burst as usize,
+            in_flight: 0,
             keys: self.len(),
             max_keys: self.inner.max_keys,
             evicted_idle: self.inner.evicted_idle.load(Ordering::Relaxed),
@@ -294,8 +321,8 @@ where
     S: BuildHasher,
 {
     #[inline]
-    fn fits(&self, n: u32) -> Result<(), ExceedsBurst> {
-        ExceedsBurst::check(n, self.params.burst)
+    fn fits(&self, n: u32) -> Result<(), crate::error::ExceedsBurst> {
+        crate::error::ExceedsBurst::check(n, self.params.burst)
     }
 
     fn rejected(&self, wait_nanos: u64) -> RetryAfter {

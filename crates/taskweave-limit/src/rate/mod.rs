@@ -5,14 +5,23 @@ mod wait;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use self::wait::{Acquire, WaitQueue};
-use crate::clock::{Clock, TokioClock, duration_nanos};
-use crate::error::{CheckError, ConfigError, ExceedsBurst, RetryAfter};
+use crate::error::{AcquireError, CheckError, Closed, ConfigError, ExceedsBurst, RetryAfter};
 use crate::gcra::Gate;
+use crate::lifecycle::{Close, Watches, close_on_cancel};
 use crate::metrics::{Counters, Metrics};
 use crate::quota::Quota;
+use taskweave_clock::{Clock, TokioClock, duration_nanos};
+
+/// A pending `acquire` that owns its limiter: what a waiting `tower` layer keeps between two
+/// calls of `poll_ready`.
+#[cfg(feature = "tower")]
+pub(crate) type Reservation<C> = Acquire<Arc<Inner<C>>, C>;
 
 /// A rate limiter: one or more [`Quota`]s, all of which a request must satisfy.
 ///
@@ -37,11 +46,17 @@ use crate::quota::Quota;
 /// Waiters are told apart by their place in the queue, never by their waker, so a future
 /// polled with a different waker each time (moved between tasks, wrapped in `select!`) waits
 /// without spinning.
+///
+/// [`close`](Self::close) (or the builder's
+/// [`cancellation_token`](RateLimiterBuilder::cancellation_token)) lets every waiter go with
+/// [`Closed`] and refuses later `acquire`s; the non-waiting [`check`](Self::check) ignores it
+/// (see there). Dropping the last handle needs no close: a waiter holds a handle, so nobody
+/// can be waiting then.
 pub struct RateLimiter<C: Clock = TokioClock> {
     inner: Arc<Inner<C>>,
 }
 
-struct Inner<C> {
+pub(crate) struct Inner<C> {
     gate: Gate,
     counters: Counters,
     burst: u32,
@@ -49,6 +64,29 @@ struct Inner<C> {
     queue: WaitQueue,
     /// Nanoseconds at the end of a wait spent yielding rather than sleeping.
     spin: u64,
+    /// Set once by `close`; read by waiters (under the queue's lock when they join it), never
+    /// by `check`.
+    closed: AtomicBool,
+    watches: Watches,
+}
+
+impl<C: Clock> Close for Inner<C> {
+    fn close(&self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let woken = self.queue.close();
+        tracing::debug!(
+            limiter = %self.counters.name(),
+            kind = "rate",
+            waiters_released = woken,
+            "limiter closed"
+        );
+    }
+
+    fn watches(&self) -> &Watches {
+        &self.watches
+    }
 }
 
 impl<C: Clock> Clone for RateLimiter<C> {
@@ -94,12 +132,18 @@ impl RateLimiter {
             name: Cow::Borrowed("rate"),
             clock: TokioClock::new(),
             spin: Duration::ZERO,
+            token: None,
         }
     }
 }
 
 impl<C: Clock> RateLimiter<C> {
     /// Admits one permit now, or says how long until one would conform. Never waits.
+    ///
+    /// `check` ignores [`close`](Self::close): it is the hot path (a clock read and a
+    /// compare-and-swap), and its answer is a retry-after, not a lifecycle state. Callers that
+    /// must stop at shutdown test [`is_closed`](Self::is_closed) themselves; waiters observe
+    /// the close on their own.
     ///
     /// # Errors
     /// [`RetryAfter`] with the wait until the request would conform.
@@ -116,7 +160,8 @@ impl<C: Clock> RateLimiter<C> {
         }
     }
 
-    /// Admits `n` permits at once (all or none), or says why not. Never waits.
+    /// Admits `n` permits at once (all or none), or says why not. Never waits. Like
+    /// [`check`](Self::check), it ignores [`close`](Self::close).
     ///
     /// # Errors
     /// [`CheckError::RetryAfter`] if they would conform later; [`CheckError::ExceedsBurst`] if
@@ -143,6 +188,11 @@ impl<C: Clock> RateLimiter<C> {
     /// A caller that cannot be admitted at once counts as waiting ([`Metrics::waited`],
     /// [`Metrics::waiting`]), never as rejected.
     ///
+    /// # Errors
+    /// [`Closed`] if the limiter is closed, at once for a new call and as soon as it closes for
+    /// a waiting one. A waiter that had already been served when the limiter closed keeps its
+    /// permit and returns `Ok`.
+    ///
     /// # Cancel safety
     /// Cancel-safe: a dropped future leaves the queue (waking the next waiter if it was first)
     /// and consumes nothing. If it was dropped after being served but before being polled, its
@@ -154,27 +204,54 @@ impl<C: Clock> RateLimiter<C> {
     /// If it has to wait outside a Tokio runtime with time enabled (it sleeps on Tokio's
     /// timer). A future that outlives the runtime it was first polled on finishes on the
     /// runtime that polls it next.
-    pub async fn acquire(&self) {
-        Acquire::new(&self.inner, 1).await;
+    pub async fn acquire(&self) -> Result<(), Closed> {
+        Acquire::new(&*self.inner, 1).await
     }
 
     /// Waits until `n` permits conform and takes them all at once. Waiters are served in
     /// arrival order, so a large request is not starved by small ones arriving after it.
     ///
     /// # Errors
-    /// [`ExceedsBurst`] at once, without waiting, if `n` is larger than the burst.
+    /// [`AcquireError::ExceedsBurst`] at once, without waiting, if `n` is larger than the
+    /// burst; [`AcquireError::Closed`] as for [`acquire`](Self::acquire).
     ///
     /// # Cancel safety
     /// Cancel-safe, as [`acquire`](Self::acquire).
     ///
     /// # Panics
     /// As [`acquire`](Self::acquire).
-    pub async fn acquire_n(&self, n: u32) -> Result<(), ExceedsBurst> {
+    pub async fn acquire_n(&self, n: u32) -> Result<(), AcquireError> {
         self.inner.fits(n)?;
         if n > 0 {
-            Acquire::new(&self.inner, n).await;
+            Acquire::new(&*self.inner, n).await?;
+        } else if self.is_closed() {
+            return Err(AcquireError::Closed);
         }
         Ok(())
+    }
+
+    /// Stops intake: every caller waiting in `acquire` returns [`Closed`] at once, and later
+    /// `acquire` calls are refused with it. Idempotent; returns at once. [`check`](Self::check)
+    /// ignores it. A rate limiter has nothing in progress to wait for (a permit is spent when
+    /// it is taken), so there is no `drain`, and nothing to abort.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+
+    /// Whether [`close`](Self::close) was called (or the cancellation token cancelled).
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Relaxed)
+    }
+
+    /// Closes the limiter when `token` is cancelled (for a [`Limiter`](crate::Limiter)'s token).
+    pub(crate) fn close_on_cancel(&self, token: CancellationToken) {
+        close_on_cancel(&self.inner, token);
+    }
+
+    /// A pending `acquire` of one permit that owns a handle to the limiter.
+    #[cfg(feature = "tower")]
+    pub(crate) fn reserve(&self) -> Reservation<C> {
+        Acquire::new(Arc::clone(&self.inner), 1)
     }
 
     /// Admits one permit if it conforms now and nobody is queued in `acquire` ahead; counts
@@ -203,6 +280,10 @@ impl<C: Clock> RateLimiter<C> {
             waiting: self.inner.queue.len(),
             limit: self.inner.burst as usize,
             in_flight: 0,
+            keys: 0,
+            max_keys: 0,
+            evicted_idle: 0,
+            evicted_early: 0,
         }
     }
 }
@@ -225,6 +306,7 @@ pub struct RateLimiterBuilder<C = TokioClock> {
     name: Cow<'static, str>,
     clock: C,
     spin: Duration,
+    token: Option<CancellationToken>,
 }
 
 impl<C: Clock> RateLimiterBuilder<C> {
@@ -247,7 +329,16 @@ impl<C: Clock> RateLimiterBuilder<C> {
             name: self.name,
             clock,
             spin: self.spin,
+            token: self.token,
         }
+    }
+
+    /// Closes the limiter when `token` is cancelled: exactly what [`RateLimiter::close`]
+    /// does (waiters let go with [`Closed`], later `acquire`s refused). Graceful; nothing is
+    /// aborted. Needs no runtime and no task.
+    pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
+        self.token = Some(token);
+        self
     }
 
     /// Spends the last `spin` of each wait in `acquire` yielding to the scheduler and checking
@@ -290,15 +381,19 @@ impl<C: Clock> RateLimiterBuilder<C> {
             .map(Quota::params)
             .collect::<Result<Vec<_>, _>>()?;
         let gate = Gate::new(params);
-        Ok(RateLimiter {
-            inner: Arc::new(Inner {
-                burst: gate.burst(),
-                gate,
-                clock: self.clock,
-                counters: Counters::new("rate", self.name),
-                queue: WaitQueue::default(),
-                spin: duration_nanos(self.spin),
-            }),
-        })
+        let inner = Arc::new(Inner {
+            burst: gate.burst(),
+            gate,
+            clock: self.clock,
+            counters: Counters::new("rate", self.name),
+            queue: WaitQueue::default(),
+            spin: duration_nanos(self.spin),
+            closed: AtomicBool::new(false),
+            watches: Watches::default(),
+        });
+        if let Some(token) = self.token {
+            close_on_cancel(&inner, token);
+        }
+        Ok(RateLimiter { inner })
     }
 }

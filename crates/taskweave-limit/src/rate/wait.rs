@@ -2,9 +2,14 @@
 //!
 //! Waiters are identified by their ticket (their place in line), never by their waker: a
 //! waker is only something to call, and it may change on every poll.
+//!
+//! (Over 400 lines on purpose: the queue and the future that waits in it are one state machine;
+//! split, each half would only make sense with the other open beside it.)
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -14,7 +19,8 @@ use std::time::Duration;
 use tokio::time::Sleep;
 
 use super::Inner;
-use crate::clock::Clock;
+use crate::error::Closed;
+use taskweave_clock::Clock;
 
 /// The FIFO of `acquire` callers.
 ///
@@ -51,6 +57,23 @@ impl WaitQueue {
     fn lock(&self) -> MutexGuard<'_, Waiters> {
         // Nothing in a critical section of this queue can panic halfway through an update.
         self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes every queued waiter, once the limiter's `closed` flag is set: each finds the flag
+    /// under this lock and leaves with `Closed`. A waiter joining later reads the flag under
+    /// the lock too, so none can slip in unseen. Returns how many were woken.
+    pub(super) fn close(&self) -> usize {
+        let wake: Vec<Waker> = self
+            .lock()
+            .queued
+            .values()
+            .map(|w| w.waker.clone())
+            .collect();
+        let n = wake.len();
+        for waker in wake {
+            waker.wake();
+        }
+        n
     }
 }
 
@@ -168,9 +191,11 @@ enum State {
     Done,
 }
 
-/// The future behind `acquire`.
-pub(super) struct Acquire<'a, C: Clock> {
-    inner: &'a Inner<C>,
+/// The future behind `acquire`: borrows the limiter (`&Inner`) in `acquire`, owns a handle
+/// (`Arc<Inner>`) in a waiting `tower` layer.
+pub(crate) struct Acquire<P: Deref<Target = Inner<C>>, C: Clock> {
+    inner: P,
+    clock: PhantomData<fn() -> C>,
     n: u32,
     state: State,
     sleep: Option<Pin<Box<Sleep>>>,
@@ -180,10 +205,11 @@ pub(super) struct Acquire<'a, C: Clock> {
     yields_left: u32,
 }
 
-impl<'a, C: Clock> Acquire<'a, C> {
-    pub(super) fn new(inner: &'a Inner<C>, n: u32) -> Self {
+impl<P: Deref<Target = Inner<C>>, C: Clock> Acquire<P, C> {
+    pub(super) fn new(inner: P, n: u32) -> Self {
         Self {
             inner,
+            clock: PhantomData,
             n,
             state: State::Start,
             sleep: None,
@@ -191,36 +217,59 @@ impl<'a, C: Clock> Acquire<'a, C> {
             yields_left: MAX_YIELDS,
         }
     }
+}
 
-    fn finish(&mut self) -> Poll<()> {
-        if let State::Queued(_) = self.state {
-            self.inner.queue.len.fetch_sub(1, Ordering::Relaxed);
-            self.inner.counters.end_wait();
-        }
-        self.inner.counters.admit(self.n);
-        self.state = State::Done;
-        Poll::Ready(())
+/// Ends a wait: `Ok` counts the admission; `Err` leaves with the limiter closed.
+fn finish<C: Clock>(
+    inner: &Inner<C>,
+    state: &mut State,
+    n: u32,
+    admitted: bool,
+) -> Poll<Result<(), Closed>> {
+    if let State::Queued(_) = *state {
+        inner.queue.len.fetch_sub(1, Ordering::Relaxed);
+        inner.counters.end_wait();
+    }
+    *state = State::Done;
+    if admitted {
+        inner.counters.admit(n);
+        Poll::Ready(Ok(()))
+    } else {
+        Poll::Ready(Err(Closed))
     }
 }
 
-impl<C: Clock> Future for Acquire<'_, C> {
-    type Output = ();
+impl<P, C> Future for Acquire<P, C>
+where
+    P: Deref<Target = Inner<C>> + Unpin,
+    C: Clock,
+{
+    type Output = Result<(), Closed>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
         let this = self.get_mut();
-        let inner = this.inner;
+        let inner: &Inner<C> = &this.inner;
         loop {
             match this.state {
                 State::Start => {
+                    if inner.closed.load(Ordering::Relaxed) {
+                        return finish(inner, &mut this.state, this.n, false);
+                    }
                     // Only skip the queue when it is empty, so later arrivals never overtake.
                     let mut wait = None;
                     if inner.queue.len() == 0 {
                         match inner.gate.try_consume(inner.clock.now_nanos(), this.n) {
-                            Ok(_) => return this.finish(),
+                            Ok(_) => return finish(inner, &mut this.state, this.n, true),
                             Err(nanos) => wait = Some(Duration::from_nanos(nanos)),
                         }
                     }
                     let mut w = inner.queue.lock();
+                    // Read under the lock: `close` sets the flag before it takes the lock to
+                    // wake the queue, so a waiter either sees the flag or is woken.
+                    if inner.closed.load(Ordering::SeqCst) {
+                        drop(w);
+                        return finish(inner, &mut this.state, this.n, false);
+                    }
                     let ticket = w.next_ticket;
                     w.next_ticket += 1;
                     w.queued.insert(
@@ -239,7 +288,12 @@ impl<C: Clock> Future for Acquire<'_, C> {
                     let mut w = inner.queue.lock();
                     if w.granted.remove(&ticket).is_some() {
                         drop(w);
-                        return this.finish();
+                        return finish(inner, &mut this.state, this.n, true);
+                    }
+                    if inner.closed.load(Ordering::SeqCst) {
+                        w.queued.remove(&ticket);
+                        drop(w);
+                        return finish(inner, &mut this.state, this.n, false);
                     }
                     // Whoever serves the queue next wakes the waker stored here, so it must be
                     // this poll's: the task (or the waker) may have changed since the last one.
@@ -257,7 +311,7 @@ impl<C: Clock> Future for Acquire<'_, C> {
                         waker.wake();
                     }
                     if granted {
-                        return this.finish();
+                        return finish(inner, &mut this.state, this.n, true);
                     }
                     // Still first in line: wait until the request conforms, on Tokio's timer
                     // or, where its lateness would lose capacity, by yielding (see `plan`).
@@ -286,18 +340,19 @@ impl<C: Clock> Future for Acquire<'_, C> {
                         return Poll::Pending;
                     }
                 }
-                State::Done => return Poll::Ready(()),
+                // Only reached by polling again after completion; a finished wait holds nothing.
+                State::Done => return Poll::Ready(Err(Closed)),
             }
         }
     }
 }
 
-impl<C: Clock> Drop for Acquire<'_, C> {
+impl<P: Deref<Target = Inner<C>>, C: Clock> Drop for Acquire<P, C> {
     fn drop(&mut self) {
         let State::Queued(ticket) = self.state else {
             return;
         };
-        let inner = self.inner;
+        let inner: &Inner<C> = &self.inner;
         let mut w = inner.queue.lock();
         let mut wake = Vec::new();
         if let Some(granted_tat) = w.granted.remove(&ticket) {

@@ -3,8 +3,8 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
@@ -14,7 +14,9 @@ use tokio_util::sync::PollSemaphore;
 use crate::error::JobError;
 use crate::job::{Outcome, lock};
 
-use super::{Entry, Owner, Reply, Sink, SinkInner};
+use super::Owner;
+use super::shared::Entry;
+use super::sink::{Reply, Sink};
 
 /// The most queue permits a `process` stream takes at once.
 const MAX_PERMIT_BATCH: usize = 64;
@@ -86,13 +88,7 @@ where
             .load(Ordering::Acquire)
             .saturating_add(shared.capacity);
         let semaphore = PollSemaphore::new(Arc::clone(&shared.permits));
-        let sink = Arc::new(Sink {
-            inner: Mutex::new(SinkInner {
-                ready: Vec::new(),
-                waker: None,
-            }),
-            closed: AtomicBool::new(false),
-        });
+        let sink = Arc::new(Sink::new());
         let stream_id = shared.next_stream.fetch_add(1, Ordering::Relaxed);
         lock(&shared.sinks).insert(stream_id, Arc::clone(&sink));
         Self {

@@ -15,7 +15,8 @@ use crate::job::{JobId, Outcome, lock, panic_message};
 use crate::loom;
 use crate::ready::ReadyChunk;
 
-use super::{Entry, Reply, Shared, SinkCache, Slot};
+use super::shared::{Entry, Shared, Slot};
+use super::sink::{Reply, SinkCache};
 
 pin_project_lite::pin_project! {
     /// One job inside a worker: the handler's future, its deadline, and where the result goes.

@@ -5,38 +5,53 @@
 //! ends it takes the next queued job itself, so under load the pool runs one long-lived task
 //! per slot and spawns nothing per job. A worker exits when the queue is empty or the limit
 //! has dropped below the number of running jobs. The public handle is here, the shared state
-//! and its accounting in `shared`, the worker loop in `worker`.
+//! and its accounting in `shared`, closing and aborting in `lifecycle`, the worker loop in
+//! `worker`.
 
 use std::fmt;
 use std::future::Future;
-use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{Config, MAX_CAPACITY, PoolBuilder};
-use crate::error::SubmitError;
+use crate::config::{Config, PoolBuilder, check_concurrency};
+use crate::error::{ConfigError, SubmitError};
 use crate::job::{JobHandle, JobId, Runnable, new_blocking_task, new_task};
 use crate::keyed::KeyedPool;
 use crate::metrics::Metrics;
-use crate::shutdown::ShutdownReport;
+use crate::shutdown::{ShutdownReport, watch_token};
 
+mod lifecycle;
 mod shared;
 mod worker;
 
 pub(crate) use shared::{Chain, Job, Refused, Shared};
-pub(crate) use worker::watch_token;
 
 /// A worker pool for `Send` futures: at most `max_concurrency` jobs run at once, at most
 /// `queue_capacity` more wait, and every accepted job's handle resolves — to its output, or to
 /// a [`JobError`](crate::JobError) that says why not.
 ///
-/// `Pool` is a cheap handle: clones share the same pool. Dropping every clone does not cancel
-/// anything: accepted jobs still run to completion in the background (call
-/// [`shutdown`](Pool::shutdown) to stop them).
+/// `Pool` is a cheap handle: clones share the same pool. Dropping the last handle — every
+/// `Pool` clone, every [`KeyedPool`] made from it and every stream from
+/// [`process`](Pool::process) — does what [`close`](Pool::close) does: nothing more is
+/// accepted, and the jobs already accepted still run to completion in the background, their
+/// handles resolving as usual (call [`shutdown`](Pool::shutdown) or [`abort`](Pool::abort)
+/// first to stop them).
 #[derive(Clone)]
 pub struct Pool {
-    shared: Arc<Shared>,
+    owner: Arc<Owner>,
+}
+
+/// Closes the pool when the last user-facing handle goes away (workers and keyed chains hold
+/// `Shared` directly).
+pub(crate) struct Owner {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.shared.close("the last handle was dropped");
+    }
 }
 
 impl Pool {
@@ -51,12 +66,18 @@ impl Pool {
             watch_token(
                 &config.runtime,
                 token,
-                shared.gone.clone(),
-                Arc::downgrade(&shared),
-                Shared::abort_all,
+                &shared,
+                shared.closing.clone(),
+                |shared| shared.close("the cancellation token was cancelled"),
             );
         }
-        Self { shared }
+        Self {
+            owner: Arc::new(Owner { shared }),
+        }
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.owner.shared
     }
 
     /// Queues `job`, waiting for queue space if the queue is full (backpressure), and returns
@@ -77,14 +98,14 @@ impl Pool {
         let mut job = job;
         let mut has_permit = false;
         loop {
-            match self.shared.admit_task(FutureJob(job), has_permit) {
+            match self.shared().admit_task(FutureJob(job), has_permit) {
                 Ok(handle) => return Ok(handle),
                 Err(SubmitError::Full(FutureJob(back))) => job = back,
                 Err(closed) => return Err(closed.map(|j| j.0)),
             }
             // No `.await` separates taking the permit from using it, so dropping this future
             // never leaks a queue slot.
-            if !self.shared.wait_permit().await {
+            if !self.shared().wait_permit().await {
                 return Err(SubmitError::Closed(job));
             }
             has_permit = true;
@@ -103,7 +124,7 @@ impl Pool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.shared
+        self.shared()
             .admit_task(FutureJob(job), false)
             .map_err(|e| e.map(|j| j.0))
     }
@@ -134,12 +155,12 @@ impl Pool {
         let mut f = f;
         let mut has_permit = false;
         loop {
-            match self.shared.admit_task(BlockingJob(f), has_permit) {
+            match self.shared().admit_task(BlockingJob(f), has_permit) {
                 Ok(handle) => return Ok(handle),
                 Err(SubmitError::Full(BlockingJob(back))) => f = back,
                 Err(closed) => return Err(closed.map(|j| j.0)),
             }
-            if !self.shared.wait_permit().await {
+            if !self.shared().wait_permit().await {
                 return Err(SubmitError::Closed(f));
             }
             has_permit = true;
@@ -157,7 +178,7 @@ impl Pool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        self.shared
+        self.shared()
             .admit_task(BlockingJob(f), false)
             .map_err(|e| e.map(|j| j.0))
     }
@@ -169,63 +190,73 @@ impl Pool {
     where
         K: std::hash::Hash + Eq + Clone + Send + 'static,
     {
-        KeyedPool::new(Arc::clone(&self.shared))
+        KeyedPool::new(Arc::clone(&self.owner))
     }
 
     /// Changes the concurrency limit. Raising it starts queued jobs at once; lowering it never
-    /// interrupts a running job, it takes effect as running jobs finish. A limit above
-    /// [`MAX_CAPACITY`](crate::MAX_CAPACITY) is lowered to it.
-    pub fn set_max_concurrency(&self, limit: NonZeroUsize) {
-        self.shared.set_limit(limit.get().min(MAX_CAPACITY));
+    /// interrupts a running job, it takes effect as running jobs finish.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroConcurrency`] for 0 and [`ConfigError::ConcurrencyTooLarge`] above
+    /// [`MAX_CAPACITY`](crate::MAX_CAPACITY); the limit is then left as it was.
+    pub fn set_max_concurrency(&self, limit: usize) -> Result<(), ConfigError> {
+        self.shared().set_limit(check_concurrency(limit)?);
+        Ok(())
     }
 
     /// The current concurrency limit.
     pub fn max_concurrency(&self) -> usize {
-        self.shared.limit()
+        self.shared().limit()
     }
 
     /// The queue capacity.
     pub fn queue_capacity(&self) -> usize {
-        self.shared.capacity
+        self.shared().capacity
     }
 
     /// How many jobs may wait behind one key of a [`KeyedPool`] (see
     /// [`PoolBuilder::key_queue_capacity`]).
     pub fn key_queue_capacity(&self) -> usize {
-        self.shared.key_capacity
+        self.shared().key_capacity
     }
 
     /// A snapshot of the pool's load and outcome counters. A job is counted in the outcome
     /// counters before its handle resolves; it leaves `in_flight` just after.
     pub fn metrics(&self) -> Metrics {
-        self.shared.metrics()
+        self.shared().metrics()
     }
 
-    /// Stops accepting jobs; queued and running jobs still run. Submitters waiting for queue
-    /// space get their job back in [`SubmitError::Closed`].
+    /// Stops intake: later submissions (here, through a [`KeyedPool`], or from a stream) get
+    /// their job back in [`SubmitError::Closed`], as do submitters waiting for room. Jobs
+    /// already accepted — queued, waiting behind their key, or running — still run to
+    /// completion. Idempotent; returns at once.
     pub fn close(&self) {
-        self.shared.close();
+        self.shared().close("close() was called");
     }
 
-    /// Whether the pool has been closed.
+    /// Whether the pool has been closed (by [`close`](Self::close), the cancellation token, a
+    /// drain, a shutdown or an abort).
     pub fn is_closed(&self) -> bool {
-        self.shared.is_closed()
+        self.shared().is_closed()
     }
 
-    /// Closes the pool and waits until every accepted job — queued, waiting for its key, or
-    /// running — has finished and its handle resolved.
+    /// Closes the pool and waits until every job accepted earlier — queued, waiting for its
+    /// key, or running — has finished and its handle resolved (or, after an
+    /// [`abort`](Self::abort), been cancelled). Never aborts anything itself.
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: dropping the future stops the waiting, not the draining.
+    /// Cancel safe: dropping the future does not undo the close, and the jobs still run.
     pub async fn drain(&self) {
-        self.shared.close();
-        self.shared.drained.cancelled().await;
+        let shared = self.shared();
+        shared.close("drain() was called");
+        shared.drained.cancelled().await;
     }
 
-    /// Closes the pool and gives accepted jobs `grace` to finish; then cancels the rest —
-    /// aborting running jobs and dropping queued ones — and reports which were cut short.
-    /// Every handle resolves either way. Needs a runtime with the time driver.
+    /// Closes the pool and gives accepted jobs `grace` to finish; then cancels the rest — as
+    /// [`abort`](Self::abort) does — and reports which were cut short. Every handle resolves
+    /// either way. Needs a runtime with the time driver.
     ///
     /// # Panics
     ///
@@ -237,15 +268,27 @@ impl Pool {
     /// Dropping the future during the grace period leaves the pool closed and draining; once
     /// the grace period is over, the cancellation has begun and finishes regardless.
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
-        self.shared.close();
-        if tokio::time::timeout(grace, self.shared.drained.cancelled())
+        let shared = self.shared();
+        shared.close("shutdown() was called");
+        if tokio::time::timeout(grace, shared.drained.cancelled())
             .await
             .is_err()
         {
-            self.shared.abort_all("shutdown grace period ended");
-            self.shared.drained.cancelled().await;
+            shared.abort_all("the shutdown grace period ended");
+            shared.drained.cancelled().await;
         }
-        self.shared.take_report()
+        shared.take_report()
+    }
+
+    /// The hard stop: closes the pool, drops every queued job (keyed ones included) and aborts
+    /// every running one at its next `.await`. Every handle of a job cut short resolves to
+    /// [`JobError::Cancelled`](crate::JobError::Cancelled); the cancellations are counted in
+    /// [`Metrics::cancelled`], logged with `tracing::warn!`, and listed by a later
+    /// [`shutdown`](Self::shutdown)'s report. A blocking closure that already runs cannot be
+    /// interrupted: its handle resolves at once and its result is discarded. Idempotent;
+    /// returns at once.
+    pub fn abort(&self) {
+        self.shared().abort_all("abort() was called");
     }
 }
 
@@ -253,7 +296,7 @@ impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
             .field("metrics", &self.metrics())
-            .field("queue_capacity", &self.shared.capacity)
+            .field("queue_capacity", &self.shared().capacity)
             .field("closed", &self.is_closed())
             .finish()
     }

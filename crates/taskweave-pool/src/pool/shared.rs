@@ -1,6 +1,7 @@
 //! The state shared by a default pool's handles and workers: the queue, the counts, admission
-//! and cancellation. One `std` mutex guards it; it is never held across an `.await`, while a
-//! worker is spawned, or while a job (a user future) is dropped.
+//! and scheduling (closing and aborting are in `lifecycle`). One `std` mutex guards it; it is
+//! never held across an `.await`, while a worker is spawned, or while a job (a user future) is
+//! dropped.
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -14,9 +15,8 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::job::{JobId, Outcome, Runnable, lock};
+use crate::job::{JobId, Runnable, lock};
 use crate::metrics::{Counters, Metrics};
-use crate::shutdown::ShutdownReport;
 
 use super::worker::worker;
 
@@ -54,9 +54,9 @@ impl Drop for Job {
 }
 
 pub(crate) struct Shared {
-    state: Mutex<State>,
+    pub(super) state: Mutex<State>,
     /// One permit per free queue slot; a queued job holds one until it starts.
-    permits: Semaphore,
+    pub(super) permits: Semaphore,
     pub(super) capacity: usize,
     /// How many jobs may wait behind one key.
     pub(crate) key_capacity: usize,
@@ -70,34 +70,33 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     /// Cancelled once the pool is closed and every accepted job has resolved.
     pub(super) drained: CancellationToken,
-    /// Cancelled when the pool is dropped, to stop the token watcher.
-    pub(super) gone: CancellationToken,
-    /// Cancelled when the pool closes, to hand back jobs waiting for room behind a key.
+    /// Cancelled when the pool closes, to hand back jobs waiting for room behind a key and to
+    /// stop the cancellation-token watcher.
     pub(crate) closing: CancellationToken,
 }
 
-struct State {
-    queue: VecDeque<Job>,
-    limit: usize,
+pub(super) struct State {
+    pub(super) queue: VecDeque<Job>,
+    pub(super) limit: usize,
     /// Jobs running, which is also the number of live workers.
-    running: usize,
+    pub(super) running: usize,
     /// Queue slots freed by workers but not yet returned to `permits`: they are returned in
     /// batches (see `Shared::return_batch`) so a submitter blocked on a full queue is woken once
     /// per batch rather than once per job.
-    unreturned: usize,
+    pub(super) unreturned: usize,
     /// Queued keyed jobs that entered without a permit, taking the place of their key's
     /// previous job: the next slots freed in the queue pay them back instead of being returned,
     /// so the queue holds at most `capacity` jobs once they are paid.
-    owed: usize,
+    pub(super) owed: usize,
     /// Jobs accepted (queued, waiting behind a key or running) whose handle has not resolved.
-    outstanding: usize,
-    closed: bool,
-    aborting: bool,
+    pub(super) outstanding: usize,
+    pub(super) closed: bool,
+    pub(super) aborting: bool,
     /// Live workers, by id; `None` while the worker is being spawned.
-    workers: HashMap<u64, Option<AbortHandle>>,
-    next_worker: u64,
-    aborted: Vec<JobId>,
-    never_started: Vec<JobId>,
+    pub(super) workers: HashMap<u64, Option<AbortHandle>>,
+    pub(super) next_worker: u64,
+    pub(super) aborted: Vec<JobId>,
+    pub(super) never_started: Vec<JobId>,
 }
 
 /// A worker to spawn, with [`Shared::spawn`], once no lock is held: its concurrency slot was
@@ -120,19 +119,6 @@ pub(crate) struct Admitted<H> {
     pub(crate) handle: H,
     pub(crate) start: Option<Start>,
     pub(crate) release_permit: bool,
-}
-
-/// What `begin_abort` took out of the state, for `finish_abort` to cancel with no lock held.
-struct Abort {
-    queued: VecDeque<Job>,
-    workers: Vec<AbortHandle>,
-    drained: bool,
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        self.gone.cancel();
-    }
 }
 
 impl Shared {
@@ -162,7 +148,6 @@ impl Shared {
             backlog: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
             drained: CancellationToken::new(),
-            gone: CancellationToken::new(),
             closing: CancellationToken::new(),
         }
     }
@@ -277,21 +262,6 @@ impl Shared {
         Ok(None)
     }
 
-    /// Cancels an accepted keyed job that never started (its chain must already be detached).
-    pub(crate) fn reject_accepted(&self, job: Job) {
-        let drained = {
-            let mut st = lock(&self.state);
-            st.outstanding -= 1;
-            st.never_started.push(job.id);
-            st.closed && st.outstanding == 0
-        };
-        self.counters.record(Outcome::Cancelled);
-        drop(job);
-        if drained {
-            self.drained.cancel();
-        }
-    }
-
     /// Changes the limit and starts queued jobs while slots are free.
     pub(super) fn set_limit(self: &Arc<Self>, limit: usize) {
         let mut starts = Vec::new();
@@ -365,115 +335,8 @@ impl Shared {
         next
     }
 
-    /// A worker was dropped while it held `job` (running, or about to run). If the pool was
-    /// not aborting, the worker's runtime is shutting down (nothing else drops a worker): no
-    /// worker will run what is queued, so everything is cancelled, and the pool closes.
-    pub(super) fn worker_lost(&self, worker_id: u64, job: Job) {
-        let (abort, drained) = {
-            let mut st = lock(&self.state);
-            st.running -= 1;
-            st.outstanding -= 1;
-            st.workers.remove(&worker_id);
-            st.aborted.push(job.id);
-            // Before the job is dropped, so that its key's chain finds the pool aborting and
-            // does not dispatch onto the dying runtime.
-            let abort = self.begin_abort(&mut st);
-            (abort, st.closed && st.outstanding == 0)
-        };
-        // Counted before the handle hears of it.
-        self.counters.record(Outcome::Cancelled);
-        drop(job);
-        if let Some(abort) = abort {
-            self.finish_abort(
-                abort,
-                "a worker was dropped mid-job (its runtime is shutting down)",
-            );
-        }
-        if drained {
-            self.drained.cancel();
-        }
-    }
-
-    pub(super) fn close(&self) {
-        let drained = {
-            let mut st = lock(&self.state);
-            if st.closed {
-                return;
-            }
-            st.closed = true;
-            tracing::debug!(
-                queued = st.queue.len(),
-                running = st.running,
-                "taskweave-pool: closed"
-            );
-            st.outstanding == 0
-        };
-        self.permits.close();
-        self.closing.cancel();
-        if drained {
-            self.drained.cancel();
-        }
-    }
-
-    /// Closes the pool, cancels every queued job and aborts every running one (once).
-    pub(super) fn abort_all(&self, reason: &'static str) {
-        let abort = self.begin_abort(&mut lock(&self.state));
-        if let Some(abort) = abort {
-            self.finish_abort(abort, reason);
-        }
-    }
-
-    fn begin_abort(&self, st: &mut State) -> Option<Abort> {
-        if st.aborting {
-            return None;
-        }
-        st.closed = true;
-        st.aborting = true;
-        st.owed = 0;
-        let queued = std::mem::take(&mut st.queue);
-        st.outstanding -= queued.len();
-        st.never_started.extend(queued.iter().map(|job| job.id));
-        let workers = st.workers.values().flatten().cloned().collect();
-        Some(Abort {
-            queued,
-            workers,
-            drained: st.outstanding == 0,
-        })
-    }
-
-    fn finish_abort(&self, abort: Abort, reason: &'static str) {
-        let Abort {
-            queued,
-            workers,
-            drained,
-        } = abort;
-        self.permits.close();
-        self.closing.cancel();
-        tracing::warn!(
-            reason,
-            never_started = queued.len(),
-            aborting = workers.len(),
-            "taskweave-pool: cancelling unfinished jobs"
-        );
-        // Counted before the handles hear of it.
-        self.counters.add(Outcome::Cancelled, queued.len() as u64);
-        // Dropping the jobs resolves their handles; keyed successors are cancelled through
-        // their chains.
-        drop(queued);
-        for worker in workers {
-            worker.abort();
-        }
-        if drained {
-            self.drained.cancel();
-        }
-    }
-
     pub(super) fn limit(&self) -> usize {
         lock(&self.state).limit
-    }
-
-    pub(super) fn is_closed(&self) -> bool {
-        lock(&self.state).closed
     }
 
     pub(super) fn metrics(&self) -> Metrics {
@@ -487,14 +350,6 @@ impl Shared {
         m.queued += self.backlog.load(Ordering::Relaxed);
         self.counters.fill(&mut m);
         m
-    }
-
-    pub(super) fn take_report(&self) -> ShutdownReport {
-        let mut st = lock(&self.state);
-        ShutdownReport {
-            aborted: std::mem::take(&mut st.aborted),
-            never_started: std::mem::take(&mut st.never_started),
-        }
     }
 }
 

@@ -2,10 +2,7 @@
 //! the queue is empty (or the limit has dropped below the number of running jobs).
 
 use std::future::{Future, poll_fn};
-use std::sync::{Arc, Weak};
-
-use tokio::runtime::Handle;
-use tokio_util::sync::CancellationToken;
+use std::sync::Arc;
 
 use crate::error::JobError;
 use crate::job::Outcome;
@@ -79,23 +76,4 @@ pub(super) fn worker(
             }
         }
     }
-}
-
-/// Spawns the task that cancels everything in `pool` (with `abort_all`) when the user's token
-/// fires. It holds the pool weakly and ends quietly when `gone` (cancelled as the pool is
-/// dropped) fires first. Shared by both kinds of pool.
-pub(crate) fn watch_token<P: Send + Sync + 'static>(
-    runtime: &Handle,
-    token: CancellationToken,
-    gone: CancellationToken,
-    pool: Weak<P>,
-    abort_all: fn(&P, &'static str),
-) {
-    runtime.spawn(async move {
-        if gone.run_until_cancelled(token.cancelled()).await.is_some() {
-            if let Some(pool) = pool.upgrade() {
-                abort_all(&pool, "cancellation token cancelled");
-            }
-        }
-    });
 }
