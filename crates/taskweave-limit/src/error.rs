@@ -46,6 +46,9 @@ pub enum ConfigError {
     ZeroSweepInterval,
     /// A concurrency limit of 0 slots, which could admit nothing.
     ZeroLimit,
+    /// A waiting keyed layer allowed 0 requests to wait, which would refuse every request that
+    /// has to wait.
+    ZeroMaxWaiting,
     /// A keyed limiter was given more than
     /// [`KeyedRateLimiter::MAX_KEYS`](crate::KeyedRateLimiter::MAX_KEYS) keys.
     MaxKeysTooLarge {
@@ -114,6 +117,9 @@ impl fmt::Display for ConfigError {
                 "keyed limiter sweep_interval is zero, which would sweep on every call; use a positive interval (default 1s)",
             ),
             Self::ZeroLimit => f.write_str("concurrency limit of 0 could admit nothing; use a limit of at least 1"),
+            Self::ZeroMaxWaiting => f.write_str(
+                "keyed layer max_waiting is zero, which refuses every request that must wait; allow at least 1 (default 1024), or use KeyedRateLimitLayer::rejecting",
+            ),
             Self::MaxKeysTooLarge { max_keys } => write!(
                 f,
                 "keyed limiter max_keys {max_keys} is above the {} allowed; use a smaller bound",

@@ -95,8 +95,9 @@ pub use keyed::{KeyedRateLimiter, KeyedRateLimiterBuilder};
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use layer::{
-    ConcurrencyLimitLayer, ConcurrencyLimitService, KeyedRateLimitLayer, KeyedRateLimitService,
-    KeyedResponseFuture, RateLimitLayer, RateLimitService, ResponseFuture,
+    ConcurrencyLimitLayer, ConcurrencyLimitService, DEFAULT_MAX_WAITING, KeyedRateLimitLayer,
+    KeyedRateLimitService, KeyedResponseFuture, Overloaded, RateLimitLayer, RateLimitService,
+    ResponseFuture,
 };
 pub use limiter::{Limiter, LimiterBuilder, LimiterPermit};
 pub use metrics::Metrics;

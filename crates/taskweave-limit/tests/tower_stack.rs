@@ -240,3 +240,46 @@ fn services_are_send_and_sync() {
     let slots = ConcurrencyLimit::new(1).unwrap();
     check(&ConcurrencyLimitLayer::new(slots).layer(echo()));
 }
+
+/// The keyed service cannot push back through `poll_ready` (the key is only known in `call`),
+/// so the requests waiting for their keys' rates are bounded instead: one more than
+/// `max_waiting` fails at once with `Overloaded`, and a place comes back when a wait ends.
+#[tokio::test(start_paused = true)]
+async fn a_waiting_keyed_layer_bounds_how_many_requests_wait() {
+    use taskweave_limit::{ConfigError, Overloaded};
+
+    let limiter: KeyedRateLimiter<u32> =
+        KeyedRateLimiter::new(Quota::per_second(10).with_burst(1)).unwrap();
+    let layer = KeyedRateLimitLayer::new(limiter.clone(), |req: &u32| *req);
+    assert_eq!(
+        KeyedRateLimitLayer::new(limiter, |req: &u32| *req)
+            .max_waiting(0)
+            .unwrap_err(),
+        ConfigError::ZeroMaxWaiting
+    );
+    let mut svc = layer.max_waiting(2).unwrap().layer(echo());
+
+    // Key 7's burst is spent by the first call; the next two wait, the fourth is refused.
+    assert_eq!(svc.ready().await.unwrap().call(7).await.unwrap(), 7);
+    let first = svc.ready().await.unwrap().call(7);
+    let second = svc.ready().await.unwrap().call(7);
+    let refused = svc.ready().await.unwrap().call(7).await.unwrap_err();
+    assert_eq!(
+        refused.downcast_ref::<Overloaded>().map(|o| o.max_waiting),
+        Some(2)
+    );
+    // Another key that need not wait is not counted against the bound.
+    assert_eq!(svc.ready().await.unwrap().call(8).await.unwrap(), 8);
+
+    // When the waits end, their places come back.
+    let start = tokio::time::Instant::now();
+    assert_eq!(first.await.unwrap(), 7);
+    assert_eq!(second.await.unwrap(), 7);
+    assert_eq!(start.elapsed(), Duration::from_millis(200));
+    let third = svc.ready().await.unwrap().call(7);
+    let dropped = svc.ready().await.unwrap().call(7);
+    drop(dropped);
+    let fourth = svc.ready().await.unwrap().call(7);
+    assert_eq!(third.await.unwrap(), 7);
+    assert_eq!(fourth.await.unwrap(), 7);
+}

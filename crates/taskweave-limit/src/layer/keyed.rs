@@ -5,17 +5,80 @@ use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 
 use tower::{BoxError, Layer, Service};
 
 use super::WhenLimited;
 use super::future::ResponseFuture;
-use crate::error::{Closed, Limited};
+use crate::error::{Closed, ConfigError, Limited};
 use crate::keyed::KeyedRateLimiter;
 use taskweave_clock::{Clock, TokioClock};
 
 type Admission = Pin<Box<dyn Future<Output = Result<(), Closed>> + Send>>;
+
+/// How many requests a waiting [`KeyedRateLimitLayer`] lets wait at once unless told otherwise.
+pub const DEFAULT_MAX_WAITING: usize = 1_024;
+
+/// A waiting [`KeyedRateLimitService`] refused a request because
+/// [`max_waiting`](KeyedRateLimitLayer::max_waiting) requests were already waiting for their
+/// keys' rates: the bound that keeps waiting requests from piling up without limit, since the
+/// keyed service cannot push back through `poll_ready`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Overloaded {
+    /// The bound that was reached.
+    pub max_waiting: usize,
+}
+
+impl fmt::Display for Overloaded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} requests are already waiting for their keys' rates; shed this one, retry later, or raise max_waiting",
+            self.max_waiting
+        )
+    }
+}
+
+impl std::error::Error for Overloaded {}
+
+/// The requests waiting in the services of one layer, and their bound.
+#[derive(Debug)]
+struct Waiting {
+    now: AtomicUsize,
+    max: usize,
+}
+
+impl Waiting {
+    fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            now: AtomicUsize::new(0),
+            max,
+        })
+    }
+
+    /// A place among the waiting requests, or `None` if all `max` are taken.
+    fn enter(self: &Arc<Self>) -> Option<WaitingSlot> {
+        self.now
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| WaitingSlot(Arc::clone(self)))
+    }
+}
+
+/// A request's place among the waiting ones, given back when its wait ends or is dropped.
+struct WaitingSlot(Arc<Waiting>);
+
+impl Drop for WaitingSlot {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Applies a [`KeyedRateLimiter`] to a service, keying each request with a function; see
 /// [`KeyedRateLimitService`].
@@ -23,6 +86,7 @@ pub struct KeyedRateLimitLayer<K, F, C: Clock = TokioClock, H = RandomState> {
     limiter: KeyedRateLimiter<K, C, H>,
     key: F,
     when: WhenLimited,
+    waiting: Arc<Waiting>,
 }
 
 impl<K, F: Clone, C: Clock, H> Clone for KeyedRateLimitLayer<K, F, C, H> {
@@ -31,6 +95,7 @@ impl<K, F: Clone, C: Clock, H> Clone for KeyedRateLimitLayer<K, F, C, H> {
             limiter: self.limiter.clone(),
             key: self.key.clone(),
             when: self.when,
+            waiting: Arc::clone(&self.waiting),
         }
     }
 }
@@ -40,17 +105,21 @@ impl<K, F, C: Clock, H> fmt::Debug for KeyedRateLimitLayer<K, F, C, H> {
         f.debug_struct("KeyedRateLimitLayer")
             .field("limiter", &self.limiter)
             .field("when", &self.when)
+            .field("max_waiting", &self.waiting.max)
             .finish_non_exhaustive()
     }
 }
 
 impl<K, F, C: Clock, H> KeyedRateLimitLayer<K, F, C, H> {
-    /// A layer that waits for `limiter` to admit each request under the key `key(&request)`.
+    /// A layer that waits for `limiter` to admit each request under the key `key(&request)`,
+    /// letting at most [`DEFAULT_MAX_WAITING`] requests wait at once (see
+    /// [`max_waiting`](Self::max_waiting)).
     pub fn new(limiter: KeyedRateLimiter<K, C, H>, key: F) -> Self {
         Self {
             limiter,
             key,
             when: WhenLimited::Wait,
+            waiting: Waiting::new(DEFAULT_MAX_WAITING),
         }
     }
 
@@ -60,7 +129,23 @@ impl<K, F, C: Clock, H> KeyedRateLimitLayer<K, F, C, H> {
             limiter,
             key,
             when: WhenLimited::Reject,
+            waiting: Waiting::new(DEFAULT_MAX_WAITING),
         }
+    }
+
+    /// Lets at most `max` requests wait for their keys' rates at once, across every service
+    /// this layer builds; a request that would have to wait beyond that fails at once with a
+    /// boxed [`Overloaded`]. Requests admitted without waiting are not counted.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroMaxWaiting`] if `max` is 0.
+    pub fn max_waiting(mut self, max: usize) -> Result<Self, ConfigError> {
+        if max == 0 {
+            return Err(ConfigError::ZeroMaxWaiting);
+        }
+        self.waiting = Waiting::new(max);
+        Ok(self)
     }
 }
 
@@ -73,6 +158,7 @@ impl<S, K, F: Clone, C: Clock, H> Layer<S> for KeyedRateLimitLayer<K, F, C, H> {
             limiter: self.limiter.clone(),
             key: self.key.clone(),
             when: self.when,
+            waiting: Arc::clone(&self.waiting),
         }
     }
 }
@@ -81,15 +167,17 @@ impl<S, K, F: Clone, C: Clock, H> Layer<S> for KeyedRateLimitLayer<K, F, C, H> {
 ///
 /// `poll_ready` is the inner service's: the key is only known in `call`, so no permit can be
 /// reserved ahead. In waiting mode a request over its key's rate waits in its response future
-/// (holding the ready inner service, which a clone replaces); put a
-/// [`ConcurrencyLimitLayer`](crate::ConcurrencyLimitLayer) or a `Buffer` outside to bound how
-/// many wait. In rejecting mode it fails with a boxed [`Limited::Rate`]. Once the limiter is
+/// (holding the ready inner service, which a clone replaces); at most
+/// [`max_waiting`](KeyedRateLimitLayer::max_waiting) requests wait at once, and one more fails
+/// at once with a boxed [`Overloaded`]. In rejecting mode it fails with a boxed
+/// [`Limited::Rate`]. Once the limiter is
 /// closed, requests (and waiting ones) fail with a boxed [`Closed`].
 pub struct KeyedRateLimitService<S, K, F, C: Clock = TokioClock, H = RandomState> {
     inner: S,
     limiter: KeyedRateLimiter<K, C, H>,
     key: F,
     when: WhenLimited,
+    waiting: Arc<Waiting>,
 }
 
 impl<S: Clone, K, F: Clone, C: Clock, H> Clone for KeyedRateLimitService<S, K, F, C, H> {
@@ -99,6 +187,7 @@ impl<S: Clone, K, F: Clone, C: Clock, H> Clone for KeyedRateLimitService<S, K, F
             limiter: self.limiter.clone(),
             key: self.key.clone(),
             when: self.when,
+            waiting: Arc::clone(&self.waiting),
         }
     }
 }
@@ -163,8 +252,18 @@ where
                 KeyedResponseFuture::calling(self.inner.call(req))
             }
             WhenLimited::Wait => {
+                let Some(slot) = self.waiting.enter() else {
+                    let overloaded = Overloaded {
+                        max_waiting: self.waiting.max,
+                    };
+                    return KeyedResponseFuture::responding(ResponseFuture::failed(overloaded));
+                };
                 let limiter = self.limiter.clone();
-                let admission: Admission = Box::pin(async move { limiter.acquire_key(&key).await });
+                let admission: Admission = Box::pin(async move {
+                    // The place is held while the request waits, and given back with it.
+                    let _slot = slot;
+                    limiter.acquire_key(&key).await
+                });
                 // The ready instance goes with the request; a clone (to be made ready again
                 // before its own `call`) takes its place.
                 let clone = self.inner.clone();

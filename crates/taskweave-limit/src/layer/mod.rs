@@ -16,7 +16,8 @@
 //! `RateLimit` and `ConcurrencyLimit`: `poll_ready` is pending until the limiter has admitted a
 //! permit, which it then reserves for the next `call`; there is no internal queue of waiting
 //! requests. The keyed service cannot: the key is only known in `call`, so its response future
-//! waits (put a [`ConcurrencyLimitLayer`] or a `Buffer` outside it to bound what waits).
+//! waits, and a bound (`max_waiting`, default [`DEFAULT_MAX_WAITING`]) keeps those waits from
+//! piling up: past it a request fails at once with a boxed [`Overloaded`].
 //!
 //! The limiter's metrics say what happened: a request a waiting layer makes wait counts in
 //! `waited` (and, once through, `admitted`), never in `rejected`, and does not trigger the
@@ -29,7 +30,10 @@ mod rate;
 
 pub use self::concurrency::{ConcurrencyLimitLayer, ConcurrencyLimitService};
 pub use self::future::ResponseFuture;
-pub use self::keyed::{KeyedRateLimitLayer, KeyedRateLimitService, KeyedResponseFuture};
+pub use self::keyed::{
+    DEFAULT_MAX_WAITING, KeyedRateLimitLayer, KeyedRateLimitService, KeyedResponseFuture,
+    Overloaded,
+};
 pub use self::rate::{RateLimitLayer, RateLimitService};
 
 /// What a layer does with a request its limit does not admit now.
