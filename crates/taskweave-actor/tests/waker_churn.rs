@@ -182,3 +182,22 @@ async fn contended_asks_with_fresh_wakers_complete_in_few_polls() {
     .await
     .expect("hung");
 }
+
+#[tokio::test(start_paused = true)]
+async fn drain_and_shutdown_of_a_busy_actor_complete_in_few_polls() {
+    let log = Log::default();
+    let (probe, release) = full_probe(&log).await;
+    let mut drain = FreshWakers::new(probe.drain());
+    assert!(poll_once(&mut drain).await.is_pending());
+    release.send(()).unwrap();
+    let (reason, polls) = drain.await;
+    assert!(matches!(reason, ExitReason::Stopped), "{reason:?}");
+    assert!(polls <= FEW_POLLS, "drain: {polls} polls");
+
+    // Past its grace, `shutdown` aborts what is still queued.
+    let log = Log::default();
+    let (probe, _parked) = full_probe(&log).await;
+    let (report, polls) = FreshWakers::new(probe.shutdown(Duration::from_secs(5))).await;
+    assert!(!report.is_clean());
+    assert!(polls <= FEW_POLLS, "shutdown: {polls} polls");
+}

@@ -195,3 +195,33 @@ async fn an_idle_subscriber_in_select_parks_at_once() {
     }
     assert!(polls <= 2, "{polls} polls for one idle episode");
 }
+
+/// `drain` and `shutdown(grace)` wait under waker churn without waking themselves: each is
+/// polled a handful of times across a reader that takes a message at a time.
+#[tokio::test(start_paused = true)]
+async fn drain_and_shutdown_under_waker_churn_complete_in_few_polls() {
+    let bus: Bus<u64> = Bus::builder().capacity(64).build().unwrap();
+    let mut sub = subscription(&bus, LagPolicy::Block);
+    for i in 0..3 {
+        bus.publish("t", i).await.unwrap();
+    }
+    let reader = tokio::spawn(async move {
+        for i in 0..3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            assert_eq!(sub.recv().await, Ok(i));
+        }
+        sub
+    });
+    let ((), polls) = FreshWakers::new(bus.drain()).await;
+    assert!(polls <= 8, "drain polled {polls} times for 3 reads");
+    let mut sub = reader.await.unwrap();
+    assert_eq!(sub.recv().await, Err(RecvError::Closed));
+
+    // A subscriber that never reads: shutdown waits out its grace, then reports.
+    let bus: Bus<u64> = Bus::builder().capacity(64).build().unwrap();
+    let _idle = subscription(&bus, LagPolicy::Block);
+    bus.publish("t", 1).await.unwrap();
+    let (report, polls) = FreshWakers::new(bus.shutdown(Duration::from_secs(5))).await;
+    assert!(!report.is_clean());
+    assert!(polls <= 4, "shutdown polled {polls} times");
+}

@@ -203,3 +203,32 @@ fn waiting_layers_wait_without_spinning() {
         }
     });
 }
+
+#[test]
+fn drain_waits_for_the_last_permit_without_spinning() {
+    paused("drain", || async {
+        let slots = taskweave_limit::ConcurrencyLimit::new(4).unwrap();
+        let held: Vec<_> = take_all(&slots).await;
+        tokio::spawn(async move {
+            for permit in held {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                drop(permit);
+            }
+        });
+        let ((), polls) = FreshWakers::new(slots.drain()).await;
+        assert_eq!(slots.in_flight(), 0);
+        // One wake per permit returned, and the first poll.
+        assert!(polls <= 6, "{polls} polls for 4 permits");
+    });
+}
+
+/// Takes every slot of `slots`.
+async fn take_all(
+    slots: &taskweave_limit::ConcurrencyLimit,
+) -> Vec<taskweave_limit::ConcurrencyPermit> {
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(slots.acquire().await.unwrap());
+    }
+    held
+}
