@@ -1,0 +1,54 @@
+//! What every task of one pipeline shares: its tokens, task tracker, failure slot and counters.
+
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::error::PipelineError;
+use crate::metrics::StageStats;
+
+/// Shared by the tasks and the handles of one pipeline.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    /// Cancelled by `close()` (or the user's token): the source stops taking items.
+    pub(crate) close: CancellationToken,
+    /// Cancelled by `abort()`, a `Stop` failure or the deadline: every task stops now.
+    pub(crate) abort: CancellationToken,
+    pub(crate) tracker: TaskTracker,
+    pub(crate) failure: Mutex<Option<PipelineError>>,
+    pub(crate) dead_letters_discarded: std::sync::atomic::AtomicU64,
+    pub(crate) delivered: std::sync::atomic::AtomicU64,
+    pub(crate) discarded: std::sync::atomic::AtomicU64,
+    /// Filled while the flow is built, read-only once it runs.
+    pub(crate) stages: Mutex<Vec<Arc<StageStats>>>,
+}
+
+impl Ctx {
+    /// Records why the pipeline ended early (the first reason wins) and aborts it.
+    pub(crate) fn fail(&self, error: PipelineError) {
+        {
+            let mut slot = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                tracing::warn!(%error, "pipeline aborted");
+                *slot = Some(error);
+            }
+        }
+        self.close.cancel();
+        self.abort.cancel();
+    }
+
+    pub(crate) fn failure(&self) -> Option<PipelineError> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn stats(&self) -> Vec<Arc<StageStats>> {
+        self.stages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}

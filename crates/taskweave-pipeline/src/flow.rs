@@ -1,0 +1,341 @@
+//! [`Flow`]: the typed description of a pipeline, from its source through its stages; nothing
+//! runs until [`Flow::build`].
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_core::Stream;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::config::{MAX_STAGES, StageConfig, validate_buffer};
+use crate::ctx::Ctx;
+use crate::dead_letter::{DeadLetter, DeadLetters};
+use crate::error::{BoxError, ConfigError, PipelineError};
+use crate::metrics::StageStats;
+use crate::handle::PipelineHandle;
+use crate::pipeline::Pipeline;
+use crate::source::Source;
+use crate::stage::{FilterMapFn, FlatMapFn, MapFn, Process, Stage, StageFn};
+use crate::worker::{StageTask, Worker};
+
+/// What the plan's closures need to spawn their tasks.
+struct Build {
+    ctx: Arc<Ctx>,
+    runtime: tokio::runtime::Handle,
+    dead_letters: Option<mpsc::Sender<DeadLetter>>,
+}
+
+impl Build {
+    fn register(&self, name: Arc<str>) -> Arc<StageStats> {
+        let stats = Arc::new(StageStats::new(name));
+        let mut stages = self.ctx.stages.lock().unwrap_or_else(|p| p.into_inner());
+        stages.push(Arc::clone(&stats));
+        stats
+    }
+}
+
+/// Spawns the tasks of everything up to here, which send their output into the given sender.
+type Plan<T> = Box<dyn FnOnce(&Build, mpsc::Sender<T>) + Send>;
+
+/// A pipeline under construction: a source and the stages after it, each with its own task,
+/// concurrency, buffer, timeout and [`ErrorPolicy`](crate::ErrorPolicy). `T` is the type of
+/// the items the last stage emits.
+///
+/// Stage closures take the item by value and return a `Result`; an `Err` goes to the stage's
+/// error policy. Items must be `Clone` so that a stage under
+/// [`ErrorPolicy::DeadLetter`](crate::ErrorPolicy::DeadLetter) can hand back the input it
+/// failed on; they are cloned only under that policy.
+#[must_use = "a flow does nothing until `build()`"]
+pub struct Flow<T> {
+    plan: Plan<T>,
+    configs: Vec<StageConfig>,
+    token: Option<CancellationToken>,
+    deadline: Option<Duration>,
+    dead_letters: Option<usize>,
+    output_buffer: usize,
+    source_buffer: Option<usize>,
+}
+
+impl<T> std::fmt::Debug for Flow<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flow")
+            .field("stages", &self.configs)
+            .field("deadline", &self.deadline)
+            .field("dead_letters", &self.dead_letters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> Flow<T> {
+    fn from_source(source: Source<T>) -> Self {
+        Self {
+            plan: Box::new(move |b: &Build, tx| {
+                let stats = b.register("source".into());
+                let ctx = Arc::clone(&b.ctx);
+                let task = source.run(tx, stats, ctx);
+                b.ctx.tracker.spawn_on(
+                    task.instrument(tracing::debug_span!("pipeline_source")),
+                    &b.runtime,
+                );
+            }),
+            configs: Vec::new(),
+            token: None,
+            deadline: None,
+            dead_letters: None,
+            output_buffer: crate::DEFAULT_BUFFER,
+            source_buffer: None,
+        }
+    }
+
+    /// A flow whose items come from `stream`. Closing the pipeline stops taking items from it.
+    pub fn from_stream<S>(stream: S) -> Self
+    where
+        S: Stream<Item = T> + Send + 'static,
+    {
+        Self::from_source(Source::Stream(stream.boxed()))
+    }
+
+    /// A flow whose items come from `iter`. Closing the pipeline stops taking items from it.
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "named like `from_stream`; `FromIterator` cannot carry the Send bounds"
+    )]
+    pub fn from_iter<I>(iter: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: Send + 'static,
+    {
+        Self::from_stream(futures_util::stream::iter(iter))
+    }
+
+    /// A flow whose items come from a channel. Closing the pipeline closes the channel — its
+    /// senders get their items back in the send error — and what it already holds still goes
+    /// through the pipeline.
+    pub fn from_receiver(rx: mpsc::Receiver<T>) -> Self {
+        Self::from_source(Source::Receiver(rx))
+    }
+
+    /// Graceful stop by token: when `token` is cancelled, the pipeline does what
+    /// [`PipelineHandle::close`] does.
+    pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// An overall deadline, counted from `build()`: when it passes, the pipeline is aborted
+    /// (what it still holds is counted as dropped) and
+    /// [`PipelineHandle::finished`] returns [`PipelineError::DeadlineExceeded`].
+    pub fn deadline(mut self, after: Duration) -> Self {
+        self.deadline = Some(after);
+        self
+    }
+
+    /// Gives the pipeline a dead-letter output holding up to `capacity` letters, needed by any
+    /// stage under [`ErrorPolicy::DeadLetter`](crate::ErrorPolicy::DeadLetter); take it with
+    /// [`Pipeline::dead_letters`].
+    pub fn dead_letters(mut self, capacity: usize) -> Self {
+        self.dead_letters = Some(capacity);
+        self
+    }
+
+    /// Capacity of the buffer between the last stage and the pipeline's output (default
+    /// [`DEFAULT_BUFFER`](crate::DEFAULT_BUFFER)).
+    pub fn output_buffer(mut self, capacity: usize) -> Self {
+        self.output_buffer = capacity;
+        self
+    }
+
+    /// Capacity of the buffer between the source and the first stage (default: the first
+    /// stage's buffer).
+    pub fn source_buffer(mut self, capacity: usize) -> Self {
+        self.source_buffer = Some(capacity);
+        self
+    }
+
+    fn then<P>(self, config: StageConfig, process: P) -> Flow<P::Out>
+    where
+        P: Process<T>,
+        T: Clone,
+    {
+        let Self {
+            plan,
+            mut configs,
+            token,
+            deadline,
+            dead_letters,
+            output_buffer,
+            source_buffer,
+        } = self;
+        let buffer = match (configs.is_empty(), source_buffer) {
+            (true, Some(capacity)) => capacity,
+            _ => config.buffer,
+        };
+        configs.push(config.clone());
+        Flow {
+            plan: Box::new(move |b: &Build, output| {
+                let (tx, input) = mpsc::channel(buffer);
+                plan(b, tx);
+                let stats = b.register(Arc::clone(&config.name));
+                let span = tracing::debug_span!("pipeline_stage", stage = %config.name);
+                let dead_letters = b.dead_letters.clone();
+                let task = StageTask {
+                    process,
+                    worker: Worker {
+                        config,
+                        input,
+                        output,
+                        dead_letters,
+                        stats,
+                        ctx: Arc::clone(&b.ctx),
+                    },
+                };
+                b.ctx.tracker.spawn_on(task.run().instrument(span), &b.runtime);
+            }),
+            configs,
+            token,
+            deadline,
+            dead_letters,
+            output_buffer,
+            source_buffer,
+        }
+    }
+
+    /// Adds a stage that turns each item into one output.
+    pub fn map<U, E, F, Fut>(self, stage: impl Into<StageConfig>, f: F) -> Flow<U>
+    where
+        T: Clone,
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<U, E>> + Send,
+        U: Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.then(stage.into(), MapFn(f))
+    }
+
+    /// Adds a stage that turns each item into one output or none (`Ok(None)`: counted as
+    /// `filtered`).
+    pub fn filter_map<U, E, F, Fut>(self, stage: impl Into<StageConfig>, f: F) -> Flow<U>
+    where
+        T: Clone,
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<U>, E>> + Send,
+        U: Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.then(stage.into(), FilterMapFn(f))
+    }
+
+    /// Adds a stage that turns each item into any number of outputs, emitted in their order
+    /// (an empty result is counted as `filtered`).
+    pub fn flat_map<I, E, F, Fut>(self, stage: impl Into<StageConfig>, f: F) -> Flow<I::Item>
+    where
+        T: Clone,
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<I, E>> + Send,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        E: Into<BoxError>,
+    {
+        self.then(stage.into(), FlatMapFn(f))
+    }
+
+    /// Adds a stage that looks at each item and passes it on unchanged.
+    pub fn inspect<F>(self, stage: impl Into<StageConfig>, f: F) -> Flow<T>
+    where
+        T: Clone,
+        F: Fn(&T) + Send + Sync + 'static,
+    {
+        self.map(stage, move |item: T| {
+            f(&item);
+            std::future::ready(Ok::<_, std::convert::Infallible>(item))
+        })
+    }
+
+    /// Adds a stage written as a type implementing [`Stage`].
+    pub fn stage<S>(self, stage: impl Into<StageConfig>, s: S) -> Flow<S::Output>
+    where
+        T: Clone,
+        S: Stage<T>,
+    {
+        self.then(stage.into(), StageFn(s))
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.configs.len() > MAX_STAGES {
+            return Err(ConfigError::TooManyStages);
+        }
+        for config in &self.configs {
+            config.validate(self.dead_letters.is_some())?;
+        }
+        validate_buffer(&Arc::from("output"), self.output_buffer)?;
+        if let Some(capacity) = self.source_buffer {
+            validate_buffer(&Arc::from("source"), capacity)?;
+        }
+        if let Some(capacity) = self.dead_letters {
+            validate_buffer(&Arc::from("dead letters"), capacity)?;
+        }
+        Ok(())
+    }
+
+    /// Validates the configuration and starts the pipeline: one task for the source and one
+    /// per stage, spawned on the current Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] if a stage's concurrency, buffer or timeout is out of range, a stage
+    /// dead-letters without a dead-letter output, or there is no current runtime.
+    pub fn build(self) -> Result<Pipeline<T>, ConfigError> {
+        self.validate()?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
+        let close = match &self.token {
+            Some(token) => token.child_token(),
+            None => CancellationToken::new(),
+        };
+        let ctx = Arc::new(Ctx {
+            close,
+            abort: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            failure: Mutex::new(None),
+            dead_letters_discarded: Default::default(),
+            delivered: Default::default(),
+            discarded: Default::default(),
+            stages: Mutex::new(Vec::with_capacity(self.configs.len() + 1)),
+        });
+        let (dead_tx, dead_letters) = match self.dead_letters {
+            Some(capacity) => {
+                let (tx, rx) = mpsc::channel(capacity);
+                (Some(tx), Some(DeadLetters { rx }))
+            }
+            None => (None, None),
+        };
+        let build = Build {
+            ctx: Arc::clone(&ctx),
+            runtime: runtime.clone(),
+            dead_letters: dead_tx,
+        };
+        let (tx, rx) = mpsc::channel(self.output_buffer);
+        (self.plan)(&build, tx);
+        drop(build);
+        ctx.tracker.close();
+        if let Some(after) = self.deadline {
+            let ctx = Arc::clone(&ctx);
+            runtime.spawn(async move {
+                tokio::select! {
+                    () = tokio::time::sleep(after) => {
+                        if !ctx.tracker.is_empty() {
+                            ctx.fail(PipelineError::DeadlineExceeded(after));
+                        }
+                    }
+                    () = ctx.tracker.wait() => {}
+                }
+            });
+        }
+        tracing::debug!(stages = self.configs.len(), "pipeline started");
+        Ok(Pipeline::new(rx, PipelineHandle::new(ctx), dead_letters))
+    }
+}
