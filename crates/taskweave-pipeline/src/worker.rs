@@ -138,11 +138,12 @@ where
                     return;
                 }
                 Some(done) = in_flight.next(), if in_flight.len() > 0 => {
-                    StageStats::add(&this.stats.in_flight, u64::MAX); // -1, wrapping
+                    // Still in flight (for metrics) until handed downstream.
                     if !this.finish_item(done).await {
                         this.abort(in_flight.len() as u64);
                         return;
                     }
+                    StageStats::add(&this.stats.in_flight, u64::MAX); // -1, wrapping
                 }
                 item = this.input.recv(), if input_open && room => match item {
                     Some(item) => {
@@ -239,12 +240,14 @@ where
     }
 
     async fn dead_letter(&mut self, letter: DeadLetter) -> bool {
-        let Some(tx) = &self.dead_letters else {
-            return true;
+        let sent = match &self.dead_letters {
+            Some(tx) => send(tx, letter, &self.ctx.abort).await,
+            None => Sent::Closed,
         };
-        match send(tx, letter, &self.ctx.abort).await {
+        match sent {
             Sent::Yes => true,
             Sent::Closed => {
+                // Validation guarantees an output; `None` means its receiver is gone.
                 StageStats::add(&self.stats.dead_lettered, u64::MAX);
                 StageStats::add(&self.stats.dropped, 1);
                 self.ctx
