@@ -15,6 +15,8 @@ pub(crate) struct Ctx {
     pub(crate) close: CancellationToken,
     /// Cancelled by `abort()`, a `Stop` failure or the deadline: every task stops now.
     pub(crate) abort: CancellationToken,
+    /// Set with `abort`, for the hot loops to check with a load instead of the token's lock.
+    pub(crate) aborted: std::sync::atomic::AtomicBool,
     pub(crate) tracker: TaskTracker,
     pub(crate) failure: Mutex<Option<PipelineError>>,
     pub(crate) dead_letters_discarded: std::sync::atomic::AtomicU64,
@@ -34,8 +36,14 @@ impl Ctx {
                 *slot = Some(error);
             }
         }
+        self.aborted
+            .store(true, std::sync::atomic::Ordering::Release);
         self.close.cancel();
         self.abort.cancel();
+    }
+
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.aborted.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub(crate) fn failure(&self) -> Option<PipelineError> {

@@ -299,6 +299,7 @@ impl<T: Send + 'static> Flow<T> {
         let ctx = Arc::new(Ctx {
             close,
             abort: CancellationToken::new(),
+            aborted: Default::default(),
             tracker: TaskTracker::new(),
             failure: Mutex::new(None),
             dead_letters_discarded: Default::default(),

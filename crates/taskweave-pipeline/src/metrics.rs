@@ -50,10 +50,12 @@ impl StageStats {
         counter.fetch_add(n, Relaxed);
     }
 
-    /// Records one item's time in the stage.
+    /// Records one sampled item's time in the stage (it stands for `TIMING_SAMPLE` items).
     pub(crate) fn record(&self, elapsed: Duration) {
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.busy_nanos.fetch_add(nanos, Relaxed);
+        let weight = crate::worker::TIMING_SAMPLE;
+        self.busy_nanos
+            .fetch_add(nanos.saturating_mul(weight), Relaxed);
         let micros = nanos / 1_000;
         let bucket = (u64::BITS - micros.leading_zeros()) as usize;
         self.latency[bucket.min(BUCKETS - 1)].fetch_add(1, Relaxed);
@@ -134,11 +136,13 @@ pub struct StageMetrics {
     pub in_flight: u64,
     /// Items waiting in the buffer in front of the stage.
     pub buffered: u64,
-    /// Total time spent processing items (summed over concurrent items).
+    /// Total time spent processing items (summed over concurrent items), estimated from one
+    /// item in four, the ones timed.
     pub busy: Duration,
-    /// Median time per item (upper bound of a power-of-two microsecond bucket).
+    /// Median time per item (upper bound of a power-of-two microsecond bucket), over the
+    /// timed items (one in four, starting with the first).
     pub p50: Duration,
-    /// 99th percentile time per item (same buckets).
+    /// 99th percentile time per item (same buckets and sample).
     pub p99: Duration,
 }
 
