@@ -21,6 +21,7 @@ use crate::handle::PipelineHandle;
 use crate::pipeline::Pipeline;
 use crate::source::Source;
 use crate::stage::{FilterMapFn, FlatMapFn, MapFn, Process, Stage, StageFn};
+use crate::keyed::KeyedTask;
 use crate::worker::{StageTask, Worker};
 
 /// What the plan's closures need to spawn their tasks.
@@ -162,6 +163,16 @@ impl<T: Send + 'static> Flow<T> {
         P: Process<T>,
         T: Clone,
     {
+        self.then_with(config, move |worker| StageTask { process, worker }.run())
+    }
+
+    /// Adds a stage whose task `run` makes from its [`Worker`].
+    fn then_with<U, R, Fut>(self, config: StageConfig, run: R) -> Flow<U>
+    where
+        U: Send + 'static,
+        R: FnOnce(Worker<T, U>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let Self {
             plan,
             mut configs,
@@ -182,19 +193,15 @@ impl<T: Send + 'static> Flow<T> {
                 plan(b, tx);
                 let stats = b.register(Arc::clone(&config.name));
                 let span = tracing::debug_span!("pipeline_stage", stage = %config.name);
-                let dead_letters = b.dead_letters.clone();
-                let task = StageTask {
-                    process,
-                    worker: Worker {
-                        config,
-                        input,
-                        output,
-                        dead_letters,
-                        stats,
-                        ctx: Arc::clone(&b.ctx),
-                    },
+                let worker = Worker {
+                    config,
+                    input,
+                    output,
+                    dead_letters: b.dead_letters.clone(),
+                    stats,
+                    ctx: Arc::clone(&b.ctx),
                 };
-                b.ctx.tracker.spawn_on(task.run().instrument(span), &b.runtime);
+                b.ctx.tracker.spawn_on(run(worker).instrument(span), &b.runtime);
             }),
             configs,
             token,
@@ -253,6 +260,37 @@ impl<T: Send + 'static> Flow<T> {
         self.map(stage, move |item: T| {
             f(&item);
             std::future::ready(Ok::<_, std::convert::Infallible>(item))
+        })
+    }
+
+    /// Adds a keyed stage: items with the same `key` are processed one at a time, in arrival
+    /// order; items with different keys run concurrently, up to the stage's concurrency, and
+    /// are emitted as they finish. A slow key holds back only its own items, until the items
+    /// waiting for their key fill the stage's buffer (its second bound, after the channel in
+    /// front of it), when intake pauses.
+    pub fn map_keyed<K, KF, U, E, F, Fut>(
+        self,
+        stage: impl Into<StageConfig>,
+        key: KF,
+        f: F,
+    ) -> Flow<U>
+    where
+        T: Clone,
+        K: std::hash::Hash + Eq + Clone + Send + 'static,
+        KF: Fn(&T) -> K + Send + 'static,
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<U, E>> + Send,
+        U: Send + 'static,
+        E: Into<BoxError>,
+    {
+        let process = MapFn(f);
+        self.then_with(stage.into(), move |worker| {
+            KeyedTask {
+                process,
+                key,
+                worker,
+            }
+            .run()
         })
     }
 

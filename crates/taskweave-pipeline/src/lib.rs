@@ -4,7 +4,9 @@
 //!
 //! - A [`Flow`] starts from a `Stream`, an iterator or an `mpsc` channel and adds stages:
 //!   [`map`](Flow::map), [`filter_map`](Flow::filter_map), [`flat_map`](Flow::flat_map),
-//!   [`inspect`](Flow::inspect), or a type implementing [`Stage`]. Each stage's
+//!   [`inspect`](Flow::inspect), a keyed stage ([`map_keyed`](Flow::map_keyed): per-key
+//!   order, a slow key holds back only its own items), or a type implementing [`Stage`].
+//!   Each stage's
 //!   [`StageConfig`] sets its name, concurrency, order, buffer and timeout.
 //! - Backpressure end to end: every buffer is bounded, so a slow stage slows the ones before
 //!   it down to the source, and nothing piles up.
@@ -67,6 +69,7 @@ mod dead_letter;
 mod error;
 mod flow;
 mod handle;
+mod keyed;
 mod metrics;
 pub mod ops;
 mod pipeline;

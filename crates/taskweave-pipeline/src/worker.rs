@@ -56,7 +56,7 @@ impl<F: Future> Stream for InFlight<F> {
 
 /// One finished item: its outcome, the kept input (for dead letters) and, if it was timed,
 /// when it started.
-type Done<In, Out> = (Result<Emit<Out>, StageError>, Option<In>, Option<Instant>);
+pub(crate) type Done<In, Out> = (Result<Emit<Out>, StageError>, Option<In>, Option<Instant>);
 
 /// One item in this many is timed for the latency histogram and busy time (reading the clock
 /// twice per item costs more than the rest of a cheap stage's bookkeeping).
@@ -86,6 +86,40 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "a non-string panic payload".to_owned())
 }
 
+/// Processes one item: catches a panic, applies the timeout, times it if asked.
+pub(crate) async fn call_one<P, In, Out>(
+    process: &P,
+    item: In,
+    kept: Option<In>,
+    timed: bool,
+    timeout: Option<std::time::Duration>,
+) -> Done<In, Out>
+where
+    P: Process<In, Out = Out>,
+    In: Send + 'static,
+    Out: Send + 'static,
+{
+    let started = timed.then(Instant::now);
+    let work = AssertUnwindSafe(async move { process.call(item).await }).catch_unwind();
+    let result = match timeout {
+        None => work.await,
+        // Boxed so that stages without a timeout do not carry a timer per item.
+        Some(after) => match Box::pin(tokio::time::timeout(after, work)).await {
+            Ok(r) => r,
+            Err(_) => Ok(Err(StageError::TimedOut(TimedOut { after }).into())),
+        },
+    };
+    let result = match result {
+        Ok(Ok(emit)) => Ok(emit),
+        Ok(Err(e)) => Err(match e.downcast::<StageError>() {
+            Ok(stage_error) => *stage_error,
+            Err(e) => StageError::Failed(e),
+        }),
+        Err(panic) => Err(StageError::Panicked(panic_message(&*panic))),
+    };
+    (result, kept, started)
+}
+
 impl<P, In, Out> StageTask<P, In, Out>
 where
     P: Process<In, Out = Out>,
@@ -103,27 +137,7 @@ where
         let timeout = this.config.timeout;
         let call = |item: In, timed: bool| {
             let kept = keep.then(|| item.clone());
-            async move {
-                let started = timed.then(Instant::now);
-                let work = AssertUnwindSafe(async move { process.call(item).await }).catch_unwind();
-                let result = match timeout {
-                    None => work.await,
-                    // Boxed so that stages without a timeout do not carry a timer per item.
-                    Some(after) => match Box::pin(tokio::time::timeout(after, work)).await {
-                        Ok(r) => r,
-                        Err(_) => Ok(Err(StageError::TimedOut(TimedOut { after }).into())),
-                    },
-                };
-                let result = match result {
-                    Ok(Ok(emit)) => Ok(emit),
-                    Ok(Err(e)) => Err(match e.downcast::<StageError>() {
-                        Ok(stage_error) => *stage_error,
-                        Err(e) => StageError::Failed(e),
-                    }),
-                    Err(panic) => Err(StageError::Panicked(panic_message(&*panic))),
-                };
-                (result, kept, started)
-            }
+            call_one(process, item, kept, timed, timeout)
         };
         let mut in_flight = if this.config.ordered {
             InFlight::Ordered(FuturesOrdered::new())
@@ -188,7 +202,7 @@ where
     Out: Send + 'static,
 {
     /// Accounts for one finished item; `false` if the stage must stop now.
-    async fn finish_item(&mut self, (result, kept, started): Done<In, Out>) -> bool {
+    pub(crate) async fn finish_item(&mut self, (result, kept, started): Done<In, Out>) -> bool {
         let stats = &self.stats;
         if let Some(started) = started {
             stats.record(started.elapsed());
@@ -291,7 +305,7 @@ where
     }
 
     /// Stops at once: what is in flight and what waits in the buffer is counted as dropped.
-    fn abort(&mut self, in_flight: u64) {
+    pub(crate) fn abort(&mut self, in_flight: u64) {
         self.input.close();
         let mut queued = 0u64;
         while self.input.try_recv().is_ok() {
