@@ -11,6 +11,8 @@ pub const MAX_CONCURRENCY: usize = 4_096;
 pub const MAX_BUFFER: usize = 1 << 20;
 /// The most stages one flow may hold.
 pub const MAX_STAGES: usize = 256;
+/// The most branches one fan-out may have.
+pub const MAX_BRANCHES: usize = 64;
 /// The default buffer in front of each stage.
 pub const DEFAULT_BUFFER: usize = 64;
 

@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::error::PipelineError;
-use crate::metrics::StageStats;
+use crate::metrics::{Fed, StageStats};
 
 /// Shared by the tasks and the handles of one pipeline.
 #[derive(Debug)]
@@ -22,8 +22,8 @@ pub(crate) struct Ctx {
     pub(crate) dead_letters_discarded: std::sync::atomic::AtomicU64,
     pub(crate) delivered: std::sync::atomic::AtomicU64,
     pub(crate) discarded: std::sync::atomic::AtomicU64,
-    /// Filled while the flow is built, read-only once it runs.
-    pub(crate) stages: Mutex<Vec<Arc<StageStats>>>,
+    /// Every stage's counters and what feeds its buffer, in flow order.
+    pub(crate) stages: Vec<(Arc<StageStats>, Option<Fed>)>,
 }
 
 impl Ctx {
@@ -48,13 +48,6 @@ impl Ctx {
 
     pub(crate) fn failure(&self) -> Option<PipelineError> {
         self.failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    pub(crate) fn stats(&self) -> Vec<Arc<StageStats>> {
-        self.stages
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()

@@ -37,6 +37,19 @@ pub enum ConfigError {
     },
     /// More stages than [`MAX_STAGES`](crate::MAX_STAGES).
     TooManyStages,
+    /// A fan-out into 0 or more than [`MAX_BRANCHES`](crate::MAX_BRANCHES) branches.
+    Branches {
+        /// The value given.
+        value: usize,
+    },
+    /// A flow holds only some of a fan-out's branches: merge them all back with
+    /// [`Flow::merge`](crate::Flow::merge) before `build()`.
+    UnmergedBranches {
+        /// How many branches the fan-out has.
+        branches: usize,
+        /// How many of them this flow holds.
+        found: usize,
+    },
     /// `build()` was called outside a Tokio runtime, where no stage task can be spawned.
     NoRuntime,
 }
@@ -65,6 +78,15 @@ impl fmt::Display for ConfigError {
             Self::TooManyStages => {
                 write!(f, "a flow holds at most {} stages", crate::MAX_STAGES)
             }
+            Self::Branches { value } => write!(
+                f,
+                "a fan-out into {value} branches is out of range; use 1..={}",
+                crate::MAX_BRANCHES
+            ),
+            Self::UnmergedBranches { branches, found } => write!(
+                f,
+                "the flow holds {found} of a fan-out's {branches} branches: `Flow::merge` them all"
+            ),
             Self::NoRuntime => write!(f, "build the pipeline inside a Tokio runtime"),
         }
     }

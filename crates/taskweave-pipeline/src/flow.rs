@@ -16,7 +16,7 @@ use crate::config::{MAX_STAGES, StageConfig, validate_buffer};
 use crate::ctx::Ctx;
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::error::{BoxError, ConfigError, PipelineError};
-use crate::metrics::StageStats;
+use crate::metrics::{Fed, StageStats};
 use crate::handle::PipelineHandle;
 use crate::pipeline::Pipeline;
 use crate::source::Source;
@@ -25,23 +25,23 @@ use crate::keyed::KeyedTask;
 use crate::worker::{StageTask, Worker};
 
 /// What the plan's closures need to spawn their tasks.
-struct Build {
-    ctx: Arc<Ctx>,
-    runtime: tokio::runtime::Handle,
-    dead_letters: Option<mpsc::Sender<DeadLetter>>,
-}
-
-impl Build {
-    fn register(&self, name: Arc<str>) -> Arc<StageStats> {
-        let stats = Arc::new(StageStats::new(name));
-        let mut stages = self.ctx.stages.lock().unwrap_or_else(|p| p.into_inner());
-        stages.push(Arc::clone(&stats));
-        stats
-    }
+pub(crate) struct Build {
+    pub(crate) ctx: Arc<Ctx>,
+    pub(crate) runtime: tokio::runtime::Handle,
+    pub(crate) dead_letters: Option<mpsc::Sender<DeadLetter>>,
 }
 
 /// Spawns the tasks of everything up to here, which send their output into the given sender.
-type Plan<T> = Box<dyn FnOnce(&Build, mpsc::Sender<T>) + Send>;
+pub(crate) type Plan<T> = Box<dyn FnOnce(&Build, mpsc::Sender<T>) + Send>;
+
+/// One entry of a flow's list of stages (the source and fan-outs included): its counters, its
+/// configuration (none for the source and fan-outs) and what feeds its buffer.
+#[derive(Clone)]
+pub(crate) struct Entry {
+    pub(crate) stats: Arc<StageStats>,
+    pub(crate) config: Option<StageConfig>,
+    pub(crate) fed_by: Option<Fed>,
+}
 
 /// A pipeline under construction: a source and the stages after it, each with its own task,
 /// concurrency, buffer, timeout and [`ErrorPolicy`](crate::ErrorPolicy). `T` is the type of
@@ -53,19 +53,26 @@ type Plan<T> = Box<dyn FnOnce(&Build, mpsc::Sender<T>) + Send>;
 /// failed on; they are cloned only under that policy.
 #[must_use = "a flow does nothing until `build()`"]
 pub struct Flow<T> {
-    plan: Plan<T>,
-    configs: Vec<StageConfig>,
-    token: Option<CancellationToken>,
-    deadline: Option<Duration>,
-    dead_letters: Option<usize>,
-    output_buffer: usize,
-    source_buffer: Option<usize>,
+    pub(crate) plan: Plan<T>,
+    pub(crate) stages: Vec<Entry>,
+    /// What feeds the next stage added.
+    pub(crate) feeds: Option<Fed>,
+    /// The fan-outs this flow is a branch of: (id, branches).
+    pub(crate) hubs: Vec<(u64, usize)>,
+    pub(crate) token: Option<CancellationToken>,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) dead_letters: Option<usize>,
+    pub(crate) output_buffer: usize,
+    pub(crate) source_buffer: Option<usize>,
 }
 
 impl<T> std::fmt::Debug for Flow<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Flow")
-            .field("stages", &self.configs)
+            .field(
+                "stages",
+                &self.stages.iter().map(|e| &e.stats.name).collect::<Vec<_>>(),
+            )
             .field("deadline", &self.deadline)
             .field("dead_letters", &self.dead_letters)
             .finish_non_exhaustive()
@@ -74,9 +81,15 @@ impl<T> std::fmt::Debug for Flow<T> {
 
 impl<T: Send + 'static> Flow<T> {
     fn from_source(source: Source<T>) -> Self {
+        let stats = Arc::new(StageStats::new("source".into()));
+        let entry = Entry {
+            stats: Arc::clone(&stats),
+            config: None,
+            fed_by: None,
+        };
+        let feeds = Some(Fed::Stage(Arc::clone(&stats)));
         Self {
             plan: Box::new(move |b: &Build, tx| {
-                let stats = b.register("source".into());
                 let ctx = Arc::clone(&b.ctx);
                 let task = source.run(tx, stats, ctx);
                 b.ctx.tracker.spawn_on(
@@ -84,7 +97,9 @@ impl<T: Send + 'static> Flow<T> {
                     &b.runtime,
                 );
             }),
-            configs: Vec::new(),
+            stages: vec![entry],
+            feeds,
+            hubs: Vec::new(),
             token: None,
             deadline: None,
             dead_letters: None,
@@ -175,23 +190,31 @@ impl<T: Send + 'static> Flow<T> {
     {
         let Self {
             plan,
-            mut configs,
+            mut stages,
+            feeds,
+            hubs,
             token,
             deadline,
             dead_letters,
             output_buffer,
             source_buffer,
         } = self;
-        let buffer = match (configs.is_empty(), source_buffer) {
+        let first = stages.len() == 1 && stages[0].config.is_none();
+        let buffer = match (first, source_buffer) {
             (true, Some(capacity)) => capacity,
             _ => config.buffer,
         };
-        configs.push(config.clone());
+        let stats = Arc::new(StageStats::new(Arc::clone(&config.name)));
+        stages.push(Entry {
+            stats: Arc::clone(&stats),
+            config: Some(config.clone()),
+            fed_by: feeds,
+        });
         Flow {
+            feeds: Some(Fed::Stage(Arc::clone(&stats))),
             plan: Box::new(move |b: &Build, output| {
                 let (tx, input) = mpsc::channel(buffer);
                 plan(b, tx);
-                let stats = b.register(Arc::clone(&config.name));
                 let span = tracing::debug_span!("pipeline_stage", stage = %config.name);
                 let worker = Worker {
                     config,
@@ -203,7 +226,8 @@ impl<T: Send + 'static> Flow<T> {
                 };
                 b.ctx.tracker.spawn_on(run(worker).instrument(span), &b.runtime);
             }),
-            configs,
+            stages,
+            hubs,
             token,
             deadline,
             dead_letters,
@@ -304,12 +328,13 @@ impl<T: Send + 'static> Flow<T> {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.configs.len() > MAX_STAGES {
+        if self.stages.len() > MAX_STAGES + 1 {
             return Err(ConfigError::TooManyStages);
         }
-        for config in &self.configs {
+        for config in self.stages.iter().filter_map(|e| e.config.as_ref()) {
             config.validate(self.dead_letters.is_some())?;
         }
+        crate::fanout::validate_hubs(&self.hubs)?;
         validate_buffer(&Arc::from("output"), self.output_buffer)?;
         if let Some(capacity) = self.source_buffer {
             validate_buffer(&Arc::from("source"), capacity)?;
@@ -343,7 +368,11 @@ impl<T: Send + 'static> Flow<T> {
             dead_letters_discarded: Default::default(),
             delivered: Default::default(),
             discarded: Default::default(),
-            stages: Mutex::new(Vec::with_capacity(self.configs.len() + 1)),
+            stages: self
+                .stages
+                .iter()
+                .map(|e| (Arc::clone(&e.stats), e.fed_by.clone()))
+                .collect(),
         });
         let (dead_tx, dead_letters) = match self.dead_letters {
             Some(capacity) => {
@@ -374,7 +403,7 @@ impl<T: Send + 'static> Flow<T> {
                 }
             });
         }
-        tracing::debug!(stages = self.configs.len(), "pipeline started");
+        tracing::debug!(stages = self.stages.len(), "pipeline started");
         Ok(Pipeline::new(rx, PipelineHandle::new(ctx), dead_letters))
     }
 }

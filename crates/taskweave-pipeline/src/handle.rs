@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ctx::Ctx;
 use crate::error::PipelineError;
-use crate::metrics::Metrics;
+use crate::metrics::{Fed, Metrics};
 use crate::report::ShutdownReport;
 
 /// Closes the pipeline when the last handle (and the [`Pipeline`](crate::Pipeline)) is gone.
@@ -124,14 +124,12 @@ impl PipelineHandle {
 
     /// A snapshot of every stage's counters.
     pub fn metrics(&self) -> Metrics {
-        let stats = self.ctx.stats();
-        let mut stages = Vec::with_capacity(stats.len());
-        let mut upstream_out = None;
-        for s in &stats {
-            let m = s.snapshot(upstream_out);
-            upstream_out = Some(m.items_out);
-            stages.push(m);
-        }
+        let stages = self
+            .ctx
+            .stages
+            .iter()
+            .map(|(stats, fed_by)| stats.snapshot(fed_by.as_ref().map(Fed::sent)))
+            .collect();
         Metrics {
             stages,
             delivered: self.ctx.delivered.load(Relaxed),

@@ -8,6 +8,9 @@
 //!   order, a slow key holds back only its own items), or a type implementing [`Stage`].
 //!   Each stage's
 //!   [`StageConfig`] sets its name, concurrency, order, buffer and timeout.
+//! - Fan-out and fan-in: [`broadcast`](Flow::broadcast) every item to several branches, or
+//!   [`partition`](Flow::partition) items by key into ordered lanes; [`Flow::merge`] joins
+//!   the branches back.
 //! - Backpressure end to end: every buffer is bounded, so a slow stage slows the ones before
 //!   it down to the source, and nothing piles up.
 //! - Per stage, what happens to an item it fails on (an error, a [`TimedOut`], a panic) is an
@@ -67,6 +70,7 @@ mod config;
 mod ctx;
 mod dead_letter;
 mod error;
+mod fanout;
 mod flow;
 mod handle;
 mod keyed;
@@ -80,7 +84,8 @@ mod stage;
 mod worker;
 
 pub use config::{
-    DEFAULT_BUFFER, ErrorPolicy, MAX_BUFFER, MAX_CONCURRENCY, MAX_STAGES, StageConfig,
+    DEFAULT_BUFFER, ErrorPolicy, MAX_BRANCHES, MAX_BUFFER, MAX_CONCURRENCY, MAX_STAGES,
+    StageConfig,
 };
 pub use dead_letter::{DeadLetter, DeadLetters};
 pub use error::{BoxError, ConfigError, PipelineError, StageError, TimedOut};

@@ -7,6 +7,27 @@ use std::time::Duration;
 /// Latency buckets: bucket `i` holds latencies below 2^i microseconds (the last is open).
 const BUCKETS: usize = 32;
 
+/// What feeds a stage's buffer, to tell how many items wait in it.
+#[derive(Debug, Clone)]
+pub(crate) enum Fed {
+    /// The stage before it.
+    Stage(Arc<StageStats>),
+    /// One branch of a fan-out: its counter of items sent.
+    Branch(Arc<[AtomicU64]>, usize),
+    /// Several branches merged.
+    Merged(Vec<Fed>),
+}
+
+impl Fed {
+    pub(crate) fn sent(&self) -> u64 {
+        match self {
+            Self::Stage(s) => s.items_out.load(Relaxed),
+            Self::Branch(counters, i) => counters[*i].load(Relaxed),
+            Self::Merged(all) => all.iter().map(Fed::sent).sum(),
+        }
+    }
+}
+
 /// A stage's live counters, shared between its task and the handles.
 #[derive(Debug)]
 pub(crate) struct StageStats {
