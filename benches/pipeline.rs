@@ -46,7 +46,11 @@ fn three_stages(suite: &mut Suite, rt: &tokio::runtime::Runtime) {
         });
         g.ours("taskweave-pipeline", || {
             time_spawned(rt, || async move {
-                let stage = |name| StageConfig::new(name).concurrency(CONCURRENCY).buffer(BUFFER);
+                let stage = |name| {
+                    StageConfig::new(name)
+                        .concurrency(CONCURRENCY)
+                        .buffer(BUFFER)
+                };
                 let pipeline = Flow::from_iter(0..n)
                     .map(stage("validate"), try_step)
                     .map(stage("transform"), try_step)
@@ -186,7 +190,14 @@ where
     });
     let latencies = std::mem::take(&mut *latencies.lock().expect("not poisoned"));
     let p = p99(latencies);
-    note("pipeline/skewed", contender, &format!("p99 latency {:.1} ms (ideal ≈ 50 ms: the long job itself)", p.as_secs_f64() * 1e3));
+    note(
+        "pipeline/skewed",
+        contender,
+        &format!(
+            "p99 latency {:.1} ms (ideal ≈ 50 ms: the long job itself)",
+            p.as_secs_f64() * 1e3
+        ),
+    );
     elapsed
 }
 
@@ -238,7 +249,10 @@ fn skewed(suite: &mut Suite, rt: &tokio::runtime::Runtime) {
                     .build()
                     .expect("valid flow");
                 let mut latencies = Vec::with_capacity(n as usize);
-                pipeline.run(|l| latencies.push(l)).await.expect("no stage fails");
+                pipeline
+                    .run(|l| latencies.push(l))
+                    .await
+                    .expect("no stage fails");
                 latencies
             })
         });

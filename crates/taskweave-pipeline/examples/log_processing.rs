@@ -115,11 +115,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let item = match letter.into_item::<String>() {
                     Ok((line, _)) => line,
                     Err(letter) => match letter.into_item::<Entry>() {
-                        Ok((entry, _)) => format!("{} {} {}", entry.level, entry.service, entry.message),
+                        Ok((entry, _)) => {
+                            format!("{} {} {}", entry.level, entry.service, entry.message)
+                        }
                         Err(letter) => format!("{letter:?}"),
                     },
                 };
-                file.write_all(format!("[{stage}] {error}: {item}\n").as_bytes()).await?;
+                file.write_all(format!("[{stage}] {error}: {item}\n").as_bytes())
+                    .await?;
                 written += 1;
             }
             file.flush().await?;
@@ -144,7 +147,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             s.name, s.items_in, s.items_out, s.filtered, s.dead_lettered, s.p99
         );
     }
-    println!("{written} dead letters in {}, starting with:", dead_path.display());
+    println!(
+        "{written} dead letters in {}, starting with:",
+        dead_path.display()
+    );
     let file = tokio::fs::read_to_string(&dead_path).await?;
     for line in file.lines().take(3) {
         println!("  {line}");

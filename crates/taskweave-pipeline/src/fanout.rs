@@ -40,7 +40,12 @@ struct Hub<T> {
 }
 
 impl<T: Send + 'static> Flow<T> {
-    fn fan_out(self, name: &str, branches: usize, route: Route<T>) -> Result<Vec<Flow<T>>, ConfigError> {
+    fn fan_out(
+        self,
+        name: &str,
+        branches: usize,
+        route: Route<T>,
+    ) -> Result<Vec<Flow<T>>, ConfigError> {
         if branches == 0 || branches > MAX_BRANCHES {
             return Err(ConfigError::Branches { value: branches });
         }
@@ -141,7 +146,11 @@ impl<T: Send + 'static> Flow<T> {
         let mut feeds: Vec<Fed> = merged.feeds.take().into_iter().collect();
         for flow in flows {
             for entry in flow.stages {
-                if !merged.stages.iter().any(|e| Arc::ptr_eq(&e.stats, &entry.stats)) {
+                if !merged
+                    .stages
+                    .iter()
+                    .any(|e| Arc::ptr_eq(&e.stats, &entry.stats))
+                {
                     merged.stages.push(entry);
                 }
             }
@@ -184,7 +193,14 @@ fn register<T: Send + 'static>(hub: &Mutex<Hub<T>>, i: usize, b: &Build, tx: mps
             return;
         };
         let branches: Vec<_> = hub.branches.drain(..).flatten().collect();
-        (upstream, branches, route, Arc::clone(&hub.stats), Arc::clone(&hub.sent), hub.buffer)
+        (
+            upstream,
+            branches,
+            route,
+            Arc::clone(&hub.stats),
+            Arc::clone(&hub.sent),
+            hub.buffer,
+        )
     };
     let (tx, rx) = mpsc::channel(buffer);
     upstream(b, tx);

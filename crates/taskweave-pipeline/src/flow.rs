@@ -16,12 +16,12 @@ use crate::config::{MAX_STAGES, StageConfig, validate_buffer};
 use crate::ctx::Ctx;
 use crate::dead_letter::{DeadLetter, DeadLetters};
 use crate::error::{BoxError, ConfigError, PipelineError};
-use crate::metrics::{Fed, StageStats};
 use crate::handle::PipelineHandle;
+use crate::keyed::KeyedTask;
+use crate::metrics::{Fed, StageStats};
 use crate::pipeline::Pipeline;
 use crate::source::Source;
 use crate::stage::{FilterMapFn, FlatMapFn, MapFn, Process, Stage, StageFn};
-use crate::keyed::KeyedTask;
 use crate::worker::{StageTask, Worker};
 
 /// What the plan's closures need to spawn their tasks.
@@ -71,7 +71,11 @@ impl<T> std::fmt::Debug for Flow<T> {
         f.debug_struct("Flow")
             .field(
                 "stages",
-                &self.stages.iter().map(|e| &e.stats.name).collect::<Vec<_>>(),
+                &self
+                    .stages
+                    .iter()
+                    .map(|e| &e.stats.name)
+                    .collect::<Vec<_>>(),
             )
             .field("deadline", &self.deadline)
             .field("dead_letters", &self.dead_letters)
@@ -224,7 +228,9 @@ impl<T: Send + 'static> Flow<T> {
                     stats,
                     ctx: Arc::clone(&b.ctx),
                 };
-                b.ctx.tracker.spawn_on(run(worker).instrument(span), &b.runtime);
+                b.ctx
+                    .tracker
+                    .spawn_on(run(worker).instrument(span), &b.runtime);
             }),
             stages,
             hubs,

@@ -96,7 +96,10 @@ impl PipelineHandle {
             .await
             .is_err();
         if aborted {
-            tracing::warn!(?grace, "pipeline did not drain within its grace period: aborting");
+            tracing::warn!(
+                ?grace,
+                "pipeline did not drain within its grace period: aborting"
+            );
             self.ctx.fail(PipelineError::Aborted);
             self.ctx.tracker.wait().await;
         }

@@ -61,8 +61,12 @@ where
             // Start waiting keys while there is room.
             while in_flight.len() < this.config.concurrency {
                 let Some(key) = ready.pop_front() else { break };
-                let Some(queue) = queues.get_mut(&key) else { continue };
-                let Some(item) = queue.pop_front() else { continue };
+                let Some(queue) = queues.get_mut(&key) else {
+                    continue;
+                };
+                let Some(item) = queue.pop_front() else {
+                    continue;
+                };
                 if queue.is_empty() {
                     queues.remove(&key);
                 }

@@ -84,8 +84,7 @@ mod stage;
 mod worker;
 
 pub use config::{
-    DEFAULT_BUFFER, ErrorPolicy, MAX_BRANCHES, MAX_BUFFER, MAX_CONCURRENCY, MAX_STAGES,
-    StageConfig,
+    DEFAULT_BUFFER, ErrorPolicy, MAX_BRANCHES, MAX_BUFFER, MAX_CONCURRENCY, MAX_STAGES, StageConfig,
 };
 pub use dead_letter::{DeadLetter, DeadLetters};
 pub use error::{BoxError, ConfigError, PipelineError, StageError, TimedOut};

@@ -110,7 +110,10 @@ impl<T> Drop for Pipeline<T> {
         }
         if left > 0 {
             self.handle.ctx().discarded.fetch_add(left, Relaxed);
-            tracing::warn!(items = left, "pipeline output dropped unread: items discarded");
+            tracing::warn!(
+                items = left,
+                "pipeline output dropped unread: items discarded"
+            );
         }
     }
 }

@@ -91,7 +91,11 @@ where
 {
     type Out = I::Item;
     async fn call(&self, item: In) -> Result<Emit<I::Item>, BoxError> {
-        let many: Vec<_> = (self.0)(item).await.map_err(Into::into)?.into_iter().collect();
+        let many: Vec<_> = (self.0)(item)
+            .await
+            .map_err(Into::into)?
+            .into_iter()
+            .collect();
         Ok(if many.is_empty() {
             Emit::None
         } else {

@@ -8,8 +8,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures_util::stream::{FuturesOrdered, FuturesUnordered, Stream, StreamExt};
 use futures_util::FutureExt;
+use futures_util::stream::{FuturesOrdered, FuturesUnordered, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -314,7 +314,9 @@ where
         let stats = &self.stats;
         StageStats::add(&stats.items_in, queued);
         StageStats::add(&stats.dropped, queued + in_flight);
-        stats.in_flight.store(0, std::sync::atomic::Ordering::Relaxed);
+        stats
+            .in_flight
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         if queued + in_flight > 0 {
             tracing::warn!(stage = %self.config.name, in_flight, queued, "stage aborted: items dropped");
         }

@@ -54,7 +54,10 @@ async fn out_of_range_values_are_refused() {
 
 #[test]
 fn building_outside_a_runtime_is_an_error() {
-    assert_eq!(flow("s".into()).build().unwrap_err(), ConfigError::NoRuntime);
+    assert_eq!(
+        flow("s".into()).build().unwrap_err(),
+        ConfigError::NoRuntime
+    );
 }
 
 #[tokio::test]

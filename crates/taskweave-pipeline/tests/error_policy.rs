@@ -23,7 +23,10 @@ fn evens_only(n: u32) -> std::future::Ready<Result<u32, Odd>> {
 #[tokio::test]
 async fn skip_counts_the_item_and_carries_on() {
     let pipeline = Flow::from_iter(0..10u32)
-        .map(StageConfig::new("evens").on_error(ErrorPolicy::Skip), evens_only)
+        .map(
+            StageConfig::new("evens").on_error(ErrorPolicy::Skip),
+            evens_only,
+        )
         .build()
         .unwrap();
     let handle = pipeline.handle();
@@ -38,7 +41,10 @@ async fn skip_counts_the_item_and_carries_on() {
 #[tokio::test]
 async fn dead_letter_hands_back_the_item_its_error_and_the_stage() {
     let mut pipeline = Flow::from_iter(0..6u32)
-        .map(StageConfig::new("evens").on_error(ErrorPolicy::DeadLetter), evens_only)
+        .map(
+            StageConfig::new("evens").on_error(ErrorPolicy::DeadLetter),
+            evens_only,
+        )
         .dead_letters(8)
         .build()
         .unwrap();
@@ -74,7 +80,10 @@ async fn stop_aborts_the_pipeline_and_says_which_stage() {
     let PipelineError::Stopped { stage, error } = err else {
         panic!("unexpected {err:?}")
     };
-    assert_eq!((&*stage, error.as_str()), ("evens", "the stage failed: 1 is odd"));
+    assert_eq!(
+        (&*stage, error.as_str()),
+        ("evens", "the stage failed: 1 is odd")
+    );
     assert_eq!(out, [0]);
     let m = handle.metrics();
     assert_eq!(m.stages[1].failed, 1);
@@ -85,7 +94,9 @@ async fn stop_aborts_the_pipeline_and_says_which_stage() {
 async fn a_panic_is_an_error_not_a_lost_item_or_a_hang() {
     let mut pipeline = Flow::from_iter(0..4u32)
         .map(
-            StageConfig::new("fragile").concurrency(2).on_error(ErrorPolicy::DeadLetter),
+            StageConfig::new("fragile")
+                .concurrency(2)
+                .on_error(ErrorPolicy::DeadLetter),
             |n| async move {
                 assert!(n != 2, "boom on {n}");
                 Ok::<_, std::convert::Infallible>(n)
@@ -136,7 +147,10 @@ async fn a_timeout_is_a_typed_error_under_the_policy() {
 #[tokio::test]
 async fn dead_letters_nobody_reads_are_counted_not_lost() {
     let mut pipeline = Flow::from_iter(0..6u32)
-        .map(StageConfig::new("evens").on_error(ErrorPolicy::DeadLetter), evens_only)
+        .map(
+            StageConfig::new("evens").on_error(ErrorPolicy::DeadLetter),
+            evens_only,
+        )
         .dead_letters(1)
         .build()
         .unwrap();

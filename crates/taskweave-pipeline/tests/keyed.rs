@@ -32,8 +32,14 @@ async fn a_slow_key_holds_back_only_its_own_items() {
     pipeline.run(|x| out.push(x)).await.unwrap();
     let fast: Vec<_> = out.iter().filter(|(k, ..)| *k == "fast").collect();
     let slow: Vec<_> = out.iter().filter(|(k, ..)| *k == "slow").collect();
-    assert_eq!(fast.iter().map(|(_, i, _)| *i).collect::<Vec<_>>(), (0..20).collect::<Vec<_>>());
-    assert_eq!(slow.iter().map(|(_, i, _)| *i).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(
+        fast.iter().map(|(_, i, _)| *i).collect::<Vec<_>>(),
+        (0..20).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        slow.iter().map(|(_, i, _)| *i).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
     // All fast items were done in 20 ms, while the slow key took its 3 s, one at a time.
     assert_eq!(fast.last().unwrap().2, Duration::from_millis(20));
     assert_eq!(slow.last().unwrap().2, Duration::from_secs(3));

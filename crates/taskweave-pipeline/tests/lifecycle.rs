@@ -8,7 +8,12 @@ use taskweave_pipeline::{Flow, PipelineError, StageConfig};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-fn sleepy(ms: u64) -> impl Fn(u32) -> std::pin::Pin<Box<dyn Future<Output = Result<u32, Infallible>> + Send>> + Send + Sync + 'static {
+fn sleepy(
+    ms: u64,
+) -> impl Fn(u32) -> std::pin::Pin<Box<dyn Future<Output = Result<u32, Infallible>> + Send>>
++ Send
++ Sync
++ 'static {
     move |n| {
         Box::pin(async move {
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -75,12 +80,15 @@ async fn close_on_a_stream_source_stops_taking_items_and_drain_waits_for_the_flu
 async fn shutdown_aborts_after_the_grace_and_reports_per_stage_what_was_dropped() {
     let mut pipeline = Flow::from_iter(0..100u32)
         .map(StageConfig::new("fast").buffer(8), sleepy(1))
-        .map(StageConfig::new("stuck").concurrency(2).buffer(8), |n: u32| async move {
-            if n >= 3 {
-                std::future::pending::<()>().await;
-            }
-            Ok::<_, Infallible>(n)
-        })
+        .map(
+            StageConfig::new("stuck").concurrency(2).buffer(8),
+            |n: u32| async move {
+                if n >= 3 {
+                    std::future::pending::<()>().await;
+                }
+                Ok::<_, Infallible>(n)
+            },
+        )
         .build()
         .unwrap();
     let handle = pipeline.handle();
@@ -101,12 +109,18 @@ async fn shutdown_aborts_after_the_grace_and_reports_per_stage_what_was_dropped(
     assert_eq!(dropped, expected);
     assert_eq!(reader.await.unwrap(), [0, 1, 2]);
     assert!(report.metrics.reconciles(), "{:#?}", report.metrics);
-    assert!(matches!(handle.finished().await, Err(PipelineError::Aborted)));
+    assert!(matches!(
+        handle.finished().await,
+        Err(PipelineError::Aborted)
+    ));
 }
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_within_the_grace_is_clean() {
-    let pipeline = Flow::from_iter(0..10u32).map("a", sleepy(10)).build().unwrap();
+    let pipeline = Flow::from_iter(0..10u32)
+        .map("a", sleepy(10))
+        .build()
+        .unwrap();
     let handle = pipeline.handle();
     let reader = tokio::spawn(pipeline.run(drop));
     let report = handle.shutdown(Duration::from_secs(10)).await;
@@ -123,7 +137,10 @@ async fn abort_stops_at_once_and_counts_everything_held() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     pipeline.abort();
     assert!(pipeline.recv().await.is_none());
-    assert!(matches!(pipeline.finished().await, Err(PipelineError::Aborted)));
+    assert!(matches!(
+        pipeline.finished().await,
+        Err(PipelineError::Aborted)
+    ));
     let m = pipeline.metrics();
     assert_eq!(m.stages[1].dropped, m.stages[1].items_in);
     assert!(m.reconciles());

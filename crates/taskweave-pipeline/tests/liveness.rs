@@ -17,12 +17,18 @@ fn a_hundred_thousand_items_through_three_stages_on_two_threads() {
             .unwrap();
         runtime.block_on(async {
             let pipeline = Flow::from_iter(0..100_000u64)
-                .map(StageConfig::new("a").concurrency(4).buffer(256), |n| async move {
-                    tokio::task::yield_now().await;
-                    Ok::<_, Infallible>(n + 1)
-                })
+                .map(
+                    StageConfig::new("a").concurrency(4).buffer(256),
+                    |n| async move {
+                        tokio::task::yield_now().await;
+                        Ok::<_, Infallible>(n + 1)
+                    },
+                )
                 .filter_map(
-                    StageConfig::new("b").concurrency(4).unordered().on_error(ErrorPolicy::Skip),
+                    StageConfig::new("b")
+                        .concurrency(4)
+                        .unordered()
+                        .on_error(ErrorPolicy::Skip),
                     |n| async move {
                         if n % 1_000 == 0 {
                             return Err(std::io::Error::other("every thousandth"));
@@ -46,7 +52,10 @@ fn a_hundred_thousand_items_through_three_stages_on_two_threads() {
                 .await
                 .unwrap();
             assert_eq!(count, 100_000 - 100);
-            let expected: u64 = (1..=100_000u64).filter(|n| n % 1_000 != 0).map(|n| n * 2).sum();
+            let expected: u64 = (1..=100_000u64)
+                .filter(|n| n % 1_000 != 0)
+                .map(|n| n * 2)
+                .sum();
             assert_eq!(sum, expected);
             let m = handle.metrics();
             assert!(m.reconciles());
@@ -59,7 +68,9 @@ fn a_hundred_thousand_items_through_three_stages_on_two_threads() {
 async fn waiting_futures_finish_under_waker_churn() {
     let mut pipeline = Flow::from_iter(0..200u32)
         .map(
-            StageConfig::new("a").concurrency(3).on_error(ErrorPolicy::DeadLetter),
+            StageConfig::new("a")
+                .concurrency(3)
+                .on_error(ErrorPolicy::DeadLetter),
             |n| async move {
                 tokio::time::sleep(Duration::from_millis(u64::from(n % 5))).await;
                 if n % 10 == 0 {
@@ -102,7 +113,9 @@ async fn waiting_futures_finish_under_waker_churn() {
 
     // shutdown with a grace that runs out, under churn.
     let stuck = Flow::from_iter(0..10u32)
-        .map("stuck", |_n| std::future::pending::<Result<u32, Infallible>>())
+        .map("stuck", |_n| {
+            std::future::pending::<Result<u32, Infallible>>()
+        })
         .build()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1)).await; // the items enter

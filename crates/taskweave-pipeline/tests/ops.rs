@@ -26,7 +26,9 @@ fn events(script: Vec<(u64, u32)>) -> impl futures_util::Stream<Item = u32> {
 /// Collects `(ms since start, item)`.
 async fn timeline<S: futures_util::Stream>(s: S) -> Vec<(u128, S::Item)> {
     let start = Instant::now();
-    s.map(|item| (start.elapsed().as_millis(), item)).collect().await
+    s.map(|item| (start.elapsed().as_millis(), item))
+        .collect()
+        .await
 }
 
 #[tokio::test(start_paused = true)]
@@ -85,17 +87,33 @@ async fn timeout_each_reports_each_gap_and_carries_on() {
     let s = events(vec![(5, 1), (30, 2), (35, 3)]);
     let out = timeline(s.timeout_each(10 * MS)).await;
     let late = Err(TimedOut { after: 10 * MS });
-    assert_eq!(out, [(5, Ok(1)), (15, late), (25, late), (30, Ok(2)), (35, Ok(3))]);
+    assert_eq!(
+        out,
+        [(5, Ok(1)), (15, late), (25, late), (30, Ok(2)), (35, Ok(3))]
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn batch_cuts_on_size_or_on_the_age_of_the_oldest_item() {
-    let s = events(vec![(0, 1), (1, 2), (2, 3), (3, 4), (20, 5), (28, 6), (40, 7)]);
+    let s = events(vec![
+        (0, 1),
+        (1, 2),
+        (2, 3),
+        (3, 4),
+        (20, 5),
+        (28, 6),
+        (40, 7),
+    ]);
     let out = timeline(s.batch(3, 10 * MS)).await;
     // [1,2,3] full at 2; [4] aged out at 13; [5,6] aged out at 30 (5 came at 20); [7] at the end.
     assert_eq!(
         out,
-        [(2, vec![1, 2, 3]), (13, vec![4]), (30, vec![5, 6]), (40, vec![7])]
+        [
+            (2, vec![1, 2, 3]),
+            (13, vec![4]),
+            (30, vec![5, 6]),
+            (40, vec![7])
+        ]
     );
 }
 
@@ -106,6 +124,9 @@ async fn absurd_sizes_are_clamped_not_allocated() {
         .collect()
         .await;
     assert_eq!(out, [vec![0, 1, 2]]);
-    let out: Vec<Vec<u32>> = futures_util::stream::iter(0..3u32).batch(0, MS).collect().await;
+    let out: Vec<Vec<u32>> = futures_util::stream::iter(0..3u32)
+        .batch(0, MS)
+        .collect()
+        .await;
     assert_eq!(out, [vec![0], vec![1], vec![2]]);
 }

@@ -35,7 +35,10 @@ async fn map_filter_map_flat_map_and_inspect_do_what_they_say() {
     pipeline.finished().await.unwrap();
     let m = pipeline.metrics();
     let names: Vec<_> = m.stages.iter().map(|s| s.name.to_string()).collect();
-    assert_eq!(names, ["source", "double", "multiples of 4", "twice", "count"]);
+    assert_eq!(
+        names,
+        ["source", "double", "multiples of 4", "twice", "count"]
+    );
     assert_eq!(m.stages[2].filtered, 3);
     assert_eq!((m.stages[3].items_in, m.stages[3].items_out), (3, 6));
     assert_eq!(m.delivered, 6);
@@ -55,7 +58,10 @@ impl Stage<u32> for Prefix {
 #[tokio::test]
 async fn a_stage_can_be_a_struct() {
     let pipeline = Flow::from_iter(0..3u32)
-        .stage(StageConfig::new("prefix").concurrency(2), Prefix("#".into()))
+        .stage(
+            StageConfig::new("prefix").concurrency(2),
+            Prefix("#".into()),
+        )
         .build()
         .unwrap();
     let mut out = Vec::new();
@@ -101,7 +107,10 @@ async fn ordered_keeps_input_order_and_unordered_lets_fast_items_pass() {
     assert_eq!(out, [0, 1, 2, 3]);
 
     let unordered = Flow::from_iter(0..4u32)
-        .map(StageConfig::new("unordered").concurrency(4).unordered(), work)
+        .map(
+            StageConfig::new("unordered").concurrency(4).unordered(),
+            work,
+        )
         .build()
         .unwrap();
     let mut out = Vec::new();
@@ -115,16 +124,19 @@ async fn concurrency_bounds_the_items_in_flight() {
     let peak = Arc::new(AtomicUsize::new(0));
     let (n2, p2) = (Arc::clone(&now), Arc::clone(&peak));
     let pipeline = Flow::from_iter(0..50u32)
-        .map(StageConfig::new("bounded").concurrency(3).unordered(), move |n| {
-            let (now, peak) = (Arc::clone(&n2), Arc::clone(&p2));
-            async move {
-                let running = now.fetch_add(1, Ordering::SeqCst) + 1;
-                peak.fetch_max(running, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(u64::from(n % 7))).await;
-                now.fetch_sub(1, Ordering::SeqCst);
-                Ok::<_, Infallible>(n)
-            }
-        })
+        .map(
+            StageConfig::new("bounded").concurrency(3).unordered(),
+            move |n| {
+                let (now, peak) = (Arc::clone(&n2), Arc::clone(&p2));
+                async move {
+                    let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(running, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(u64::from(n % 7))).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    Ok::<_, Infallible>(n)
+                }
+            },
+        )
         .build()
         .unwrap();
     let mut count = 0;
@@ -151,7 +163,10 @@ async fn a_slow_stage_backpressures_the_source_through_bounded_buffers() {
     tokio::time::sleep(Duration::from_millis(10_500)).await;
     // 10 done, 4 in the output, 1 in flight, 8 buffered, 1 in the source's hands: bounded.
     let taken_now = taken.load(Ordering::SeqCst);
-    assert!(taken_now <= 4 + 1 + 8 + 1 + 1, "the source ran ahead: {taken_now}");
+    assert!(
+        taken_now <= 4 + 1 + 8 + 1 + 1,
+        "the source ran ahead: {taken_now}"
+    );
     let m = pipeline.metrics();
     assert_eq!(m.stages[1].in_flight, 1);
     assert_eq!(m.stages[1].buffered, 8);

@@ -17,10 +17,13 @@ fn dropping_the_runtime_mid_flight_resolves_everything() {
             .unwrap();
         let (pipeline, dead) = runtime.block_on(async {
             let mut pipeline = Flow::from_iter(0..100_000u32)
-                .map(StageConfig::new("busy").concurrency(8).buffer(64), |n| async move {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                    Ok::<_, std::io::Error>(n)
-                })
+                .map(
+                    StageConfig::new("busy").concurrency(8).buffer(64),
+                    |n| async move {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        Ok::<_, std::io::Error>(n)
+                    },
+                )
                 .map(
                     StageConfig::new("stuck")
                         .concurrency(4)

@@ -51,7 +51,9 @@ impl<S: Stream> Stream for Sample<S> {
         let mut this = self.project();
         let period = *this.period;
         // Ticks fall every `period` from the first poll, whether or not items come.
-        let first = *this.next_tick.get_or_insert_with(|| Instant::now() + period);
+        let first = *this
+            .next_tick
+            .get_or_insert_with(|| Instant::now() + period);
         while !*this.done {
             match this.stream.as_mut().poll_next(cx) {
                 Poll::Ready(Some(item)) => {
