@@ -91,8 +91,9 @@ impl<T: Send + 'static> Flow<T> {
     /// back with [`Flow::merge`] before `build()`. A branch that stops (its stages were
     /// aborted or its output dropped) no longer gets items; the others carry on.
     ///
-    /// Counts: the fan-out's `items_out` counts copies, so [`Metrics::reconciles`]
-    /// (crate::Metrics::reconciles) does not apply to a broadcast pipeline.
+    /// Counts: the fan-out's `items_out` counts copies, so
+    /// [`Metrics::reconciles`](crate::Metrics::reconciles) does not apply to a broadcast
+    /// pipeline.
     ///
     /// # Errors
     ///
@@ -129,17 +130,7 @@ impl<T: Send + 'static> Flow<T> {
     pub fn merge(flows: impl IntoIterator<Item = Flow<T>>) -> Flow<T> {
         let mut flows = flows.into_iter();
         let Some(first) = flows.next() else {
-            return Flow {
-                plan: Box::new(|_: &Build, _| {}),
-                stages: Vec::new(),
-                feeds: None,
-                hubs: Vec::new(),
-                token: None,
-                deadline: None,
-                dead_letters: None,
-                output_buffer: crate::DEFAULT_BUFFER,
-                source_buffer: None,
-            };
+            return Flow::with_plan(Box::new(|_: &Build, _| {}), Vec::new(), None);
         };
         let mut merged = first;
         let mut plans = vec![merged.plan];

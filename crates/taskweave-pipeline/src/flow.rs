@@ -84,24 +84,11 @@ impl<T> std::fmt::Debug for Flow<T> {
 }
 
 impl<T: Send + 'static> Flow<T> {
-    fn from_source(source: Source<T>) -> Self {
-        let stats = Arc::new(StageStats::new("source".into()));
-        let entry = Entry {
-            stats: Arc::clone(&stats),
-            config: None,
-            fed_by: None,
-        };
-        let feeds = Some(Fed::Stage(Arc::clone(&stats)));
+    /// A flow with this plan and stage list, and default settings.
+    pub(crate) fn with_plan(plan: Plan<T>, stages: Vec<Entry>, feeds: Option<Fed>) -> Self {
         Self {
-            plan: Box::new(move |b: &Build, tx| {
-                let ctx = Arc::clone(&b.ctx);
-                let task = source.run(tx, stats, ctx);
-                b.ctx.tracker.spawn_on(
-                    task.instrument(tracing::debug_span!("pipeline_source")),
-                    &b.runtime,
-                );
-            }),
-            stages: vec![entry],
+            plan,
+            stages,
             feeds,
             hubs: Vec::new(),
             token: None,
@@ -110,6 +97,25 @@ impl<T: Send + 'static> Flow<T> {
             output_buffer: crate::DEFAULT_BUFFER,
             source_buffer: None,
         }
+    }
+
+    fn from_source(source: Source<T>) -> Self {
+        let stats = Arc::new(StageStats::new("source".into()));
+        let entry = Entry {
+            stats: Arc::clone(&stats),
+            config: None,
+            fed_by: None,
+        };
+        let feeds = Some(Fed::Stage(Arc::clone(&stats)));
+        let plan: Plan<T> = Box::new(move |b: &Build, tx| {
+            let ctx = Arc::clone(&b.ctx);
+            let task = source.run(tx, stats, ctx);
+            b.ctx.tracker.spawn_on(
+                task.instrument(tracing::debug_span!("pipeline_source")),
+                &b.runtime,
+            );
+        });
+        Self::with_plan(plan, vec![entry], feeds)
     }
 
     /// A flow whose items come from `stream`. Closing the pipeline stops taking items from it.

@@ -90,52 +90,54 @@ async fn stop_aborts_the_pipeline_and_says_which_stage() {
     assert!(m.reconciles(), "{m:#?}");
 }
 
-#[tokio::test]
-async fn a_panic_is_an_error_not_a_lost_item_or_a_hang() {
-    let mut pipeline = Flow::from_iter(0..4u32)
-        .map(
-            StageConfig::new("fragile")
-                .concurrency(2)
-                .on_error(ErrorPolicy::DeadLetter),
-            |n| async move {
-                assert!(n != 2, "boom on {n}");
-                Ok::<_, std::convert::Infallible>(n)
-            },
-        )
-        .dead_letters(4)
-        .build()
-        .unwrap();
+/// Runs `flow` to the end; its outputs, its only dead letter, and the handle.
+async fn run_with_one_dead_letter<T: Send + 'static>(
+    flow: Flow<T>,
+) -> (
+    Vec<T>,
+    taskweave_pipeline::DeadLetter,
+    taskweave_pipeline::PipelineHandle,
+) {
+    let mut pipeline = flow.dead_letters(4).build().unwrap();
     let mut dead = pipeline.dead_letters().unwrap();
     let handle = pipeline.handle();
     let mut out = Vec::new();
     pipeline.run(|n| out.push(n)).await.unwrap();
-    assert_eq!(out, [0, 1, 3]);
     let letter = dead.recv().await.unwrap();
+    assert!(dead.recv().await.is_none(), "one dead letter only");
+    (out, letter, handle)
+}
+
+#[tokio::test]
+async fn a_panic_is_an_error_not_a_lost_item_or_a_hang() {
+    let flow = Flow::from_iter(0..4u32).map(
+        StageConfig::new("fragile")
+            .concurrency(2)
+            .on_error(ErrorPolicy::DeadLetter),
+        |n| async move {
+            assert!(n != 2, "boom on {n}");
+            Ok::<_, std::convert::Infallible>(n)
+        },
+    );
+    let (out, letter, handle) = run_with_one_dead_letter(flow).await;
+    assert_eq!(out, [0, 1, 3]);
     assert!(matches!(letter.error(), StageError::Panicked(m) if m.contains("boom on 2")));
     assert_eq!(handle.metrics().stages[1].panicked, 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_timeout_is_a_typed_error_under_the_policy() {
-    let mut pipeline = Flow::from_iter([5u64, 50, 5])
-        .map(
-            StageConfig::new("slow")
-                .timeout(Duration::from_millis(20))
-                .on_error(ErrorPolicy::DeadLetter),
-            |ms| async move {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                Ok::<_, std::convert::Infallible>(ms)
-            },
-        )
-        .dead_letters(4)
-        .build()
-        .unwrap();
-    let mut dead = pipeline.dead_letters().unwrap();
-    let handle = pipeline.handle();
-    let mut out = Vec::new();
-    pipeline.run(|n| out.push(n)).await.unwrap();
+    let flow = Flow::from_iter([5u64, 50, 5]).map(
+        StageConfig::new("slow")
+            .timeout(Duration::from_millis(20))
+            .on_error(ErrorPolicy::DeadLetter),
+        |ms| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok::<_, std::convert::Infallible>(ms)
+        },
+    );
+    let (out, letter, handle) = run_with_one_dead_letter(flow).await;
     assert_eq!(out, [5, 5]);
-    let letter = dead.recv().await.unwrap();
     let StageError::TimedOut(t) = letter.error() else {
         panic!("unexpected {letter:?}")
     };
