@@ -26,6 +26,8 @@
 //!   failed + dropped ([`Metrics::reconciles`]). [`metrics`](PipelineHandle::metrics) also
 //!   gives per stage what is in flight and buffered, busy time and p50/p99 time per item; each
 //!   stage runs in a `tracing` span named `pipeline_stage`.
+//! - With the `limit` feature, [`Flow::rate_limit`] makes a `taskweave-limit` rate limiter a
+//!   stage; with `batch`, [`Flow::batched`] sends items through a `taskweave-batch` batcher.
 //! - [`StreamOps`] adds time-based operators to any `Stream`: `debounce` (with `max_wait`),
 //!   `throttle` (leading/trailing), `sample`, `timeout_each` and `batch`.
 //!
@@ -73,6 +75,7 @@ mod error;
 mod fanout;
 mod flow;
 mod handle;
+mod integrations;
 mod keyed;
 mod metrics;
 pub mod ops;
