@@ -2,10 +2,11 @@
 //! single-task pipeline and round-robin work queue, futures' `buffered` chains, pumps and the
 //! pool.
 //!
-//! - `pipeline/3-stages`: n items through three stages of cheap async work, concurrency 4 each.
-//! - `pipeline/skewed`: jobs arriving every millisecond, 1 in 20 taking 50x longer, over 4
+//! - `pipeline/3-stages`: 250k items through three stages of cheap async work, concurrency 4
+//!   each.
+//! - `pipeline/skewed`: 200 jobs arriving one a millisecond, 1 in 20 taking 50x longer, over 4
 //!   workers; total time is timed, p99 item latency (arrival to completion) is noted.
-//! - `pipeline/debounce`: n events as fast as a channel delivers them, debounced.
+//! - `pipeline/debounce`: 1M events as fast as a channel delivers them, debounced.
 
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -39,7 +40,9 @@ fn main() {
 }
 
 fn three_stages(suite: &mut Suite, rt: &tokio::runtime::Runtime) {
-    let n = suite.scale(1_000_000);
+    // 250k rather than the 1M: with 11 interleaved rounds of five contenders (pumps
+    // alone takes ~5 µs an item) 1M would take minutes; per-item ratios do not change.
+    let n = suite.scale(250_000);
     suite.group("pipeline/3-stages", n, |g| {
         g.floor("hand-written mpsc chain", || {
             time_spawned(rt, || async move { assert_eq!(hand_chain(n).await, n) })
@@ -203,7 +206,7 @@ where
 
 fn skewed(suite: &mut Suite, rt: &tokio::runtime::Runtime) {
     const WORKERS: usize = 4;
-    let n = suite.scale(400);
+    let n = suite.scale(200);
     suite.group("pipeline/skewed", n, |g| {
         g.floor("guide's round-robin work queue", || {
             skewed_run(rt, "guide's round-robin work queue", move || async move {

@@ -41,6 +41,7 @@ const TW_KEYED: &str = "taskweave: KeyedRateLimiter (default: Tokio clock)";
 const GOVERNOR: &str = "governor (default: quanta clock)";
 const GOVERNOR_KEYED: &str = "governor keyed (default: quanta clock)";
 const SLOW_CALL: &str = "taskweave: Breaker + slow-call timing";
+const PIPELINE: &str = "taskweave-pipeline";
 
 /// The goals of issue 17 (and of the crates added since, which declare theirs here too).
 pub(crate) const GOALS: &[Goal] = &[
@@ -141,6 +142,27 @@ pub(crate) const GOALS: &[Goal] = &[
         "taskweave: fire-and-forget",
         "tokio-stream chunks_timeout",
         Kind::Faster(3.0),
+    ),
+    // Issue 18: within 1.2x of a hand-written channel chain, faster than every peer.
+    goal("pipeline/3-stages", PIPELINE, "", Kind::AtMost(1.2)),
+    goal("pipeline/3-stages", PIPELINE, "pumps", Kind::Faster(1.0)),
+    goal(
+        "pipeline/3-stages",
+        PIPELINE,
+        "futures buffered chain",
+        Kind::Faster(1.0),
+    ),
+    goal(
+        "pipeline/3-stages",
+        PIPELINE,
+        "guide's single-task Pipeline",
+        Kind::Faster(1.0),
+    ),
+    goal(
+        "pipeline/debounce",
+        "taskweave-pipeline debounce",
+        "",
+        Kind::AtMost(1.2),
     ),
 ];
 
