@@ -12,10 +12,11 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::build::Build;
 use crate::config::MAX_BRANCHES;
 use crate::ctx::Ctx;
 use crate::error::ConfigError;
-use crate::flow::{Build, Entry, Flow, Plan};
+use crate::flow::{Entry, Flow, Plan};
 use crate::metrics::{Fed, StageStats};
 use crate::send::{Sent, send};
 

@@ -2,34 +2,23 @@
 //! runs until [`Flow::build`].
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_core::Stream;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::config::{MAX_STAGES, StageConfig, validate_buffer};
-use crate::ctx::Ctx;
-use crate::dead_letter::{DeadLetter, DeadLetters};
-use crate::error::{BoxError, ConfigError, PipelineError};
-use crate::handle::PipelineHandle;
+use crate::build::Build;
+use crate::config::StageConfig;
+use crate::error::BoxError;
 use crate::keyed::KeyedTask;
 use crate::metrics::{Fed, StageStats};
-use crate::pipeline::Pipeline;
 use crate::source::Source;
 use crate::stage::{FilterMapFn, FlatMapFn, MapFn, Process, Stage, StageFn};
 use crate::worker::{StageTask, Worker};
-
-/// What the plan's closures need to spawn their tasks.
-pub(crate) struct Build {
-    pub(crate) ctx: Arc<Ctx>,
-    pub(crate) runtime: tokio::runtime::Handle,
-    pub(crate) dead_letters: Option<mpsc::Sender<DeadLetter>>,
-}
 
 /// Spawns the tasks of everything up to here, which send their output into the given sender.
 pub(crate) type Plan<T> = Box<dyn FnOnce(&Build, mpsc::Sender<T>) + Send>;
@@ -303,7 +292,8 @@ impl<T: Send + 'static> Flow<T> {
     /// order; items with different keys run concurrently, up to the stage's concurrency, and
     /// are emitted as they finish. A slow key holds back only its own items, until the items
     /// waiting for their key fill the stage's buffer (its second bound, after the channel in
-    /// front of it), when intake pauses.
+    /// front of it), when intake pauses. In its metrics, items waiting for their key count as
+    /// in flight.
     pub fn map_keyed<K, KF, U, E, F, Fut>(
         self,
         stage: impl Into<StageConfig>,
@@ -337,85 +327,5 @@ impl<T: Send + 'static> Flow<T> {
         S: Stage<T>,
     {
         self.then(stage.into(), StageFn(s))
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        if self.stages.len() > MAX_STAGES + 1 {
-            return Err(ConfigError::TooManyStages);
-        }
-        for config in self.stages.iter().filter_map(|e| e.config.as_ref()) {
-            config.validate(self.dead_letters.is_some())?;
-        }
-        crate::fanout::validate_hubs(&self.hubs)?;
-        validate_buffer(&Arc::from("output"), self.output_buffer)?;
-        if let Some(capacity) = self.source_buffer {
-            validate_buffer(&Arc::from("source"), capacity)?;
-        }
-        if let Some(capacity) = self.dead_letters {
-            validate_buffer(&Arc::from("dead letters"), capacity)?;
-        }
-        Ok(())
-    }
-
-    /// Validates the configuration and starts the pipeline: one task for the source and one
-    /// per stage, spawned on the current Tokio runtime.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] if a stage's concurrency, buffer or timeout is out of range, a stage
-    /// dead-letters without a dead-letter output, or there is no current runtime.
-    pub fn build(self) -> Result<Pipeline<T>, ConfigError> {
-        self.validate()?;
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
-        let close = match &self.token {
-            Some(token) => token.child_token(),
-            None => CancellationToken::new(),
-        };
-        let ctx = Arc::new(Ctx {
-            close,
-            abort: CancellationToken::new(),
-            aborted: Default::default(),
-            tracker: TaskTracker::new(),
-            failure: Mutex::new(None),
-            dead_letters_discarded: Default::default(),
-            delivered: Default::default(),
-            discarded: Default::default(),
-            stages: self
-                .stages
-                .iter()
-                .map(|e| (Arc::clone(&e.stats), e.fed_by.clone()))
-                .collect(),
-        });
-        let (dead_tx, dead_letters) = match self.dead_letters {
-            Some(capacity) => {
-                let (tx, rx) = mpsc::channel(capacity);
-                (Some(tx), Some(DeadLetters { rx }))
-            }
-            None => (None, None),
-        };
-        let build = Build {
-            ctx: Arc::clone(&ctx),
-            runtime: runtime.clone(),
-            dead_letters: dead_tx,
-        };
-        let (tx, rx) = mpsc::channel(self.output_buffer);
-        (self.plan)(&build, tx);
-        drop(build);
-        ctx.tracker.close();
-        if let Some(after) = self.deadline {
-            let ctx = Arc::clone(&ctx);
-            runtime.spawn(async move {
-                tokio::select! {
-                    () = tokio::time::sleep(after) => {
-                        if !ctx.tracker.is_empty() {
-                            ctx.fail(PipelineError::DeadlineExceeded(after));
-                        }
-                    }
-                    () = ctx.tracker.wait() => {}
-                }
-            });
-        }
-        tracing::debug!(stages = self.stages.len(), "pipeline started");
-        Ok(Pipeline::new(rx, PipelineHandle::new(ctx), dead_letters))
     }
 }

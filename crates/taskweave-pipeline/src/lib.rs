@@ -68,6 +68,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod build;
 mod config;
 mod ctx;
 mod dead_letter;
