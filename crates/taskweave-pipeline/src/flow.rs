@@ -136,7 +136,7 @@ impl<T: Send + 'static> Flow<T> {
     }
 
     /// Graceful stop by token: when `token` is cancelled, the pipeline does what
-    /// [`PipelineHandle::close`] does.
+    /// [`PipelineHandle::close`](crate::PipelineHandle::close) does.
     pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
         self.token = Some(token);
         self
@@ -144,7 +144,8 @@ impl<T: Send + 'static> Flow<T> {
 
     /// An overall deadline, counted from `build()`: when it passes, the pipeline is aborted
     /// (what it still holds is counted as dropped) and
-    /// [`PipelineHandle::finished`] returns [`PipelineError::DeadlineExceeded`].
+    /// [`PipelineHandle::finished`](crate::PipelineHandle::finished) returns
+    /// [`PipelineError::DeadlineExceeded`](crate::PipelineError::DeadlineExceeded).
     pub fn deadline(mut self, after: Duration) -> Self {
         self.deadline = Some(after);
         self
@@ -152,7 +153,7 @@ impl<T: Send + 'static> Flow<T> {
 
     /// Gives the pipeline a dead-letter output holding up to `capacity` letters, needed by any
     /// stage under [`ErrorPolicy::DeadLetter`](crate::ErrorPolicy::DeadLetter); take it with
-    /// [`Pipeline::dead_letters`].
+    /// [`Pipeline::dead_letters`](crate::Pipeline::dead_letters).
     pub fn dead_letters(mut self, capacity: usize) -> Self {
         self.dead_letters = Some(capacity);
         self
