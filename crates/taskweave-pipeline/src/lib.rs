@@ -76,6 +76,7 @@ mod error;
 mod fanout;
 mod flow;
 mod handle;
+mod inflight;
 mod integrations;
 mod keyed;
 mod metrics;

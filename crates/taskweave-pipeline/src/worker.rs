@@ -2,14 +2,11 @@
 //! in flight (in order or not), applies the error policy and hands results downstream.
 
 use std::any::Any;
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
-use futures_util::stream::{FuturesOrdered, FuturesUnordered, Stream, StreamExt};
+use futures_util::stream::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -17,42 +14,10 @@ use crate::config::{ErrorPolicy, StageConfig};
 use crate::ctx::Ctx;
 use crate::dead_letter::DeadLetter;
 use crate::error::{PipelineError, StageError, TimedOut};
+use crate::inflight::InFlight;
 use crate::metrics::StageStats;
 use crate::send::{Sent, send};
 use crate::stage::{Emit, Process};
-
-/// In-flight items, in input order or in completion order.
-enum InFlight<F: Future> {
-    Ordered(FuturesOrdered<F>),
-    Unordered(FuturesUnordered<F>),
-}
-
-impl<F: Future> InFlight<F> {
-    fn push(&mut self, fut: F) {
-        match self {
-            Self::Ordered(q) => q.push_back(fut),
-            Self::Unordered(q) => q.push(fut),
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Self::Ordered(q) => q.len(),
-            Self::Unordered(q) => q.len(),
-        }
-    }
-}
-
-impl<F: Future> Stream for InFlight<F> {
-    type Item = F::Output;
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
-        // Both queues are Unpin.
-        match self.get_mut() {
-            Self::Ordered(q) => q.poll_next_unpin(cx),
-            Self::Unordered(q) => q.poll_next_unpin(cx),
-        }
-    }
-}
 
 /// One finished item: its outcome, the kept input (for dead letters) and, if it was timed,
 /// when it started.
@@ -139,11 +104,7 @@ where
             let kept = keep.then(|| item.clone());
             call_one(process, item, kept, timed, timeout)
         };
-        let mut in_flight = if this.config.ordered {
-            InFlight::Ordered(FuturesOrdered::new())
-        } else {
-            InFlight::Unordered(FuturesUnordered::new())
-        };
+        let mut in_flight = InFlight::new(this.config.concurrency, this.config.ordered);
         let mut input_open = true;
         // One registration with the token for the stage's life, not one per item.
         let abort = this.ctx.abort.clone();
