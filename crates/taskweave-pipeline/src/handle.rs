@@ -45,7 +45,9 @@ impl PipelineHandle {
     }
 
     /// Graceful stop: the source stops taking items; every stage finishes what it holds and
-    /// flushes it downstream. Idempotent, returns at once.
+    /// flushes it downstream. Idempotent, returns at once. The source task sees it between
+    /// batches of items that were ready at once (at most 64), so a few more may be taken; they
+    /// go through like the rest.
     pub fn close(&self) {
         if !self.ctx.close.is_cancelled() {
             tracing::debug!("pipeline closing");
