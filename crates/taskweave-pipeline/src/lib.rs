@@ -26,8 +26,9 @@
 //!   failed + dropped ([`Metrics::reconciles`]). [`metrics`](PipelineHandle::metrics) also
 //!   gives per stage what is in flight and buffered, busy time and p50/p99 time per item; each
 //!   stage runs in a `tracing` span named `pipeline_stage`.
-//! - With the `limit` feature, [`Flow::rate_limit`] makes a `taskweave-limit` rate limiter a
-//!   stage; with `batch`, [`Flow::batched`] sends items through a `taskweave-batch` batcher.
+//! - Sibling crates behind features (none by default): `limit` (`Flow::rate_limit`: a rate
+//!   limiter as a stage), `batch` (`Flow::batched`: a batcher as a stage), `breaker`
+//!   (`Flow::map_with_breaker`) and `backoff` (`Flow::map_with_retry`) around a stage's work.
 //! - [`StreamOps`] adds time-based operators to any `Stream`: `debounce` (with `max_wait`),
 //!   `throttle` (leading/trailing), `sample`, `timeout_each` and `batch`.
 //!
