@@ -15,6 +15,7 @@
 //! | broadcast bus | `bus` | [`bus`] | fan events out by NATS-style topics with a lag policy per subscriber |
 //! | batching | `batch` | [`batch`] | turn many small writes into few large ones, flushing on size, age or weight |
 //! | rate and concurrency limits | `limit` | [`limit`] | GCRA rate limits, keyed limits with bounded memory, adaptive concurrency |
+//! | pipelines | `pipeline` | [`pipeline`] | chain typed async stages, each on its own task with a bounded buffer, per-stage concurrency and error policy; debounce, throttle, sample, batch |
 //! | the shared clock | `clock` | [`clock`] | the `Clock` that limits and breakers read: Tokio's (paused-time testable), manual, or TSC |
 //!
 //! Integrations: `tower` turns on the `tower::Layer`s of the enabled crates that have one
@@ -37,7 +38,9 @@
 //! - **Owning state behind a handle:** [`actor::Actor`], [`actor::ActorRef`],
 //!   [`actor::Supervisor`].
 //! - **Running many jobs:** [`pool::Pool`], [`pool::KeyedPool`], [`pool::FixedPool`].
-//! - **Moving events:** [`bus::Bus`] for fan-out, [`batch::Batcher`] for fan-in.
+//! - **Moving events:** [`bus::Bus`] for fan-out, [`batch::Batcher`] for fan-in,
+//!   [`pipeline::Flow`] for a chain of stages (validate → transform → enrich) with
+//!   backpressure and dead letters.
 //!
 //! [`prelude`] re-exports the handful of types above that do not clash with each other.
 //!
@@ -91,6 +94,11 @@ pub use taskweave_clock as clock;
 #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
 #[doc(inline)]
 pub use taskweave_limit as limit;
+
+#[cfg(feature = "pipeline")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pipeline")))]
+#[doc(inline)]
+pub use taskweave_pipeline as pipeline;
 
 #[cfg(feature = "pool")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pool")))]

@@ -67,6 +67,13 @@ const TW_KEYED: &str = "taskweave: KeyedRateLimiter (default: Tokio clock)";
 const GOVERNOR: &str = "governor (default: quanta clock)";
 const GOVERNOR_KEYED: &str = "governor keyed (default: quanta clock)";
 const SLOW_CALL: &str = "taskweave: Breaker + slow-call timing";
+const PIPELINE: &str = "taskweave-pipeline";
+const WHY_PIPELINE_FLOOR: &str = "The floor is one task per stage that only moves items; each \
+    pipeline stage also keeps up to 4 items in flight, counts every item, applies the error \
+    policy and catches panics. The channels dominate the profile of both.";
+const WHY_ONE_TASK: &str = "With steps that cost nanoseconds, one task that never crosses a \
+    channel beats any design with a task per stage: the single-task contenders measure the \
+    channels, not the work. The pipeline pays off when steps wait or must overlap.";
 
 /// The goals of issue 17 (and of the crates added since, which declare theirs here too).
 pub(crate) const GOALS: &[Goal] = &[
@@ -180,6 +187,29 @@ pub(crate) const GOALS: &[Goal] = &[
         "taskweave: fire-and-forget",
         "tokio-stream chunks_timeout",
         Kind::Faster(3.0),
+    ),
+    // Issue 18: within 1.2x of a hand-written channel chain, faster than every peer.
+    goal("pipeline/3-stages", PIPELINE, "", Kind::AtMost(1.2)).why(WHY_PIPELINE_FLOOR),
+    goal("pipeline/3-stages", PIPELINE, "pumps", Kind::Faster(1.0)),
+    goal(
+        "pipeline/3-stages",
+        PIPELINE,
+        "futures buffered chain",
+        Kind::Faster(1.0),
+    )
+    .why(WHY_ONE_TASK),
+    goal(
+        "pipeline/3-stages",
+        PIPELINE,
+        "guide's single-task Pipeline",
+        Kind::Faster(1.0),
+    )
+    .why(WHY_ONE_TASK),
+    goal(
+        "pipeline/debounce",
+        "taskweave-pipeline debounce",
+        "",
+        Kind::AtMost(1.2),
     ),
 ];
 
