@@ -71,9 +71,9 @@ const PIPELINE: &str = "taskweave-pipeline";
 const WHY_PIPELINE_FLOOR: &str = "The floor is one task per stage that only moves items; each \
     pipeline stage also keeps up to 4 items in flight, counts every item, applies the error \
     policy and catches panics. The channels dominate the profile of both.";
-const WHY_ONE_TASK: &str = "With steps that cost nanoseconds, one task that never crosses a \
-    channel beats any design with a task per stage: the single-task contenders measure the \
-    channels, not the work. The pipeline pays off when steps wait or must overlap.";
+const WHY_ONE_TASK: &str = "The single-task contenders never cross a channel: when a step's \
+    wait is as short as one yield to the scheduler, that saving weighs as much as overlapping \
+    the stages. The pipeline pays off as steps wait longer.";
 
 /// The goals of issue 17 (and of the crates added since, which declare theirs here too).
 pub(crate) const GOALS: &[Goal] = &[
