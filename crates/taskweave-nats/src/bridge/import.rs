@@ -1,0 +1,238 @@
+//! The importer task: NATS (core or a durable JetStream consumer) → the local bus.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::{self, AckKind};
+use async_nats::{HeaderMap, Subject};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use taskweave_bus::{Bus, PublishError};
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::{Counters, add};
+use crate::codec::Codec;
+use crate::wire::{self, Tracker, Verdict};
+
+/// How many messages a durable importer asks for at once, and how long a pull waits.
+const BATCH: usize = 64;
+const PULL_EXPIRES: Duration = Duration::from_millis(500);
+
+thread_local! {
+    /// Set while an importer polls its publish to the local bus. The bus runs subscription
+    /// filters in the publisher's poll, so the exporters' filter sees it and skips imported
+    /// messages: nothing received from NATS is sent back (no echo loop).
+    static IMPORTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the current poll is an importer's publish.
+pub(super) fn importing() -> bool {
+    IMPORTING.with(Cell::get)
+}
+
+/// Marks every poll of the inner future as an importer's publish.
+struct Importing<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for Importing<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let before = IMPORTING.with(|flag| flag.replace(true));
+        let polled = self.0.as_mut().poll(cx);
+        IMPORTING.with(|flag| flag.set(before));
+        polled
+    }
+}
+
+/// A durable consumer, and the backoff between failed pulls.
+pub(super) struct Durable {
+    consumer: PullConsumer,
+    failures: u32,
+}
+
+impl Durable {
+    pub(super) fn new(consumer: PullConsumer) -> Self {
+        Self {
+            consumer,
+            failures: 0,
+        }
+    }
+}
+
+pub(super) enum Source {
+    Core(async_nats::Subscriber),
+    Durable(Durable),
+}
+
+pub(super) struct Importer<T, C> {
+    pub(super) bus: Bus<T>,
+    pub(super) codec: Arc<C>,
+    pub(super) origin: Arc<str>,
+    pub(super) tracker: Tracker,
+    pub(super) counters: Arc<Counters>,
+    pub(super) intake: CancellationToken,
+    pub(super) hard: CancellationToken,
+}
+
+/// What became of one received message.
+enum Fate {
+    Delivered,
+    /// Skipped for good (an echo, a duplicate, undecodable): acknowledge it.
+    Skipped,
+    /// The local bus refused it: leave it for redelivery and stop.
+    Refused,
+}
+
+impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
+    pub(super) async fn run(mut self, source: Source) {
+        match source {
+            Source::Core(sub) => self.run_core(sub).await,
+            Source::Durable(durable) => self.run_durable(durable).await,
+        }
+        tracing::debug!(origin = %self.origin, "importer stopped");
+    }
+
+    async fn run_core(&mut self, mut sub: async_nats::Subscriber) {
+        let mut draining = false;
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = self.hard.cancelled() => return,
+                () = self.intake.cancelled(), if !draining => {
+                    // Unsubscribe; what the client already received is still imported.
+                    draining = true;
+                    if let Err(error) = sub.drain().await {
+                        tracing::debug!(%error, "unsubscribing failed");
+                        return;
+                    }
+                    continue;
+                }
+                next = sub.next() => next,
+            };
+            let Some(msg) = next else { return };
+            let fate = self
+                .deliver(&msg.subject, msg.headers.as_ref(), &msg.payload)
+                .await;
+            if matches!(fate, Fate::Refused) {
+                return;
+            }
+        }
+    }
+
+    async fn run_durable(&mut self, mut durable: Durable) {
+        while !self.intake.is_cancelled() && !self.hard.is_cancelled() {
+            let pulled = durable
+                .consumer
+                .batch()
+                .max_messages(BATCH)
+                .expires(PULL_EXPIRES)
+                .messages()
+                .await;
+            let mut batch = match pulled {
+                Ok(batch) => batch,
+                Err(error) => {
+                    durable.failures += 1;
+                    let pause = Duration::from_millis(50 << durable.failures.min(5));
+                    tracing::debug!(%error, ?pause, "pull failed; retrying");
+                    tokio::select! {
+                        () = self.hard.cancelled() => return,
+                        () = self.intake.cancelled() => return,
+                        () = tokio::time::sleep(pause) => continue,
+                    }
+                }
+            };
+            durable.failures = 0;
+            // A pulled batch is finished even after `close`: its messages are ours until
+            // acknowledged, and the pull expires shortly.
+            loop {
+                let next = tokio::select! {
+                    biased;
+                    () = self.hard.cancelled() => return,
+                    next = batch.next() => next,
+                };
+                let msg = match next {
+                    None => break,
+                    Some(Ok(msg)) => msg,
+                    Some(Err(error)) => {
+                        tracing::debug!(%error, "pull interrupted");
+                        break;
+                    }
+                };
+                if msg.info().is_ok_and(|info| info.delivered > 1) {
+                    add(&self.counters.redeliveries, 1);
+                }
+                match self
+                    .deliver(&msg.subject, msg.headers.as_ref(), &msg.payload)
+                    .await
+                {
+                    Fate::Delivered | Fate::Skipped => ack(&msg).await,
+                    Fate::Refused => {
+                        let _ = msg.ack_with(AckKind::Nak(None)).await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn deliver(
+        &mut self,
+        subject: &Subject,
+        headers: Option<&HeaderMap>,
+        payload: &Bytes,
+    ) -> Fate {
+        if let Some(stamp) = wire::stamp(headers) {
+            if stamp.origin == &*self.origin {
+                return Fate::Skipped;
+            }
+            match self.tracker.observe(&stamp, subject.as_str()) {
+                Verdict::InOrder => {}
+                Verdict::Gap { missed } => self.counters.gap(stamp.origin, subject, missed),
+                Verdict::Duplicate => {
+                    add(&self.counters.duplicates, 1);
+                    return Fate::Skipped;
+                }
+            }
+        }
+        let msg = match self.codec.decode(payload) {
+            Ok(msg) => msg,
+            Err(error) => {
+                add(&self.counters.undecodable, 1);
+                tracing::warn!(%subject, %error, "imported message dropped: cannot decode");
+                return Fate::Skipped;
+            }
+        };
+        let published = tokio::select! {
+            published = Importing(Box::pin(self.bus.publish(subject.as_str(), msg))) => published,
+            () = self.hard.cancelled() => return Fate::Refused,
+        };
+        match published {
+            Ok(_) => {
+                add(&self.counters.imported, 1);
+                Fate::Delivered
+            }
+            Err(PublishError::InvalidSubject(_, error)) => {
+                add(&self.counters.refused, 1);
+                tracing::warn!(%subject, %error, "imported message refused by the local bus");
+                Fate::Skipped
+            }
+            Err(_) => {
+                add(&self.counters.refused, 1);
+                tracing::debug!(%subject, "local bus closed: importer stops");
+                Fate::Refused
+            }
+        }
+    }
+}
+
+async fn ack(msg: &jetstream::Message) {
+    if let Err(error) = msg.ack().await {
+        // The server redelivers it after `ack_wait`; the sequence check skips it then.
+        tracing::debug!(%error, "acknowledgement not sent");
+    }
+}

@@ -1,0 +1,36 @@
+//! Shared by the integration tests: a real server per test, and waiting for conditions.
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use taskweave_nats::Connection;
+use taskweave_nats::testing::NatsServer;
+
+/// Starts a server for one test; fails the test, clearly, when nats-server is missing.
+pub fn server(jetstream: bool) -> NatsServer {
+    let builder = NatsServer::builder();
+    let builder = if jetstream { builder.jetstream() } else { builder };
+    builder
+        .start()
+        .unwrap_or_else(|e| panic!("cannot start nats-server for this test: {e}"))
+}
+
+pub async fn connect(server: &NatsServer) -> Connection {
+    Connection::connect(server.url())
+        .await
+        .expect("connect to the test server")
+}
+
+/// Polls `condition` every 10 ms until it holds; panics after `limit` naming `what`.
+pub async fn eventually(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub const LIMIT: Duration = Duration::from_secs(20);
