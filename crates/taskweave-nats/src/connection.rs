@@ -30,7 +30,11 @@ impl fmt::Debug for ConnectionBuilder {
 
 impl ConnectionBuilder {
     /// Authenticates with a user and password.
-    pub fn user_and_password(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+    pub fn user_and_password(
+        mut self,
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
         self.options = self.options.user_and_password(user.into(), password.into());
         self
     }
@@ -92,7 +96,9 @@ impl ConnectionBuilder {
             .connect(self.url.as_str())
             .await
             .map_err(|e| match e.kind() {
-                ConnectErrorKind::ServerParse => Error::InvalidUrl { url: self.url.clone() },
+                ConnectErrorKind::ServerParse => Error::InvalidUrl {
+                    url: self.url.clone(),
+                },
                 ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => {
                     Error::Auth(Box::new(e))
                 }
@@ -117,7 +123,10 @@ pub(crate) fn reconnect_delay(backoff: &Backoff, attempts: usize) -> Duration {
         return backoff.max_delay().unwrap_or(Duration::from_millis(100));
     }
     let index = attempts.saturating_sub(1).min(len - 1);
-    backoff.iter().nth(index).unwrap_or(Duration::from_millis(100))
+    backoff
+        .iter()
+        .nth(index)
+        .unwrap_or(Duration::from_millis(100))
 }
 
 #[derive(Debug)]
@@ -145,7 +154,10 @@ impl Health {
             }
             Event::SlowConsumer(sid) => {
                 self.slow_consumer.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(sid, "NATS subscription too slow: the client dropped messages");
+                tracing::warn!(
+                    sid,
+                    "NATS subscription too slow: the client dropped messages"
+                );
             }
             other => tracing::debug!(event = %other, "NATS event"),
         }

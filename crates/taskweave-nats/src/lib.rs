@@ -85,14 +85,13 @@ pub mod testing;
 mod wire;
 
 pub use bridge::{
-    Bridge, BridgeBuilder, DEFAULT_BUFFER, MAX_BUFFER, Metrics, OriginGaps, Replay,
-    ShutdownReport,
+    Bridge, BridgeBuilder, DEFAULT_BUFFER, MAX_BUFFER, Metrics, OriginGaps, Replay, ShutdownReport,
 };
+pub use codec::Codec;
 #[cfg(feature = "json")]
 pub use codec::Json;
 #[cfg(feature = "postcard")]
 pub use codec::Postcard;
-pub use codec::Codec;
 pub use connection::{Connection, ConnectionBuilder, ConnectionMetrics};
 pub use error::{BoxError, ConfigError, Error};
 pub use queue::{

@@ -164,7 +164,10 @@ impl NatsServer {
                 self.kill();
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("nats-server did not listen on port {} within 10 s", self.port),
+                    format!(
+                        "nats-server did not listen on port {} within 10 s",
+                        self.port
+                    ),
                 ));
             }
             std::thread::sleep(Duration::from_millis(10));

@@ -57,16 +57,18 @@ pub(crate) enum Verdict {
     Duplicate,
 }
 
+/// One sender's stream of one subject: `(origin, instance, subject)`.
+type StreamKey = (Arc<str>, Arc<str>, Arc<str>);
+
 /// The last sequence seen per `(origin, instance, subject)`.
 #[derive(Debug, Default)]
 pub(crate) struct Tracker {
-    last: HashMap<(Arc<str>, Arc<str>, Arc<str>), u64>,
+    last: HashMap<StreamKey, u64>,
     pub(crate) resets: u64,
 }
 
 impl Tracker {
     pub(crate) fn observe(&mut self, stamp: &Stamp<'_>, subject: &str) -> Verdict {
-        // Allocation only on the first message of a stream: look up by borrowed parts first.
         let key = (
             Arc::<str>::from(stamp.origin),
             Arc::<str>::from(stamp.instance),
@@ -88,7 +90,10 @@ impl Tracker {
         if self.last.len() >= MAX_TRACKED {
             self.last.clear();
             self.resets += 1;
-            tracing::warn!(max = MAX_TRACKED, "too many sender streams tracked: starting afresh");
+            tracing::warn!(
+                max = MAX_TRACKED,
+                "too many sender streams tracked: starting afresh"
+            );
         }
         self.last.insert(key, stamp.seq);
         // The first message seen from a stream sets the baseline: an importer that starts

@@ -38,7 +38,10 @@ async fn server_killed_mid_stream_loss_is_counted_exactly() {
         published += 1;
         bus_a.publish("ticks", published).await.unwrap();
     }
-    eventually(LIMIT, "first half imported", || importer.metrics().imported >= 100).await;
+    eventually(LIMIT, "first half imported", || {
+        importer.metrics().imported >= 100
+    })
+    .await;
     server.kill();
     for _ in 0..500 {
         published += 1;
@@ -55,7 +58,10 @@ async fn server_killed_mid_stream_loss_is_counted_exactly() {
     let deadline = tokio::time::Instant::now() + LIMIT;
     let mut got = 0u64;
     while last_seen <= 1000 {
-        assert!(tokio::time::Instant::now() < deadline, "nothing arrived after the restart");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing arrived after the restart"
+        );
         published += 1;
         bus_a.publish("ticks", published).await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -71,7 +77,12 @@ async fn server_killed_mid_stream_loss_is_counted_exactly() {
         last_seen,
         "every message up to the last one received is received or counted lost: {metrics:?}"
     );
-    assert!(metrics.gaps_by_origin.iter().all(|g| g.origin == "exporter"));
+    assert!(
+        metrics
+            .gaps_by_origin
+            .iter()
+            .all(|g| g.origin == "exporter")
+    );
     let gaps: u64 = metrics.gaps_by_origin.iter().map(|g| g.missed).sum();
     assert_eq!(gaps, metrics.gaps);
     assert!(conn_a.metrics().reconnects >= 1);
@@ -94,12 +105,19 @@ async fn while_disconnected_the_buffer_is_bounded_and_overflow_is_counted() {
         .build()
         .await
         .unwrap();
-    let importer = Bridge::builder(&conn_b, &bus_b, Json).import("ticks").build().await.unwrap();
+    let importer = Bridge::builder(&conn_b, &bus_b, Json)
+        .import("ticks")
+        .build()
+        .await
+        .unwrap();
     server.kill();
     eventually(LIMIT, "disconnect noticed", || !exporter.is_connected()).await;
     for i in 1..=32u64 {
         bus_a.publish("ticks", i).await.unwrap();
-        eventually(LIMIT, "message buffered", || exporter.metrics().buffered == i as usize).await;
+        eventually(LIMIT, "message buffered", || {
+            exporter.metrics().buffered == i as usize
+        })
+        .await;
     }
     // The buffer is full: the exporter stops reading and the local lag policy applies.
     for i in 33..=200u64 {

@@ -11,13 +11,21 @@ async fn fan_out_to_both_replicas_without_echo() {
     let server = server(false);
     let (conn_a, conn_b) = (connect(&server).await, connect(&server).await);
     let (bus_a, bus_b): (Bus<u64>, Bus<u64>) = (Bus::new(1024), Bus::new(1024));
-    let mut local_a = bus_a.subscription("orders.>").lag_policy(LagPolicy::Block).build().unwrap();
+    let mut local_a = bus_a
+        .subscription("orders.>")
+        .lag_policy(LagPolicy::Block)
+        .build()
+        .unwrap();
     let mut created_b = bus_b
         .subscription("orders.*.created")
         .lag_policy(LagPolicy::Block)
         .build()
         .unwrap();
-    let mut all_b = bus_b.subscription("orders.>").lag_policy(LagPolicy::Block).build().unwrap();
+    let mut all_b = bus_b
+        .subscription("orders.>")
+        .lag_policy(LagPolicy::Block)
+        .build()
+        .unwrap();
     let bridge_a = Bridge::builder(&conn_a, &bus_a, Json)
         .name("a")
         .export("orders.>")
@@ -35,14 +43,22 @@ async fn fan_out_to_both_replicas_without_echo() {
 
     const N: u64 = 200;
     for i in 0..N {
-        let subject = if i % 2 == 0 { "orders.eu.created" } else { "orders.eu.shipped" };
+        let subject = if i % 2 == 0 {
+            "orders.eu.created"
+        } else {
+            "orders.eu.shipped"
+        };
         bus_a.publish(subject, i).await.unwrap();
     }
     // B sees every message, under its original subject, in order per subject.
     for i in 0..N {
         let envelope = all_b.recv_with_subject().await.unwrap();
         assert_eq!(*envelope.message(), i);
-        let expected = if i % 2 == 0 { "orders.eu.created" } else { "orders.eu.shipped" };
+        let expected = if i % 2 == 0 {
+            "orders.eu.created"
+        } else {
+            "orders.eu.shipped"
+        };
         assert_eq!(envelope.subject(), expected);
     }
     for i in (0..N).step_by(2) {
@@ -51,7 +67,11 @@ async fn fan_out_to_both_replicas_without_echo() {
     // And from B to A.
     bus_b.publish("orders.us.created", 1000).await.unwrap();
     for i in 0..N {
-        assert_eq!(local_a.recv().await.unwrap(), i, "A's own messages, once each");
+        assert_eq!(
+            local_a.recv().await.unwrap(),
+            i,
+            "A's own messages, once each"
+        );
     }
     assert_eq!(local_a.recv().await.unwrap(), 1000);
 
@@ -92,8 +112,14 @@ async fn postcard_codec_carries_structs() {
         .await
         .unwrap();
     conn_b.client().flush().await.unwrap();
-    let order = Order { id: 9, region: "eu".into() };
-    bus_a.publish("orders.eu.created", order.clone()).await.unwrap();
+    let order = Order {
+        id: 9,
+        region: "eu".into(),
+    };
+    bus_a
+        .publish("orders.eu.created", order.clone())
+        .await
+        .unwrap();
     assert_eq!(sub.recv().await.unwrap(), order);
     eventually(LIMIT, "imported counted", || b.metrics().imported == 1).await;
 }

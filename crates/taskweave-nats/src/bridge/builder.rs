@@ -189,7 +189,9 @@ where
             });
         }
         if self.capacity == 0 {
-            return Err(ConfigError::Zero { setting: "capacity" });
+            return Err(ConfigError::Zero {
+                setting: "capacity",
+            });
         }
         if self.capacity > taskweave_bus::MAX_CAPACITY {
             return Err(ConfigError::TooLarge {
@@ -211,7 +213,9 @@ where
             subject::pattern(&import.pattern)?;
             subject::name("consumer", &import.consumer)?;
             if import.replay == Replay::LastN(0) {
-                return Err(ConfigError::Zero { setting: "Replay::LastN" });
+                return Err(ConfigError::Zero {
+                    setting: "Replay::LastN",
+                });
             }
         }
         let durable = self.exports.iter().any(|(_, d)| *d) || !self.durable_imports.is_empty();
@@ -292,7 +296,7 @@ where
                     )
                     .await
                     .map_err(js_error)?;
-                durables.push(Durable::new(consumer));
+                durables.push(Box::new(Durable::new(consumer)));
             }
         }
 
@@ -345,6 +349,7 @@ where
         for source in importers {
             let importer = Importer {
                 bus: self.bus.clone(),
+                client: self.conn.client().clone(),
                 codec: Arc::clone(&codec),
                 origin: Arc::clone(&name),
                 tracker: Default::default(),

@@ -100,7 +100,9 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
         }
         let discarded = self.buffer.len();
         if discarded > 0 {
-            self.counters.buffered.fetch_sub(discarded, Ordering::Relaxed);
+            self.counters
+                .buffered
+                .fetch_sub(discarded, Ordering::Relaxed);
             add(&self.counters.discarded, discarded as u64);
             tracing::warn!(origin = %self.origin, discarded, "exporter aborted: buffered messages discarded");
         }

@@ -11,7 +11,7 @@ use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind};
 use async_nats::{HeaderMap, Subject};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use taskweave_bus::{Bus, PublishError};
 use tokio_util::sync::CancellationToken;
 
@@ -66,11 +66,12 @@ impl Durable {
 
 pub(super) enum Source {
     Core(async_nats::Subscriber),
-    Durable(Durable),
+    Durable(Box<Durable>),
 }
 
 pub(super) struct Importer<T, C> {
     pub(super) bus: Bus<T>,
+    pub(super) client: async_nats::Client,
     pub(super) codec: Arc<C>,
     pub(super) origin: Arc<str>,
     pub(super) tracker: Tracker,
@@ -92,29 +93,37 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
     pub(super) async fn run(mut self, source: Source) {
         match source {
             Source::Core(sub) => self.run_core(sub).await,
-            Source::Durable(durable) => self.run_durable(durable).await,
+            Source::Durable(durable) => self.run_durable(*durable).await,
         }
         tracing::debug!(origin = %self.origin, "importer stopped");
     }
 
     async fn run_core(&mut self, mut sub: async_nats::Subscriber) {
-        let mut draining = false;
         loop {
             let next = tokio::select! {
                 biased;
                 () = self.hard.cancelled() => return,
-                () = self.intake.cancelled(), if !draining => {
-                    // Unsubscribe; what the client already received is still imported.
-                    draining = true;
-                    if let Err(error) = sub.drain().await {
-                        tracing::debug!(%error, "unsubscribing failed");
-                        return;
-                    }
-                    continue;
-                }
+                () = self.intake.cancelled() => break,
                 next = sub.next() => next,
             };
             let Some(msg) = next else { return };
+            let fate = self
+                .deliver(&msg.subject, msg.headers.as_ref(), &msg.payload)
+                .await;
+            if matches!(fate, Fate::Refused) {
+                return;
+            }
+        }
+        // Closing: unsubscribe, and import what the client already received. The flush's
+        // round trip puts every message the server sent before the unsubscription in the
+        // subscriber's queue.
+        if let Err(error) = sub.unsubscribe().await {
+            tracing::debug!(%error, "unsubscribing failed");
+        }
+        if let Err(error) = self.client.flush().await {
+            tracing::debug!(%error, "flush after unsubscribing failed");
+        }
+        while let Some(Some(msg)) = sub.next().now_or_never() {
             let fate = self
                 .deliver(&msg.subject, msg.headers.as_ref(), &msg.payload)
                 .await;

@@ -133,7 +133,9 @@ impl<T: Send + 'static, C: Codec<T>> WorkQueueBuilder<T, C> {
             }
         }
         if self.ack_wait.is_zero() {
-            return Err(ConfigError::Zero { setting: "ack_wait" });
+            return Err(ConfigError::Zero {
+                setting: "ack_wait",
+            });
         }
         Ok(())
     }
@@ -278,7 +280,9 @@ impl<T: Send + 'static, C: Codec<T>> WorkQueue<T, C> {
     /// Not cancel safe: the job may be stored without the sequence being returned.
     pub async fn submit(&self, job: &T) -> Result<u64, Error> {
         let payload = self.inner.codec.encode(job).map_err(Error::Codec)?;
-        self.inner.conn.check_size(payload.len() + self.inner.subject.len())?;
+        self.inner
+            .conn
+            .check_size(payload.len() + self.inner.subject.len())?;
         let ack = self
             .inner
             .context

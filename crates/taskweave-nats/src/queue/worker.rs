@@ -320,7 +320,10 @@ impl<C, F> Job<C, F> {
         match outcome {
             None => {
                 bump(&self.counters.abandoned);
-                tracing::warn!(delivered, "job abandoned by abort: JetStream will redeliver it");
+                tracing::warn!(
+                    delivered,
+                    "job abandoned by abort: JetStream will redeliver it"
+                );
             }
             Some(Ok(())) => {
                 bump(&self.counters.succeeded);
@@ -346,14 +349,13 @@ impl<C, F> Job<C, F> {
         let mut headers = HeaderMap::new();
         headers.insert("Taskweave-Subject", msg.subject.as_str());
         headers.insert("Taskweave-Deliveries", delivered.to_string().as_str());
-        headers.insert("Taskweave-Error", reason.replace(['\r', '\n'], " ").as_str());
+        headers.insert(
+            "Taskweave-Error",
+            reason.replace(['\r', '\n'], " ").as_str(),
+        );
         let client = self.queue.conn.client();
         let sent = client
-            .publish_with_headers(
-                self.queue.dead_letter.clone(),
-                headers,
-                msg.payload.clone(),
-            )
+            .publish_with_headers(self.queue.dead_letter.clone(), headers, msg.payload.clone())
             .await;
         match sent {
             Ok(()) => {

@@ -8,8 +8,17 @@ use taskweave_nats::testing::NatsServer;
 
 /// Starts a server for one test; fails the test, clearly, when nats-server is missing.
 pub fn server(jetstream: bool) -> NatsServer {
+    // `RUST_LOG=taskweave_nats=debug` shows the bridge's state changes.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let builder = NatsServer::builder();
-    let builder = if jetstream { builder.jetstream() } else { builder };
+    let builder = if jetstream {
+        builder.jetstream()
+    } else {
+        builder
+    };
     builder
         .start()
         .unwrap_or_else(|e| panic!("cannot start nats-server for this test: {e}"))
