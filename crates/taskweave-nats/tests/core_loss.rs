@@ -31,7 +31,6 @@ async fn server_killed_mid_stream_loss_is_counted_exactly() {
         .build()
         .await
         .unwrap();
-    conn_b.client().flush().await.unwrap();
 
     let mut published = 0u64;
     for _ in 0..500 {

@@ -111,7 +111,6 @@ async fn postcard_codec_carries_structs() {
         .build()
         .await
         .unwrap();
-    conn_b.client().flush().await.unwrap();
     let order = Order {
         id: 9,
         region: "eu".into(),

@@ -310,6 +310,15 @@ where
                 .map_err(|e| Error::Connect(Box::new(e)))?;
             importers.push(super::import::Source::Core(sub));
         }
+        if !self.imports.is_empty() {
+            // When `build` returns, the server knows the subscriptions: a message published
+            // afterwards, from any connection, is imported.
+            self.conn
+                .client()
+                .flush()
+                .await
+                .map_err(|e| Error::Connect(Box::new(e)))?;
+        }
         importers.extend(durables.into_iter().map(super::import::Source::Durable));
 
         let mut exporters = Vec::new();
