@@ -1,7 +1,7 @@
 //! `actor/ask-100k`: 100k sequential ask round trips to a counter actor.
 //! `actor/tell-1m`: 1M tells to a counter actor, then one ask (so every tell was handled).
 //!
-//! Contenders: the hand-written `mpsc(1024)` + `oneshot` handle (baseline), kameo, ractor and
+//! Contenders: the hand-written `mpsc(1024)` + `oneshot` handle (the floor), kameo, ractor and
 //! `taskweave_actor`, each with a 1024-message mailbox where it has one (ractor's is
 //! unbounded). Measured from a spawned task on a 2-worker runtime; spawning and stopping the
 //! actor are not timed.
@@ -9,17 +9,14 @@
 use std::future::Future;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use taskweave_benches::{multi_thread, time_spawned, workload_group};
+use taskweave_benches::{Suite, multi_thread, time_spawned};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 
-const ASKS: u64 = 100_000;
-const TELLS: u64 = 1_000_000;
 const MAILBOX: usize = 1024;
 
-/// Times `workload(handle)` for `iters` iterations, each with a fresh actor from `spawn`.
-fn measure<H, S, SF, W, WF>(rt: &Runtime, iters: u64, spawn: S, workload: W) -> Duration
+/// Times `workload(handle)` with a fresh actor from `spawn` (spawning is not timed).
+fn measure<H, S, SF, W, WF>(rt: &Runtime, spawn: S, workload: W) -> Duration
 where
     H: Send + 'static,
     S: Fn() -> SF,
@@ -27,12 +24,8 @@ where
     W: Fn(H) -> WF,
     WF: Future<Output = ()> + Send + 'static,
 {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let handle = rt.block_on(spawn());
-        total += time_spawned(rt, || workload(handle));
-    }
-    total
+    let handle = rt.block_on(spawn());
+    time_spawned(rt, || workload(handle))
 }
 
 mod baseline {
@@ -207,47 +200,42 @@ async fn spawn_ractor() -> ractor::ActorRef<ractor_counter::Msg> {
     actor
 }
 
-fn ask_100k(c: &mut Criterion) {
-    let mut group = workload_group(c, "actor/ask-100k", ASKS);
-    // A runtime per contender, so that no contender's leftover tasks run during another's.
-    group.bench_function("baseline: mpsc(1024) + oneshot", |b| {
-        let rt = multi_thread(2);
-        let spawn = || async { baseline::Handle::spawn() };
-        b.iter_custom(|iters| {
-            measure(&rt, iters, spawn, |handle| async move {
-                for _ in 0..ASKS {
+/// One runtime per contender, so that no contender's leftover tasks run during another's.
+fn runtimes() -> [Runtime; 4] {
+    std::array::from_fn(|_| multi_thread(2))
+}
+
+fn ask_100k(suite: &mut Suite) {
+    let asks = suite.scale(100_000);
+    let [floor, ours, kameo, ractor] = runtimes();
+    suite.group("actor/ask-100k", asks, |g| {
+        g.floor("mpsc(1024) + oneshot", || {
+            let spawn = || async { baseline::Handle::spawn() };
+            measure(&floor, spawn, |handle| async move {
+                for _ in 0..asks {
                     assert_eq!(handle.get().await, 0);
                 }
             })
         });
-    });
-    group.bench_function("taskweave: Actor", |b| {
-        let rt = multi_thread(2);
-        b.iter_custom(|iters| {
-            measure(&rt, iters, spawn_ours, |actor| async move {
-                for _ in 0..ASKS {
+        g.ours("taskweave: Actor", || {
+            measure(&ours, spawn_ours, |actor| async move {
+                for _ in 0..asks {
                     assert_eq!(actor.ask(ours::Msg::Get).await.expect("replies"), 0);
                 }
             })
         });
-    });
-    group.bench_function("kameo", |b| {
-        let rt = multi_thread(2);
-        b.iter_custom(|iters| {
-            measure(&rt, iters, spawn_kameo, |actor| async move {
-                for _ in 0..ASKS {
+        g.peer("kameo", || {
+            measure(&kameo, spawn_kameo, |actor| async move {
+                for _ in 0..asks {
                     let count = actor.ask(kameo_counter::Get).await.expect("replies");
                     assert_eq!(count, 0);
                 }
                 actor.kill();
             })
         });
-    });
-    group.bench_function("ractor", |b| {
-        let rt = multi_thread(2);
-        b.iter_custom(|iters| {
-            measure(&rt, iters, spawn_ractor, |actor| async move {
-                for _ in 0..ASKS {
+        g.peer("ractor", || {
+            measure(&ractor, spawn_ractor, |actor| async move {
+                for _ in 0..asks {
                     let count = ractor::call!(actor, ractor_counter::Msg::Get).expect("replies");
                     assert_eq!(count, 0);
                 }
@@ -255,44 +243,47 @@ fn ask_100k(c: &mut Criterion) {
             })
         });
     });
-    group.finish();
 }
 
-fn tell_1m(c: &mut Criterion) {
-    let mut group = workload_group(c, "actor/tell-1m", TELLS);
-    group.bench_function("baseline: mpsc(1024) + oneshot", |b| {
-        let rt = multi_thread(2);
-        let spawn = || async { baseline::Handle::spawn() };
-        b.iter_custom(|iters| {
-            measure(&rt, iters, spawn, |handle| async move {
-                for _ in 0..TELLS {
+fn tell_1m(suite: &mut Suite) {
+    let tells = suite.scale(1_000_000);
+    let [floor, ours, kameo, ractor] = runtimes();
+    suite.group("actor/tell-1m", tells, |g| {
+        g.floor("mpsc(1024) + oneshot", || {
+            let spawn = || async { baseline::Handle::spawn() };
+            measure(&floor, spawn, |handle| async move {
+                for _ in 0..tells {
                     handle.inc().await;
                 }
-                assert_eq!(handle.get().await, TELLS);
+                assert_eq!(handle.get().await, tells);
             })
         });
-    });
-    group.bench_function("taskweave: Actor", |b| {
-        let rt = multi_thread(2);
-        b.iter_custom(|iters| {
-            measure(&rt, iters, spawn_ours, |actor| async move {
-                for _ in 0..TELLS {
+        g.ours("taskweave: Actor", || {
+            measure(&ours, spawn_ours, |actor| async move {
+                for _ in 0..tells {
                     actor.tell(ours::Msg::Inc).await.expect("accepts");
                 }
-                assert_eq!(actor.ask(ours::Msg::Get).await.expect("replies"), TELLS);
+                assert_eq!(actor.ask(ours::Msg::Get).await.expect("replies"), tells);
             })
         });
-    });
-    group.bench_function("kameo", |b| {
-        let rt = multi_thread(2);
-        b.iter_custom(|iters| {
-            measure(&rt, iters, spawn_kameo, |actor| async move {
-                for _ in 0..TELLS {
+        g.peer("kameo", || {
+            measure(&kameo, spawn_kameo, |actor| async move {
+                for _ in 0..tells {
                     actor.tell(kameo_counter::Inc).await.expect("accepts");
                 }
                 let count = actor.ask(kameo_counter::Get).await.expect("replies");
-                assert_eq!(count, TELLS);
+                assert_eq!(count, tells);
                 actor.kill();
+            })
+        });
+        g.peer("ractor", || {
+            measure(&ractor, spawn_ractor, |actor| async move {
+                for _ in 0..tells {
+                    ractor::cast!(actor, ractor_counter::Msg::Inc).expect("accepts");
+                }
+                let count = ractor::call!(actor, ractor_counter::Msg::Get).expect("replies");
+                assert_eq!(count, tells);
+                actor.stop(None);
             })
         });
     });
@@ -301,21 +292,10 @@ fn tell_1m(c: &mut Criterion) {
         "ractor",
         "unbounded mailbox: tells never wait for the actor (no backpressure)",
     );
-    group.bench_function("ractor", |b| {
-        let rt = multi_thread(2);
-        b.iter_custom(|iters| {
-            measure(&rt, iters, spawn_ractor, |actor| async move {
-                for _ in 0..TELLS {
-                    ractor::cast!(actor, ractor_counter::Msg::Inc).expect("accepts");
-                }
-                let count = ractor::call!(actor, ractor_counter::Msg::Get).expect("replies");
-                assert_eq!(count, TELLS);
-                actor.stop(None);
-            })
-        });
-    });
-    group.finish();
 }
 
-criterion_group!(benches, ask_100k, tell_1m);
-criterion_main!(benches);
+fn main() {
+    let mut suite = Suite::from_env();
+    ask_100k(&mut suite);
+    tell_1m(&mut suite);
+}

@@ -3,18 +3,16 @@
 //! - `backoff/delays-1m`: 1M delays from exponential backoff with full jitter, as 100k retry
 //!   loops of 10 delays each (base 1 ms, doubling, capped at 100 ms). The baseline is the
 //!   hand-written `min(cap, base * 2^n)` with a wyrand RNG.
-//! - `backoff/retry-ok-1m`: an operation that succeeds at once, called 1M times through retry;
-//!   the baseline calls it directly.
+//! - `backoff/retry-ok-10m`: an operation that succeeds at once, called 10M times through retry;
+//!   the floor calls it directly. Read the "added per op" column: what wrapping a call that
+//!   succeeds in a retry costs.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use taskweave_benches::{current_thread, note, workload_group};
+use taskweave_benches::{Suite, current_thread, note, timed};
 
-const LOOPS: u64 = 100_000;
 const DELAYS_PER_LOOP: u32 = 10;
-const DELAYS: u64 = LOOPS * DELAYS_PER_LOOP as u64;
 const BASE: Duration = Duration::from_millis(1);
 const CAP: Duration = Duration::from_millis(100);
 
@@ -30,18 +28,39 @@ impl WyRand {
     }
 }
 
-fn delays(c: &mut Criterion) {
+fn delays(suite: &mut Suite) {
     const GROUP: &str = "backoff/delays-1m";
-    let mut group = workload_group(c, GROUP, DELAYS);
+    let loops = suite.scale(100_000);
+    let policy = taskweave_backoff::Backoff::exponential(BASE)
+        .factor(2.0)
+        .max_delay(CAP)
+        .jitter(taskweave_backoff::Jitter::Full)
+        .max_attempts(DELAYS_PER_LOOP + 1)
+        .build()
+        .expect("a valid policy");
+    let backon_builder = {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(BASE)
+            .with_max_delay(CAP)
+            .with_factor(2.0)
+            .with_max_times(DELAYS_PER_LOOP as usize)
+            .with_jitter()
+    };
+    let mut backoff_builder = backoff::ExponentialBackoffBuilder::new();
+    backoff_builder
+        .with_initial_interval(BASE)
+        .with_multiplier(2.0)
+        .with_max_interval(CAP)
+        .with_randomization_factor(1.0)
+        .with_max_elapsed_time(None);
+    let mut rng = WyRand(0x5eed);
 
-    group.bench_function(
-        "baseline: hand-written min(cap, base*2^n) + fast RNG",
-        |b| {
+    suite.group(GROUP, loops * u64::from(DELAYS_PER_LOOP), |g| {
+        g.floor("hand-written min(cap, base*2^n) + wyrand", || {
             let base = BASE.as_nanos() as u64;
             let cap = CAP.as_nanos() as u64;
-            let mut rng = WyRand(0x5eed);
-            b.iter(|| {
-                for _ in 0..LOOPS {
+            timed(|| {
+                for _ in 0..loops {
                     // Through `black_box`, as every other contender gets its policy: with
                     // constants the compiler folds the ten delays and proves them all below a
                     // second, which no configured policy can match.
@@ -52,41 +71,37 @@ fn delays(c: &mut Criterion) {
                         black_box(Duration::from_nanos(jittered));
                     }
                 }
-            });
-        },
-    );
-
-    group.bench_function("taskweave: Exponential + full jitter", |b| {
-        let policy = taskweave_backoff::Backoff::exponential(BASE)
-            .factor(2.0)
-            .max_delay(CAP)
-            .jitter(taskweave_backoff::Jitter::Full)
-            .max_attempts(DELAYS_PER_LOOP + 1)
-            .build()
-            .expect("a valid policy");
-        b.iter(|| {
-            for _ in 0..LOOPS {
-                for d in black_box(&policy).iter() {
-                    black_box(d);
-                }
-            }
+            })
         });
-    });
-
-    group.bench_function("backon", |b| {
-        use backon::BackoffBuilder as _;
-        let builder = backon::ExponentialBuilder::default()
-            .with_min_delay(BASE)
-            .with_max_delay(CAP)
-            .with_factor(2.0)
-            .with_max_times(DELAYS_PER_LOOP as usize)
-            .with_jitter();
-        b.iter(|| {
-            for _ in 0..LOOPS {
-                for d in black_box(builder).build() {
-                    black_box(d);
+        g.ours("taskweave: Exponential + full jitter", || {
+            timed(|| {
+                for _ in 0..loops {
+                    for d in black_box(&policy).iter() {
+                        black_box(d);
+                    }
                 }
-            }
+            })
+        });
+        g.peer("backon", || {
+            use backon::BackoffBuilder as _;
+            timed(|| {
+                for _ in 0..loops {
+                    for d in black_box(backon_builder).build() {
+                        black_box(d);
+                    }
+                }
+            })
+        });
+        g.peer("backoff", || {
+            use backoff::backoff::Backoff as _;
+            timed(|| {
+                for _ in 0..loops {
+                    let mut policy = black_box(&backoff_builder).build();
+                    for _ in 0..DELAYS_PER_LOOP {
+                        black_box(policy.next_backoff());
+                    }
+                }
+            })
         });
     });
     note(
@@ -94,41 +109,20 @@ fn delays(c: &mut Criterion) {
         "backon",
         "additive jitter (d + rand·d), its only mode, not full jitter",
     );
-
-    group.bench_function("backoff", |b| {
-        use backoff::backoff::Backoff as _;
-        let mut builder = backoff::ExponentialBackoffBuilder::new();
-        builder
-            .with_initial_interval(BASE)
-            .with_multiplier(2.0)
-            .with_max_interval(CAP)
-            .with_randomization_factor(1.0)
-            .with_max_elapsed_time(None);
-        b.iter(|| {
-            for _ in 0..LOOPS {
-                let mut policy = black_box(&builder).build();
-                for _ in 0..DELAYS_PER_LOOP {
-                    black_box(policy.next_backoff());
-                }
-            }
-        });
-    });
     note(
         GROUP,
         "backoff",
         "randomization factor 1.0 (d ± d), its closest mode to full jitter; reads the clock per delay",
     );
-
-    group.finish();
 }
 
-const CALLS: u64 = 1_000_000;
+/// 10M calls: a call costs a few nanoseconds, and a run must last long enough to time.
+const CALLS: u64 = 10_000_000;
 
 #[derive(Debug)]
 struct Unavailable;
 
 /// The operation under retry: a little work, and it always succeeds.
-#[inline(never)]
 async fn fetch(key: u64) -> Result<u64, Unavailable> {
     let key = black_box(key);
     if key == u64::MAX {
@@ -137,46 +131,45 @@ async fn fetch(key: u64) -> Result<u64, Unavailable> {
     Ok(key.rotate_left(7) ^ 0x9e37_79b9_7f4a_7c15)
 }
 
-fn retry_ok(c: &mut Criterion) {
-    const GROUP: &str = "backoff/retry-ok-1m";
-    let mut group = workload_group(c, GROUP, CALLS);
+fn retry_ok(suite: &mut Suite) {
+    let calls = suite.scale(CALLS);
     let rt = current_thread();
-
-    group.bench_function("baseline: direct call", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                for i in 0..CALLS {
-                    black_box(fetch(i).await.ok());
-                }
-            });
+    let policy = taskweave_backoff::Backoff::default();
+    let backon_builder = backon::ExponentialBuilder::default().with_jitter();
+    suite.group("backoff/retry-ok-10m", calls, |g| {
+        g.floor("direct call", || {
+            timed(|| {
+                rt.block_on(async {
+                    for i in 0..calls {
+                        black_box(fetch(i).await.ok());
+                    }
+                })
+            })
+        });
+        g.ours("taskweave: retry", || {
+            timed(|| {
+                rt.block_on(async {
+                    for i in 0..calls {
+                        black_box(taskweave_backoff::retry(policy, || fetch(i)).await.ok());
+                    }
+                })
+            })
+        });
+        g.peer("backon", || {
+            use backon::Retryable as _;
+            timed(|| {
+                rt.block_on(async {
+                    for i in 0..calls {
+                        black_box((|| fetch(i)).retry(backon_builder).await.ok());
+                    }
+                })
+            })
         });
     });
-
-    group.bench_function("taskweave: retry", |b| {
-        let policy = taskweave_backoff::Backoff::default();
-        b.iter(|| {
-            rt.block_on(async {
-                for i in 0..CALLS {
-                    black_box(taskweave_backoff::retry(policy, || fetch(i)).await.ok());
-                }
-            });
-        });
-    });
-
-    group.bench_function("backon", |b| {
-        use backon::Retryable as _;
-        let builder = backon::ExponentialBuilder::default().with_jitter();
-        b.iter(|| {
-            rt.block_on(async {
-                for i in 0..CALLS {
-                    black_box((|| fetch(i)).retry(builder).await.ok());
-                }
-            });
-        });
-    });
-
-    group.finish();
 }
 
-criterion_group!(benches, delays, retry_ok);
-criterion_main!(benches);
+fn main() {
+    let mut suite = Suite::from_env();
+    delays(&mut suite);
+    retry_ok(&mut suite);
+}

@@ -3,8 +3,9 @@
 //!
 //! Contenders, all with room for 1024 buffered items, measured from a spawned task on a
 //! 2-worker runtime (building the batcher or channel included, it is negligible):
-//! - `baseline: mpsc + select! loop`: the hand-written `mpsc::channel(1024)` consumer that
-//!   `select!`s between `recv()` and a 5 ms `interval` tick;
+//! - floor, `mpsc + recv_many, timer from the first item`: the hand-written `mpsc::channel(1024)`
+//!   consumer that takes up to 128 items at a time with `recv_many` and closes a batch 5 ms after
+//!   its first item;
 //! - `chunks_timeout`: tokio-stream's `ReceiverStream::chunks_timeout(128, 5 ms)`;
 //! - `taskweave: fire-and-forget`: `Batcher::push` per item;
 //! - `taskweave: tickets`: `Batcher::submit` per item, keeping at most 1024 tickets unresolved
@@ -17,49 +18,52 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
 use taskweave_batch::Batcher;
-use taskweave_benches::{iter_runs, multi_thread, time_spawned, workload_group};
+use taskweave_benches::{Suite, multi_thread, time_spawned};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::ReceiverStream;
 
-const ITEMS: u64 = 1_000_000;
 const MAX_ITEMS: usize = 128;
 const MAX_DELAY: Duration = Duration::from_millis(5);
 const BUFFER: usize = 1024;
-const EXPECTED_SUM: u64 = ITEMS * (ITEMS - 1) / 2;
 
-async fn baseline() {
+fn expected_sum(items: u64) -> u64 {
+    items * (items - 1) / 2
+}
+
+async fn floor(items: u64) {
     let (tx, mut rx) = mpsc::channel::<u64>(BUFFER);
     let consumer = tokio::spawn(async move {
         let mut sum = 0_u64;
         let mut batch = Vec::with_capacity(MAX_ITEMS);
-        let mut tick = tokio::time::interval(MAX_DELAY);
-        loop {
-            tokio::select! {
-                item = rx.recv() => match item {
-                    Some(item) => {
-                        batch.push(item);
-                        if batch.len() == MAX_ITEMS {
-                            sum += batch.drain(..).sum::<u64>();
-                        }
-                    }
-                    None => break,
-                },
-                _ = tick.tick() => sum += batch.drain(..).sum::<u64>(),
+        let mut open = true;
+        while open && rx.recv_many(&mut batch, MAX_ITEMS).await > 0 {
+            let deadline = tokio::time::sleep(MAX_DELAY);
+            tokio::pin!(deadline);
+            while batch.len() < MAX_ITEMS {
+                let room = MAX_ITEMS - batch.len();
+                tokio::select! {
+                    biased;
+                    got = rx.recv_many(&mut batch, room) => if got == 0 {
+                        open = false;
+                        break;
+                    },
+                    () = &mut deadline => break,
+                }
             }
+            sum += batch.drain(..).sum::<u64>();
         }
-        sum + batch.drain(..).sum::<u64>()
+        sum
     });
-    for i in 0..ITEMS {
+    for i in 0..items {
         tx.send(i).await.expect("consumer alive");
     }
     drop(tx);
-    assert_eq!(consumer.await.expect("consumer ran"), EXPECTED_SUM);
+    assert_eq!(consumer.await.expect("consumer ran"), expected_sum(items));
 }
 
-async fn chunks_timeout() {
+async fn chunks_timeout(items: u64) {
     let (tx, rx) = mpsc::channel::<u64>(BUFFER);
     let consumer = tokio::spawn(async move {
         let chunks = ReceiverStream::new(rx).chunks_timeout(MAX_ITEMS, MAX_DELAY);
@@ -70,11 +74,11 @@ async fn chunks_timeout() {
         }
         sum
     });
-    for i in 0..ITEMS {
+    for i in 0..items {
         tx.send(i).await.expect("consumer alive");
     }
     drop(tx);
-    assert_eq!(consumer.await.expect("consumer ran"), EXPECTED_SUM);
+    assert_eq!(consumer.await.expect("consumer ran"), expected_sum(items));
 }
 
 fn summing_batcher(sum: &Arc<AtomicU64>) -> Batcher<u64> {
@@ -90,21 +94,21 @@ fn summing_batcher(sum: &Arc<AtomicU64>) -> Batcher<u64> {
         .expect("valid batcher config")
 }
 
-async fn fire_and_forget() {
+async fn fire_and_forget(items: u64) {
     let sum = Arc::new(AtomicU64::new(0));
     let batcher = summing_batcher(&sum);
-    for i in 0..ITEMS {
+    for i in 0..items {
         batcher.push(i).await.expect("batcher open");
     }
     batcher.drain().await;
-    assert_eq!(sum.load(Ordering::Relaxed), EXPECTED_SUM);
+    assert_eq!(sum.load(Ordering::Relaxed), expected_sum(items));
 }
 
-async fn tickets() {
+async fn tickets(items: u64) {
     let sum = Arc::new(AtomicU64::new(0));
     let batcher = summing_batcher(&sum);
     let mut pending = VecDeque::with_capacity(BUFFER);
-    for i in 0..ITEMS {
+    for i in 0..items {
         if pending.len() == BUFFER {
             let oldest: taskweave_batch::Ticket<(), _> = pending.pop_front().expect("non-empty");
             oldest.await.expect("batch flushed");
@@ -115,41 +119,38 @@ async fn tickets() {
     for ticket in pending {
         ticket.await.expect("batch flushed");
     }
-    assert_eq!(sum.load(Ordering::Relaxed), EXPECTED_SUM);
+    assert_eq!(sum.load(Ordering::Relaxed), expected_sum(items));
 }
 
-async fn sink() {
+async fn sink(items: u64) {
     use futures::StreamExt;
     let sum = Arc::new(AtomicU64::new(0));
     let batcher = summing_batcher(&sum);
     // Named in full: tokio-stream's `StreamExt` has a `map` too.
-    let items = StreamExt::map(futures::stream::iter(0..ITEMS), Ok);
-    StreamExt::forward(items, batcher.sink())
+    let stream = StreamExt::map(futures::stream::iter(0..items), Ok);
+    StreamExt::forward(stream, batcher.sink())
         .await
         .expect("batcher open");
-    assert_eq!(sum.load(Ordering::Relaxed), EXPECTED_SUM);
+    assert_eq!(sum.load(Ordering::Relaxed), expected_sum(items));
 }
 
-fn bench(c: &mut Criterion) {
+fn main() {
+    let mut suite = Suite::from_env();
+    let items = suite.scale(1_000_000);
     let rt = multi_thread(2);
-    let mut group = workload_group(c, "batch/1m-items", ITEMS);
-    group.bench_function("baseline: mpsc + select! loop", |b| {
-        iter_runs(b, || time_spawned(&rt, baseline))
+    suite.group("batch/1m-items", items, |g| {
+        g.floor("mpsc + recv_many, timer from the first item", || {
+            time_spawned(&rt, move || floor(items))
+        });
+        g.ours("taskweave: fire-and-forget", || {
+            time_spawned(&rt, move || fire_and_forget(items))
+        });
+        g.ours("taskweave: tickets", || {
+            time_spawned(&rt, move || tickets(items))
+        });
+        g.ours("taskweave: sink", || time_spawned(&rt, move || sink(items)));
+        g.peer("tokio-stream chunks_timeout", || {
+            time_spawned(&rt, move || chunks_timeout(items))
+        });
     });
-    group.bench_function("chunks_timeout", |b| {
-        iter_runs(b, || time_spawned(&rt, chunks_timeout))
-    });
-    group.bench_function("taskweave: fire-and-forget", |b| {
-        iter_runs(b, || time_spawned(&rt, fire_and_forget))
-    });
-    group.bench_function("taskweave: tickets", |b| {
-        iter_runs(b, || time_spawned(&rt, tickets))
-    });
-    group.bench_function("taskweave: sink", |b| {
-        iter_runs(b, || time_spawned(&rt, sink))
-    });
-    group.finish();
 }
-
-criterion_group!(benches, bench);
-criterion_main!(benches);

@@ -1,79 +1,107 @@
 //! `bus`: broadcast fan-out and topic routing.
 //!
-//! - `bus/fanout-8`: 1 publisher, 8 subscribers, 200k `u64` messages, buffer 1024, on a
-//!   2-worker runtime; time per published message, until every subscriber has drained. Lossy
-//!   contenders report their losses with `note`.
+//! - `bus/fanout-8`: 1 publisher, 8 subscribers of one subject, 200k `u64` messages, buffer
+//!   1024, on a 2-worker runtime, until every subscriber has drained. One operation is one
+//!   *delivery* (a message reaching one subscriber): lossy contenders (tokio broadcast,
+//!   taskweave drop-oldest) are timed per delivered message and report their losses in notes.
+//!   The floor is lossless: one bounded mpsc channel per subscriber, the publisher sending each
+//!   message to all eight.
+//! - `bus/fanout-8-patterns`: the same, but the 8 subscribers use 8 different patterns that all
+//!   match the published subject, so no two share a ring: the bus's worst case for fan-out.
 //! - `bus/routing-1000`: 100k messages published to `orders.eu.created` while 1,000
-//!   subscriptions exist, 8 of which match (exact, `*` and `>` patterns). The baseline is the
-//!   same bus with only the 8 matching subscriptions, so the ratio is the cost of the 992
+//!   subscriptions exist, 8 of which match. The floor is 8 mpsc channels fed by a hand-written
+//!   publisher that knows the 8 receivers (no routing at all); the second taskweave contender
+//!   is the bus with only the 8 matching subscriptions, so the two differ by the cost of 992
 //!   subscriptions that do not match.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use taskweave_benches::{iter_runs, multi_thread, note, time_spawned, workload_group};
+use taskweave_benches::{Sample, Suite, multi_thread, note, time_spawned};
 use taskweave_bus::{Bus, LagPolicy, RecvError};
+use tokio::runtime::Runtime;
 
-const MESSAGES: u64 = 200_000;
 const SUBSCRIBERS: usize = 8;
 const BUFFER: usize = 1024;
-const ROUTED: u64 = 100_000;
 
-/// Deliveries and losses summed over all subscribers of one contender, and the time they
-/// took, across iterations.
-#[derive(Default)]
+/// Deliveries and losses of one run, summed over its subscribers.
+#[derive(Clone, Copy, Default)]
 struct Tally {
-    received: AtomicU64,
-    lost: AtomicU64,
-    nanos: AtomicU64,
+    received: u64,
+    lost: u64,
 }
 
 impl Tally {
-    fn add(&self, received: u64, lost: u64) {
-        self.received.fetch_add(received, Ordering::Relaxed);
-        self.lost.fetch_add(lost, Ordering::Relaxed);
+    fn add(&mut self, (received, lost): (u64, u64)) {
+        self.received += received;
+        self.lost += lost;
     }
+}
 
-    fn timed(&self, elapsed: Duration) -> Duration {
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.nanos.fetch_add(nanos, Ordering::Relaxed);
-        elapsed
+/// Times `workload` and turns its tally into a per-delivery sample, keeping the loss of the
+/// latest run for the notes.
+fn deliveries<F, Fut>(rt: &Runtime, last: &Mutex<Tally>, workload: F) -> Sample
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Tally> + Send + 'static,
+{
+    let slot = std::sync::Arc::new(Mutex::new(Tally::default()));
+    let out = std::sync::Arc::clone(&slot);
+    let fut = workload();
+    let elapsed = time_spawned(rt, move || async move {
+        let tally = fut.await;
+        *out.lock().expect("not poisoned") = tally;
+    });
+    let tally = *slot.lock().expect("not poisoned");
+    *last.lock().expect("not poisoned") = tally;
+    Sample::delivered(elapsed, tally.received)
+}
+
+fn report_loss(group: &str, contender: &str, last: &Mutex<Tally>) {
+    let t = *last.lock().expect("not poisoned");
+    let total = t.received + t.lost;
+    if total == 0 {
+        return;
     }
+    let text = if t.lost == 0 {
+        "lossless: delivered every message".to_owned()
+    } else {
+        format!(
+            "lost {:.1}% of deliveries to lag (timed per delivered message)",
+            t.lost as f64 * 100.0 / total as f64
+        )
+    };
+    note(group, contender, &text);
+}
 
-    /// Notes the share of deliveries lost and, since a contender that loses more has less to
-    /// deliver, the rate at which messages reached subscribers.
-    fn report(&self, group: &str, contender: &str) {
-        let received = self.received.load(Ordering::Relaxed);
-        let lost = self.lost.load(Ordering::Relaxed);
-        let nanos = self.nanos.load(Ordering::Relaxed);
-        let total = received + lost;
-        if total == 0 || nanos == 0 {
-            return;
+async fn mpsc_per_subscriber(messages: u64, subscribers: usize) -> Tally {
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..subscribers)
+        .map(|_| {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(BUFFER);
+            let task = tokio::spawn(async move {
+                let mut received = 0;
+                while rx.recv().await.is_some() {
+                    received += 1;
+                }
+                (received, 0)
+            });
+            (tx, task)
+        })
+        .unzip();
+    for i in 0..messages {
+        for tx in &senders {
+            tx.send(i).await.expect("the receiver is alive");
         }
-        let loss = if lost == 0 {
-            "no loss".to_owned()
-        } else {
-            format!(
-                "lost {:.1}% of deliveries to lag",
-                lost as f64 * 100.0 / total as f64
-            )
-        };
-        let rate = received as f64 * 1e3 / nanos as f64;
-        note(
-            group,
-            contender,
-            &format!("{loss}; delivered {rate:.1} million messages/s to subscribers"),
-        );
     }
+    drop(senders);
+    let mut tally = Tally::default();
+    for rx in receivers {
+        tally.add(rx.await.expect("receiver does not panic"));
+    }
+    tally
 }
 
-fn buffer() -> usize {
-    BUFFER
-}
-
-async fn tokio_broadcast(tally: Arc<Tally>) {
+async fn tokio_broadcast(messages: u64) -> Tally {
     use tokio::sync::broadcast::error::RecvError as TokioRecvError;
     let (tx, _) = tokio::sync::broadcast::channel::<u64>(BUFFER);
     let receivers: Vec<_> = (0..SUBSCRIBERS)
@@ -91,54 +119,65 @@ async fn tokio_broadcast(tally: Arc<Tally>) {
             })
         })
         .collect();
-    for i in 0..MESSAGES {
+    for i in 0..messages {
         let _ = tx.send(i);
     }
     drop(tx);
+    let mut tally = Tally::default();
     for rx in receivers {
-        let (received, lost) = rx.await.expect("receiver does not panic");
-        assert_eq!(received + lost, MESSAGES, "every message is accounted for");
-        tally.add(received, lost);
+        tally.add(rx.await.expect("receiver does not panic"));
     }
+    tally
 }
 
-async fn async_broadcast(tally: Arc<Tally>) {
-    use async_broadcast::RecvError as AsyncRecvError;
+/// async-broadcast, lossless (its default: a full channel makes the sender wait), through its
+/// boxed (`broadcast`/`recv`) or its direct (`broadcast_direct`/`recv_direct`) API.
+async fn async_broadcast(messages: u64, direct: bool) -> Tally {
     let (tx, rx) = async_broadcast::broadcast::<u64>(BUFFER);
     let receivers: Vec<_> = (0..SUBSCRIBERS)
         .map(|_| {
             let mut rx = rx.clone();
-            // The same loop as every other contender's, so that only the channel differs.
             tokio::spawn(async move {
-                let (mut received, mut lost) = (0, 0);
+                let mut received = 0;
                 loop {
-                    match rx.recv().await {
+                    let got = if direct {
+                        rx.recv_direct().await
+                    } else {
+                        rx.recv().await
+                    };
+                    match got {
                         Ok(_) => received += 1,
-                        Err(AsyncRecvError::Overflowed(n)) => lost += n,
-                        Err(AsyncRecvError::Closed) => return (received, lost),
+                        Err(_) => return (received, 0),
                     }
                 }
             })
         })
         .collect();
     drop(rx);
-    for i in 0..MESSAGES {
-        tx.broadcast(i).await.expect("receivers are alive");
+    for i in 0..messages {
+        let sent = if direct {
+            tx.broadcast_direct(i).await
+        } else {
+            tx.broadcast(i).await
+        };
+        sent.expect("receivers are alive");
     }
     drop(tx);
+    let mut tally = Tally::default();
     for rx in receivers {
-        let (received, lost) = rx.await.expect("receiver does not panic");
-        assert_eq!(received + lost, MESSAGES, "every message is accounted for");
-        tally.add(received, lost);
+        tally.add(rx.await.expect("receiver does not panic"));
     }
+    tally
 }
 
-async fn taskweave(policy: LagPolicy, tally: Arc<Tally>) {
-    let bus = Bus::<u64>::new(buffer());
-    let receivers: Vec<_> = (0..SUBSCRIBERS)
-        .map(|_| {
+/// The taskweave bus with one subscriber per pattern in `patterns`, all matching `subject`.
+async fn taskweave(messages: u64, policy: LagPolicy, patterns: &[&str], subject: &str) -> Tally {
+    let bus = Bus::<u64>::new(BUFFER);
+    let receivers: Vec<_> = patterns
+        .iter()
+        .map(|pattern| {
             let mut sub = bus
-                .subscription("ticks")
+                .subscription(pattern)
                 .lag_policy(policy)
                 .build()
                 .expect("a valid subscription");
@@ -154,50 +193,73 @@ async fn taskweave(policy: LagPolicy, tally: Arc<Tally>) {
             })
         })
         .collect();
-    for i in 0..MESSAGES {
-        bus.publish("ticks", i).await.expect("the bus is open");
+    for i in 0..messages {
+        bus.publish(subject, i).await.expect("the bus is open");
     }
     drop(bus);
+    let mut tally = Tally::default();
     for rx in receivers {
-        let (received, lost) = rx.await.expect("receiver does not panic");
-        assert_eq!(received + lost, MESSAGES, "every message is accounted for");
-        tally.add(received, lost);
+        tally.add(rx.await.expect("receiver does not panic"));
     }
+    tally
 }
 
-fn fanout(c: &mut Criterion) {
-    const GROUP: &str = "bus/fanout-8";
-    let rt = multi_thread(2);
-    let mut group = workload_group(c, GROUP, MESSAGES);
+const ONE_PATTERN: [&str; SUBSCRIBERS] = ["ticks"; SUBSCRIBERS];
+const EIGHT_PATTERNS: [&str; SUBSCRIBERS] = [
+    "ticks.eu.fx",
+    "ticks.*.fx",
+    "ticks.eu.*",
+    "ticks.>",
+    "*.eu.fx",
+    "ticks.eu.>",
+    "*.*.fx",
+    ">",
+];
 
-    let mut contender = |name: &str, run: &dyn Fn(Arc<Tally>) -> Duration| {
-        let tally = Arc::new(Tally::default());
-        group.bench_function(name, |b| {
-            iter_runs(b, || tally.timed(run(Arc::clone(&tally))))
-        });
-        tally.report(GROUP, name);
+fn fanout(suite: &mut Suite, rt: &Runtime, id: &str, patterns: &'static [&'static str]) {
+    let messages = suite.scale(200_000);
+    let subject: &'static str = if patterns == ONE_PATTERN {
+        "ticks"
+    } else {
+        "ticks.eu.fx"
     };
-    contender("baseline: tokio broadcast", &|t| {
-        time_spawned(&rt, || tokio_broadcast(t))
+    let tokio_last = Mutex::new(Tally::default());
+    let drop_oldest_last = Mutex::new(Tally::default());
+    let scratch = Mutex::new(Tally::default());
+    suite.group(id, messages * SUBSCRIBERS as u64, |g| {
+        g.floor("mpsc per subscriber (lossless)", || {
+            deliveries(rt, &scratch, || mpsc_per_subscriber(messages, SUBSCRIBERS))
+        });
+        g.ours("taskweave: lossless", || {
+            deliveries(rt, &scratch, || {
+                taskweave(messages, LagPolicy::Block, patterns, subject)
+            })
+        });
+        g.ours("taskweave: drop-oldest (lossy)", || {
+            deliveries(rt, &drop_oldest_last, || {
+                taskweave(messages, LagPolicy::DropOldest, patterns, subject)
+            })
+        });
+        g.peer("async-broadcast direct API (lossless)", || {
+            deliveries(rt, &scratch, || async_broadcast(messages, true))
+        });
+        g.peer("async-broadcast boxed API (lossless)", || {
+            deliveries(rt, &scratch, || async_broadcast(messages, false))
+        });
+        g.peer("tokio broadcast (lossy)", || {
+            deliveries(rt, &tokio_last, || tokio_broadcast(messages))
+        });
     });
-    contender("async-broadcast", &|t| {
-        time_spawned(&rt, || async_broadcast(t))
-    });
-    contender("taskweave: drop-oldest", &|t| {
-        time_spawned(&rt, || taskweave(LagPolicy::DropOldest, t))
-    });
-    contender("taskweave: lossless", &|t| {
-        time_spawned(&rt, || taskweave(LagPolicy::Block, t))
-    });
-    group.finish();
+    report_loss(id, "taskweave: drop-oldest (lossy)", &drop_oldest_last);
+    report_loss(id, "tokio broadcast (lossy)", &tokio_last);
 }
 
-/// Publishes [`ROUTED`] messages to `orders.eu.created` with 8 matching subscriptions and
+/// Publishes `routed` messages to `orders.eu.created` with 8 matching subscriptions and
 /// `unrelated` subscriptions that do not match but share prefixes and wildcards with it.
 /// Returns the time from the first publish until every matching subscriber has drained
 /// (creating the subscriptions is setup, not measured).
-async fn routing(unrelated: usize) -> Duration {
-    let bus = Bus::<u64>::new(buffer());
+async fn routing(routed: u64, unrelated: usize) -> Duration {
+    let bus = Bus::<u64>::new(BUFFER);
     let matching = [
         "orders.eu.created",
         "orders.eu.created",
@@ -236,7 +298,7 @@ async fn routing(unrelated: usize) -> Duration {
         })
         .collect();
     let start = tokio::time::Instant::now();
-    for i in 0..ROUTED {
+    for i in 0..routed {
         bus.publish("orders.eu.created", i)
             .await
             .expect("the bus is open");
@@ -244,28 +306,35 @@ async fn routing(unrelated: usize) -> Duration {
     drop(bus);
     for rx in receivers {
         let seen = rx.await.expect("receiver does not panic");
-        assert_eq!(seen, ROUTED, "every message is accounted for");
+        assert_eq!(seen, routed, "every message is accounted for");
     }
     let elapsed = start.elapsed();
     drop(others);
     elapsed
 }
 
-fn route(c: &mut Criterion) {
-    let rt = multi_thread(2);
-    let mut group = workload_group(c, "bus/routing-1000", ROUTED);
-    let mut contender = |name: &str, unrelated: usize| {
-        group.bench_function(name, |b| {
-            iter_runs(b, || {
-                rt.block_on(rt.spawn(routing(unrelated)))
-                    .expect("the workload does not panic")
-            })
+fn route(suite: &mut Suite, rt: &Runtime) {
+    let routed = suite.scale(100_000);
+    let scratch = Mutex::new(Tally::default());
+    suite.group("bus/routing-1000", routed, |g| {
+        g.floor("8 mpsc channels, no routing", || {
+            deliveries(rt, &scratch, || mpsc_per_subscriber(routed, SUBSCRIBERS)).elapsed
         });
-    };
-    contender("baseline: taskweave, 8 subscriptions, all matching", 0);
-    contender("taskweave: 1,000 subscriptions, 8 matching", 992);
-    group.finish();
+        g.ours("taskweave: 1,000 subscriptions, 8 matching", || {
+            rt.block_on(rt.spawn(routing(routed, 992)))
+                .expect("the workload does not panic")
+        });
+        g.ours("taskweave: 8 subscriptions, all matching", || {
+            rt.block_on(rt.spawn(routing(routed, 0)))
+                .expect("the workload does not panic")
+        });
+    });
 }
 
-criterion_group!(benches, fanout, route);
-criterion_main!(benches);
+fn main() {
+    let mut suite = Suite::from_env();
+    let rt = multi_thread(2);
+    fanout(&mut suite, &rt, "bus/fanout-8", &ONE_PATTERN);
+    fanout(&mut suite, &rt, "bus/fanout-8-patterns", &EIGHT_PATTERNS);
+    route(&mut suite, &rt);
+}

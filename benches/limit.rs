@@ -2,24 +2,28 @@
 //!
 //! - `limit/admit-1-task`, `limit/admit-2-tasks`: 1M admissions through a limiter whose quota
 //!   admits everything, from 1 task or from 2 tasks sharing it (500k each) on a 2-worker
-//!   runtime. This is the cost of a `check` when the answer is yes. Keyed contenders spread
-//!   the admissions over 64 keys. `taskweave: RateLimiter + QuantaClock` is ours with the crate's
-//!   optional `quanta` clock, the same TSC clock governor reads, instead of Tokio's.
+//!   runtime. This is the cost of a `check` when the answer is yes. The floor is a hand-written
+//!   GCRA: one `AtomicU64` updated by compare-and-swap, reading `std::time::Instant`. Each crate
+//!   runs in its default configuration: ours reads Tokio's clock (so that `tokio::time::pause`
+//!   applies to it), governor reads quanta's TSC clock. `taskweave: RateLimiter + QuantaClock`
+//!   is ours with the crate's optional `quanta` clock, the one governor reads. Keyed contenders
+//!   spread the admissions over 64 keys.
 //! - `limit/paced-100k`: 2 tasks take 20,000 permits in total from a fresh 100,000/s limiter
 //!   with burst 100, waiting as each API waits. Each contender notes the achieved rate and the
 //!   most permits admitted in any 1 ms window (the quota allows at most 100 + 100). A burst
 //!   of 100 is exactly 1 ms of the rate, one tick of Tokio's timer: ours yields through waits
 //!   shorter than 50 µs rather than oversleep them (the default); it is also measured with
-//!   `spin_wait(2 ms)`, which yields through the last 2 ms of every wait.
+//!   `spin_wait(2 ms)`, which yields through the last 2 ms of every wait. The floor is a
+//!   hand-written GCRA behind a `Mutex` that sleeps with `tokio::time::sleep_until`.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use taskweave_benches::{iter_runs, multi_thread, note, run_tasks, workload_group};
+use taskweave_benches::{Suite, multi_thread, note, run_tasks};
+use tokio::runtime::Runtime;
 
-const ADMISSIONS: u64 = 1_000_000;
 const KEYS: u64 = 64;
 const PACED_PERMITS: u64 = 20_000;
 const PACED_RATE: u32 = 100_000;
@@ -34,46 +38,113 @@ fn governor_unlimited() -> governor::Quota {
     governor::Quota::per_second(NonZeroU32::MAX)
 }
 
-fn admit(c: &mut Criterion, tasks: u64) {
+/// The hand-written floor: GCRA on one atomic theoretical arrival time, in nanoseconds since
+/// `origin`. Admits when the arrival time is at most `tolerance` ahead of now.
+struct HandGcra {
+    origin: Instant,
+    tat: AtomicU64,
+    interval: u64,
+    tolerance: u64,
+}
+
+impl HandGcra {
+    fn unlimited() -> Self {
+        HandGcra {
+            origin: Instant::now(),
+            tat: AtomicU64::new(0),
+            interval: 2,
+            tolerance: u64::MAX / 4,
+        }
+    }
+
+    fn check(&self) -> bool {
+        let now = self.origin.elapsed().as_nanos() as u64;
+        let mut tat = self.tat.load(Ordering::Relaxed);
+        loop {
+            let start = tat.max(now);
+            if start - now > self.tolerance {
+                return false;
+            }
+            match self.tat.compare_exchange_weak(
+                tat,
+                start + self.interval,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(seen) => tat = seen,
+            }
+        }
+    }
+}
+
+/// Runs `tasks` tasks that share `limiter` and each call `check(limiter, i)` `per_task` times.
+fn checks<L: Clone + Send + 'static>(
+    rt: &Runtime,
+    tasks: u64,
+    per_task: u64,
+    limiter: L,
+    check: fn(&L, u64) -> bool,
+) -> std::time::Duration {
+    run_tasks(rt, tasks, |t| {
+        let limiter = limiter.clone();
+        async move {
+            for i in 0..per_task {
+                assert!(check(&limiter, i + t));
+            }
+        }
+    })
+}
+
+fn admit(suite: &mut Suite, rt: &Runtime, tasks: u64) {
     let id = if tasks == 1 {
         "limit/admit-1-task"
     } else {
         "limit/admit-2-tasks"
     };
-    let per_task = ADMISSIONS / tasks;
-    let rt = multi_thread(2);
-    let mut group = workload_group(c, id, ADMISSIONS);
-
-    group.bench_function("baseline: governor check", |b| {
-        iter_runs(b, || {
+    let admissions = suite.scale(1_000_000);
+    let per_task = admissions / tasks;
+    suite.group(id, admissions, |g| {
+        g.floor("hand-written atomic GCRA", || {
+            checks(
+                rt,
+                tasks,
+                per_task,
+                Arc::new(HandGcra::unlimited()),
+                |l, _| l.check(),
+            )
+        });
+        g.ours("taskweave: RateLimiter (default: Tokio clock)", || {
+            let limiter =
+                taskweave_limit::RateLimiter::new(ours_unlimited()).expect("a valid quota");
+            checks(rt, tasks, per_task, limiter, |l, _| l.check().is_ok())
+        });
+        g.ours("taskweave: RateLimiter + QuantaClock", || {
+            let limiter = taskweave_limit::RateLimiter::builder()
+                .quota(ours_unlimited())
+                .clock(taskweave_limit::QuantaClock::new())
+                .build()
+                .expect("a valid quota");
+            checks(rt, tasks, per_task, limiter, |l, _| l.check().is_ok())
+        });
+        g.ours("taskweave: KeyedRateLimiter (default: Tokio clock)", || {
+            let limiter = taskweave_limit::KeyedRateLimiter::<u64>::new(ours_unlimited())
+                .expect("a valid quota");
+            checks(rt, tasks, per_task, limiter, |l, i| {
+                l.check_key(&(i % KEYS)).is_ok()
+            })
+        });
+        g.peer("governor (default: quanta clock)", || {
             let limiter = Arc::new(governor::RateLimiter::direct(governor_unlimited()));
-            run_tasks(&rt, tasks, |_| {
-                let limiter = Arc::clone(&limiter);
-                async move {
-                    for _ in 0..per_task {
-                        assert!(limiter.check().is_ok());
-                    }
-                }
-            })
+            checks(rt, tasks, per_task, limiter, |l, _| l.check().is_ok())
         });
-    });
-
-    group.bench_function("governor keyed", |b| {
-        iter_runs(b, || {
+        g.peer("governor keyed (default: quanta clock)", || {
             let limiter = Arc::new(governor::RateLimiter::keyed(governor_unlimited()));
-            run_tasks(&rt, tasks, |t| {
-                let limiter = Arc::clone(&limiter);
-                async move {
-                    for i in 0..per_task {
-                        assert!(limiter.check_key(&((i + t) % KEYS)).is_ok());
-                    }
-                }
+            checks(rt, tasks, per_task, limiter, |l, i| {
+                l.check_key(&(i % KEYS)).is_ok()
             })
         });
-    });
-
-    group.bench_function("leaky-bucket", |b| {
-        iter_runs(b, || {
+        g.peer("leaky-bucket", || {
             let limiter = Arc::new(
                 leaky_bucket::RateLimiter::builder()
                     .max(usize::MAX / 4)
@@ -81,7 +152,7 @@ fn admit(c: &mut Criterion, tasks: u64) {
                     .refill(usize::MAX / 4)
                     .build(),
             );
-            run_tasks(&rt, tasks, |_| {
+            run_tasks(rt, tasks, |_| {
                 let limiter = Arc::clone(&limiter);
                 async move {
                     for _ in 0..per_task {
@@ -91,78 +162,6 @@ fn admit(c: &mut Criterion, tasks: u64) {
             })
         });
     });
-
-    group.bench_function("tokio Semaphore", |b| {
-        iter_runs(b, || {
-            let semaphore = Arc::new(tokio::sync::Semaphore::new(1 << 20));
-            run_tasks(&rt, tasks, |_| {
-                let semaphore = Arc::clone(&semaphore);
-                async move {
-                    for _ in 0..per_task {
-                        drop(semaphore.acquire().await.expect("never closed"));
-                    }
-                }
-            })
-        });
-    });
-
-    group.bench_function("taskweave: RateLimiter", |b| {
-        iter_runs(b, || {
-            let limiter =
-                taskweave_limit::RateLimiter::new(ours_unlimited()).expect("a valid quota");
-            run_tasks(&rt, tasks, |_| {
-                let limiter = limiter.clone();
-                async move {
-                    for _ in 0..per_task {
-                        assert!(limiter.check().is_ok());
-                    }
-                }
-            })
-        });
-    });
-
-    group.bench_function("taskweave: RateLimiter + QuantaClock", |b| {
-        iter_runs(b, || {
-            let limiter = taskweave_limit::RateLimiter::builder()
-                .quota(ours_unlimited())
-                .clock(taskweave_limit::QuantaClock::new())
-                .build()
-                .expect("a valid quota");
-            run_tasks(&rt, tasks, |_| {
-                let limiter = limiter.clone();
-                async move {
-                    for _ in 0..per_task {
-                        assert!(limiter.check().is_ok());
-                    }
-                }
-            })
-        });
-    });
-
-    group.bench_function("taskweave: KeyedRateLimiter", |b| {
-        iter_runs(b, || {
-            let limiter = taskweave_limit::KeyedRateLimiter::<u64>::new(ours_unlimited())
-                .expect("a valid quota");
-            run_tasks(&rt, tasks, |t| {
-                let limiter = limiter.clone();
-                async move {
-                    for i in 0..per_task {
-                        assert!(limiter.check_key(&((i + t) % KEYS)).is_ok());
-                    }
-                }
-            })
-        });
-    });
-
-    group.finish();
-}
-
-fn admit_1_task(c: &mut Criterion) {
-    admit(c, 1);
-}
-
-fn admit_2_tasks(c: &mut Criterion) {
-    admit(c, 2);
 }
 
 /// Admission times of one paced run, folded into the notes of a contender.
@@ -238,33 +237,75 @@ where
     elapsed
 }
 
-fn paced_100k(c: &mut Criterion) {
-    let rt = multi_thread(2);
-    let mut group = workload_group(c, "limit/paced-100k", PACED_PERMITS);
-    let quota_burst = NonZeroU32::new(PACED_BURST).expect("not zero");
+/// The hand-written pacing floor: GCRA behind a mutex, sleeping until the reserved slot.
+struct HandPacer {
+    tat: Mutex<tokio::time::Instant>,
+    interval: Duration,
+    tolerance: Duration,
+}
 
-    let pacing = Mutex::new(Pacing::default());
-    group.bench_function("baseline: governor until_ready", |b| {
-        iter_runs(b, || {
+impl HandPacer {
+    async fn take(&self) {
+        let at = {
+            let mut tat = self.tat.lock().expect("not poisoned");
+            let now = tokio::time::Instant::now();
+            let start = (*tat).max(now);
+            *tat = start + self.interval;
+            start.checked_sub(self.tolerance).unwrap_or(now)
+        };
+        if at > tokio::time::Instant::now() {
+            tokio::time::sleep_until(at).await;
+        }
+    }
+}
+
+fn paced_100k(suite: &mut Suite, rt: &Runtime) {
+    const GROUP: &str = "limit/paced-100k";
+    let quota_burst = NonZeroU32::new(PACED_BURST).expect("not zero");
+    let pacings: [Mutex<Pacing>; 5] = Default::default();
+    let names = [
+        "hand-written GCRA + sleep_until",
+        "taskweave: RateLimiter acquire",
+        "taskweave: RateLimiter acquire + spin_wait(2 ms)",
+        "governor until_ready",
+        "leaky-bucket",
+    ];
+    suite.group(GROUP, PACED_PERMITS, |g| {
+        g.floor(names[0], || {
+            let interval = Duration::from_secs(1) / PACED_RATE;
+            let pacer = Arc::new(HandPacer {
+                tat: Mutex::new(tokio::time::Instant::now()),
+                interval,
+                tolerance: interval * (PACED_BURST - 1),
+            });
+            paced(rt, &pacings[0], pacer, |p| async move { p.take().await })
+        });
+        g.ours(names[1], || {
+            let quota = taskweave_limit::Quota::per_second(PACED_RATE).with_burst(PACED_BURST);
+            let limiter = taskweave_limit::RateLimiter::new(quota).expect("a valid quota");
+            paced(rt, &pacings[1], limiter, |l| async move {
+                l.acquire().await.expect("never closed");
+            })
+        });
+        g.ours(names[2], || {
+            let limiter = taskweave_limit::RateLimiter::builder()
+                .quota(taskweave_limit::Quota::per_second(PACED_RATE).with_burst(PACED_BURST))
+                .spin_wait(Duration::from_millis(2))
+                .build()
+                .expect("a valid quota");
+            paced(rt, &pacings[2], limiter, |l| async move {
+                l.acquire().await.expect("never closed");
+            })
+        });
+        g.peer(names[3], || {
             let quota = governor::Quota::per_second(NonZeroU32::new(PACED_RATE).expect("not zero"))
                 .allow_burst(quota_burst);
             let limiter = Arc::new(governor::RateLimiter::direct(quota));
-            paced(
-                &rt,
-                &pacing,
-                limiter,
-                |l| async move { l.until_ready().await },
-            )
+            paced(rt, &pacings[3], limiter, |l| async move {
+                l.until_ready().await
+            })
         });
-    });
-    pacing
-        .lock()
-        .expect("not poisoned")
-        .report("baseline: governor until_ready");
-
-    let pacing = Mutex::new(Pacing::default());
-    group.bench_function("leaky-bucket", |b| {
-        iter_runs(b, || {
+        g.peer(names[4], || {
             let limiter = Arc::new(
                 leaky_bucket::RateLimiter::builder()
                     .max(PACED_BURST as usize)
@@ -273,51 +314,20 @@ fn paced_100k(c: &mut Criterion) {
                     .interval(Duration::from_millis(1))
                     .build(),
             );
-            paced(
-                &rt,
-                &pacing,
-                limiter,
-                |l| async move { l.acquire_one().await },
-            )
-        });
-    });
-    pacing.lock().expect("not poisoned").report("leaky-bucket");
-
-    let pacing = Mutex::new(Pacing::default());
-    group.bench_function("taskweave: RateLimiter acquire", |b| {
-        iter_runs(b, || {
-            let quota = taskweave_limit::Quota::per_second(PACED_RATE).with_burst(PACED_BURST);
-            let limiter = taskweave_limit::RateLimiter::new(quota).expect("a valid quota");
-            paced(&rt, &pacing, limiter, |l| async move {
-                l.acquire().await.expect("never closed");
+            paced(rt, &pacings[4], limiter, |l| async move {
+                l.acquire_one().await
             })
         });
     });
-    pacing
-        .lock()
-        .expect("not poisoned")
-        .report("taskweave: RateLimiter acquire");
-
-    let pacing = Mutex::new(Pacing::default());
-    group.bench_function("taskweave: RateLimiter acquire + spin_wait(2 ms)", |b| {
-        iter_runs(b, || {
-            let limiter = taskweave_limit::RateLimiter::builder()
-                .quota(taskweave_limit::Quota::per_second(PACED_RATE).with_burst(PACED_BURST))
-                .spin_wait(Duration::from_millis(2))
-                .build()
-                .expect("a valid quota");
-            paced(&rt, &pacing, limiter, |l| async move {
-                l.acquire().await.expect("never closed");
-            })
-        });
-    });
-    pacing
-        .lock()
-        .expect("not poisoned")
-        .report("taskweave: RateLimiter acquire + spin_wait(2 ms)");
-
-    group.finish();
+    for (name, pacing) in names.iter().zip(&pacings) {
+        pacing.lock().expect("not poisoned").report(name);
+    }
 }
 
-criterion_group!(benches, admit_1_task, admit_2_tasks, paced_100k);
-criterion_main!(benches);
+fn main() {
+    let mut suite = Suite::from_env();
+    let rt = multi_thread(2);
+    admit(&mut suite, &rt, 1);
+    admit(&mut suite, &rt, 2);
+    paced_100k(&mut suite, &rt);
+}

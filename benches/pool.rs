@@ -1,21 +1,20 @@
 //! `pool/100k-jobs`: 100k tiny async jobs (a little arithmetic and one `yield_now`) with at
 //! most 64 running at once, every result collected, on a 2-worker multi-thread runtime.
 //!
-//! Contenders: a `JoinSet` + `Semaphore` spawning one task per job (baseline),
-//! `buffer_unordered(64)` on one task, the taskweave `Pool` (default mode, one handle per job)
-//! and the taskweave `FixedPool` (fixed workers, results streamed back).
+//! The floor is a `JoinSet` + `Semaphore` spawning one task per job. The taskweave `Pool`
+//! (default mode, one handle per job) is its direct counterpart. The taskweave `FixedPool`
+//! (fixed workers, results streamed back) spawns no task per job; its fair peer is
+//! `buffer_unordered(64)`, which runs every job inside one task.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
-use criterion::{Criterion, criterion_group, criterion_main};
 use futures::StreamExt as _;
-use taskweave_benches::{iter_runs, multi_thread, time_spawned, workload_group};
+use taskweave_benches::{Suite, multi_thread, time_spawned};
 use taskweave_pool::Pool;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-const JOBS: u64 = 100_000;
 const LIMIT: usize = 64;
 const QUEUE: usize = 1024;
 
@@ -30,11 +29,11 @@ fn check(sum: u64) {
     black_box(sum);
 }
 
-async fn baseline() {
+async fn baseline(jobs: u64) {
     let semaphore = Arc::new(Semaphore::new(LIMIT));
     let mut set = JoinSet::new();
     let mut sum = 0u64;
-    for i in 0..JOBS {
+    for i in 0..jobs {
         let permit = Arc::clone(&semaphore)
             .acquire_owned()
             .await
@@ -55,8 +54,8 @@ async fn baseline() {
     check(sum);
 }
 
-async fn buffer_unordered() {
-    let sum = futures::stream::iter(0..JOBS)
+async fn buffer_unordered(jobs: u64) {
+    let sum = futures::stream::iter(0..jobs)
         .map(job)
         .buffer_unordered(LIMIT)
         .fold(0u64, |acc, x| async move { acc.wrapping_add(x) })
@@ -64,9 +63,9 @@ async fn buffer_unordered() {
     check(sum);
 }
 
-async fn taskweave_pool(pool: Pool) {
-    let mut handles = Vec::with_capacity(JOBS as usize);
-    for i in 0..JOBS {
+async fn taskweave_pool(pool: Pool, jobs: u64) {
+    let mut handles = Vec::with_capacity(jobs as usize);
+    for i in 0..jobs {
         let handle = pool.submit(job(i)).await.expect("the pool is open");
         handles.push(handle);
     }
@@ -77,9 +76,9 @@ async fn taskweave_pool(pool: Pool) {
     check(sum);
 }
 
-async fn taskweave_fixed(pool: taskweave_pool::FixedPool<u64, u64>) {
+async fn taskweave_fixed(pool: taskweave_pool::FixedPool<u64, u64>, jobs: u64) {
     let sum = pool
-        .process_unordered(futures::stream::iter(0..JOBS))
+        .process_unordered(futures::stream::iter(0..jobs))
         .fold(0u64, |acc, x| async move {
             acc.wrapping_add(x.expect("jobs do not panic"))
         })
@@ -87,17 +86,15 @@ async fn taskweave_fixed(pool: taskweave_pool::FixedPool<u64, u64>) {
     check(sum);
 }
 
-fn bench(c: &mut Criterion) {
+fn main() {
+    let mut suite = Suite::from_env();
+    let jobs = suite.scale(100_000);
     let rt = multi_thread(2);
-    let mut group = workload_group(c, "pool/100k-jobs", JOBS);
-    group.bench_function("baseline: JoinSet + Semaphore", |b| {
-        iter_runs(b, || time_spawned(&rt, baseline));
-    });
-    group.bench_function("buffer_unordered(64)", |b| {
-        iter_runs(b, || time_spawned(&rt, buffer_unordered));
-    });
-    group.bench_function("taskweave: Pool", |b| {
-        iter_runs(b, || {
+    suite.group("pool/100k-jobs", jobs, |g| {
+        g.floor("JoinSet + Semaphore", || {
+            time_spawned(&rt, move || baseline(jobs))
+        });
+        g.ours("taskweave: Pool", || {
             let pool = rt.block_on(async {
                 Pool::builder()
                     .max_concurrency(LIMIT)
@@ -105,11 +102,9 @@ fn bench(c: &mut Criterion) {
                     .build()
                     .expect("a valid configuration")
             });
-            time_spawned(&rt, move || taskweave_pool(pool))
+            time_spawned(&rt, move || taskweave_pool(pool, jobs))
         });
-    });
-    group.bench_function("taskweave: Pool (fixed workers)", |b| {
-        iter_runs(b, || {
+        g.ours("taskweave: FixedPool (fixed workers)", || {
             let pool = rt.block_on(async {
                 Pool::builder()
                     .max_concurrency(LIMIT)
@@ -117,11 +112,10 @@ fn bench(c: &mut Criterion) {
                     .build_fixed(job)
                     .expect("a valid configuration")
             });
-            time_spawned(&rt, move || taskweave_fixed(pool))
+            time_spawned(&rt, move || taskweave_fixed(pool, jobs))
+        });
+        g.peer("buffer_unordered(64)", || {
+            time_spawned(&rt, move || buffer_unordered(jobs))
         });
     });
-    group.finish();
 }
-
-criterion_group!(benches, bench);
-criterion_main!(benches);

@@ -1,0 +1,324 @@
+//! The performance goals the report checks, each against the contenders of one group.
+//!
+//! A goal compares two contenders round by round (the same round, so drift cancels out) and
+//! takes the median; "in every round" goals check the worst round instead. A goal whose group
+//! or contender is missing from the results is reported as not measured, never as met.
+
+use super::Group;
+use std::collections::BTreeMap;
+
+/// What a goal asks of `ours` against `other`.
+pub(crate) enum Kind {
+    /// ours / other ≤ the bound (median of per-round ratios).
+    AtMost(f64),
+    /// other / ours ≥ the factor: ours at least this many times faster (median).
+    Faster(f64),
+    /// other / ours ≥ the factor in every round.
+    FasterEveryRound(f64),
+    /// ours − floor ≤ this many nanoseconds per operation (median of per-round differences).
+    AddsAtMostNs(f64),
+}
+
+pub(crate) struct Goal {
+    pub(crate) group: &'static str,
+    pub(crate) ours: &'static str,
+    /// The contender compared against; for [`Kind::AddsAtMostNs`], the floor.
+    pub(crate) other: &'static str,
+    pub(crate) kind: Kind,
+}
+
+const fn goal(group: &'static str, ours: &'static str, other: &'static str, kind: Kind) -> Goal {
+    Goal {
+        group,
+        ours,
+        other,
+        kind,
+    }
+}
+
+const TW_LIMITER: &str = "taskweave: RateLimiter (default: Tokio clock)";
+const TW_KEYED: &str = "taskweave: KeyedRateLimiter (default: Tokio clock)";
+const GOVERNOR: &str = "governor (default: quanta clock)";
+const GOVERNOR_KEYED: &str = "governor keyed (default: quanta clock)";
+const SLOW_CALL: &str = "taskweave: Breaker + slow-call timing";
+
+/// The goals of issue 17 (and of the crates added since, which declare theirs here too).
+pub(crate) const GOALS: &[Goal] = &[
+    goal(
+        "limit/admit-1-task",
+        TW_LIMITER,
+        GOVERNOR,
+        Kind::AtMost(1.2),
+    ),
+    goal(
+        "limit/admit-2-tasks",
+        TW_LIMITER,
+        GOVERNOR,
+        Kind::AtMost(1.2),
+    ),
+    goal(
+        "limit/admit-1-task",
+        TW_KEYED,
+        GOVERNOR_KEYED,
+        Kind::AtMost(1.2),
+    ),
+    goal(
+        "limit/admit-2-tasks",
+        TW_KEYED,
+        GOVERNOR_KEYED,
+        Kind::AtMost(1.2),
+    ),
+    goal(
+        "breaker/closed-1-task",
+        SLOW_CALL,
+        "",
+        Kind::AddsAtMostNs(15.0),
+    ),
+    goal(
+        "breaker/closed-2-tasks",
+        SLOW_CALL,
+        "",
+        Kind::AddsAtMostNs(15.0),
+    ),
+    goal(
+        "backoff/delays-1m",
+        "taskweave: Exponential + full jitter",
+        "",
+        Kind::AtMost(1.5),
+    ),
+    goal(
+        "backoff/retry-ok-10m",
+        "taskweave: retry",
+        "",
+        Kind::AtMost(1.2),
+    ),
+    goal(
+        "shutdown/10k-waiting",
+        "taskweave: Coordinator",
+        "",
+        Kind::AtMost(1.3),
+    ),
+    goal(
+        "shutdown/100x100-tree",
+        "taskweave: Coordinator",
+        "",
+        Kind::AtMost(1.3),
+    ),
+    goal(
+        "shutdown/10k-waiting",
+        "taskweave: Coordinator",
+        "tokio-graceful-shutdown",
+        Kind::Faster(4.0),
+    ),
+    goal(
+        "shutdown/100x100-tree",
+        "taskweave: Coordinator",
+        "tokio-graceful-shutdown",
+        Kind::Faster(4.0),
+    ),
+    goal(
+        "bus/fanout-8",
+        "taskweave: lossless",
+        "async-broadcast direct API (lossless)",
+        Kind::FasterEveryRound(3.0),
+    ),
+    goal(
+        "bus/fanout-8-patterns",
+        "taskweave: lossless",
+        "async-broadcast direct API (lossless)",
+        Kind::FasterEveryRound(3.0),
+    ),
+    goal(
+        "pool/100k-jobs",
+        "taskweave: FixedPool (fixed workers)",
+        "buffer_unordered(64)",
+        Kind::Faster(1.3),
+    ),
+    goal("actor/ask-100k", "taskweave: Actor", "", Kind::AtMost(1.25)),
+    goal("actor/tell-1m", "taskweave: Actor", "", Kind::AtMost(1.25)),
+    goal(
+        "batch/1m-items",
+        "taskweave: fire-and-forget",
+        "tokio-stream chunks_timeout",
+        Kind::Faster(3.0),
+    ),
+];
+
+/// One goal's outcome: the text of the goal, the measured figure, and whether it was met
+/// (`None`: not measured in these results).
+pub(crate) struct Outcome {
+    pub(crate) goal: String,
+    pub(crate) measured: String,
+    pub(crate) met: Option<bool>,
+}
+
+pub(crate) fn check(groups: &BTreeMap<String, Group>) -> Vec<Outcome> {
+    GOALS.iter().map(|g| check_one(g, groups)).collect()
+}
+
+fn check_one(goal: &Goal, groups: &BTreeMap<String, Group>) -> Outcome {
+    let other_name = if goal.other.is_empty() {
+        "the floor"
+    } else {
+        goal.other
+    };
+    let text = match goal.kind {
+        Kind::AtMost(r) => format!("`{}`: {} ≤ {r}x {other_name}", goal.group, goal.ours),
+        Kind::Faster(f) => format!(
+            "`{}`: {} ≥ {f}x faster than {other_name}",
+            goal.group, goal.ours
+        ),
+        Kind::FasterEveryRound(f) => format!(
+            "`{}`: {} ≥ {f}x faster than {other_name} in every round",
+            goal.group, goal.ours
+        ),
+        Kind::AddsAtMostNs(ns) => format!(
+            "`{}`: {} adds < {ns} ns per call over the floor",
+            goal.group, goal.ours
+        ),
+    };
+    let not_measured = || Outcome {
+        goal: text.clone(),
+        measured: "not measured".to_owned(),
+        met: None,
+    };
+    let Some(group) = groups.get(goal.group) else {
+        return not_measured();
+    };
+    let other = if goal.other.is_empty() {
+        group.floor()
+    } else {
+        group.contender(goal.other)
+    };
+    let (Some(ours), Some(other)) = (group.contender(goal.ours), other) else {
+        return not_measured();
+    };
+    let (measured, met) = match goal.kind {
+        Kind::AtMost(bound) => {
+            let (m, lo, hi) = Group::per_round(ours, other, |a, b| a / b);
+            (format!("{m:.2}x ({lo:.2}–{hi:.2})"), m <= bound)
+        }
+        Kind::Faster(factor) => {
+            let (m, lo, hi) = Group::per_round(ours, other, |a, b| b / a);
+            (format!("{m:.2}x faster ({lo:.2}–{hi:.2})"), m >= factor)
+        }
+        Kind::FasterEveryRound(factor) => {
+            let (m, lo, hi) = Group::per_round(ours, other, |a, b| b / a);
+            (format!("{m:.2}x faster ({lo:.2}–{hi:.2})"), lo >= factor)
+        }
+        Kind::AddsAtMostNs(bound) => {
+            let (m, lo, hi) = Group::per_round(ours, other, |a, b| a - b);
+            (format!("+{m:.1} ns ({lo:+.1} to {hi:+.1})"), m < bound)
+        }
+    };
+    Outcome {
+        goal: text,
+        measured,
+        met: Some(met),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::Contender;
+
+    fn contender(name: &str, role: &str, rounds_ns: &[f64]) -> Contender {
+        Contender {
+            name: name.to_owned(),
+            role: role.to_owned(),
+            ns_per_op: rounds_ns[0],
+            ratio: 1.0,
+            ratio_min: 1.0,
+            ratio_max: 1.0,
+            rounds_ns: rounds_ns.to_vec(),
+        }
+    }
+
+    fn groups(id: &str, contenders: Vec<Contender>) -> BTreeMap<String, Group> {
+        BTreeMap::from([(
+            id.to_owned(),
+            Group {
+                ops: 1,
+                rounds: contenders[0].rounds_ns.len() as u64,
+                contenders,
+                notes: BTreeMap::new(),
+            },
+        )])
+    }
+
+    fn outcome(id: &str, ours: &str, results: &BTreeMap<String, Group>) -> Outcome {
+        let goal = GOALS
+            .iter()
+            .find(|g| g.group == id && g.ours == ours)
+            .expect("the goal exists");
+        check_one(goal, results)
+    }
+
+    #[test]
+    fn ratios_are_taken_round_by_round() {
+        // Drift doubles both contenders in round 2: per-round ratios stay 1.1.
+        let results = groups(
+            "actor/ask-100k",
+            vec![
+                contender("floor", "floor", &[100.0, 200.0, 100.0]),
+                contender("taskweave: Actor", "ours", &[110.0, 220.0, 110.0]),
+            ],
+        );
+        let o = outcome("actor/ask-100k", "taskweave: Actor", &results);
+        assert_eq!(o.met, Some(true));
+        assert!(o.measured.starts_with("1.10x"), "{}", o.measured);
+    }
+
+    #[test]
+    fn every_round_goals_fail_on_one_bad_round() {
+        let results = groups(
+            "bus/fanout-8",
+            vec![
+                contender("floor", "floor", &[300.0, 300.0, 300.0]),
+                contender("taskweave: lossless", "ours", &[20.0, 20.0, 40.0]),
+                contender(
+                    "async-broadcast direct API (lossless)",
+                    "peer",
+                    &[80.0, 80.0, 80.0],
+                ),
+            ],
+        );
+        let o = outcome("bus/fanout-8", "taskweave: lossless", &results);
+        assert_eq!(
+            o.met,
+            Some(false),
+            "round 3 is only 2x faster: {}",
+            o.measured
+        );
+    }
+
+    #[test]
+    fn added_nanoseconds_are_differences_to_the_floor() {
+        let results = groups(
+            "breaker/closed-1-task",
+            vec![
+                contender("direct call", "floor", &[2.0, 3.0, 2.5]),
+                contender(SLOW_CALL, "ours", &[12.0, 30.0, 14.0]),
+            ],
+        );
+        let o = outcome("breaker/closed-1-task", SLOW_CALL, &results);
+        assert_eq!(o.met, Some(true), "{}", o.measured);
+        assert!(o.measured.starts_with("+11.5 ns"), "{}", o.measured);
+    }
+
+    #[test]
+    fn a_missing_contender_is_not_measured_never_met() {
+        let results = groups(
+            "pool/100k-jobs",
+            vec![contender("JoinSet + Semaphore", "floor", &[1.0])],
+        );
+        let o = outcome(
+            "pool/100k-jobs",
+            "taskweave: FixedPool (fixed workers)",
+            &results,
+        );
+        assert_eq!(o.met, None);
+        assert_eq!(o.measured, "not measured");
+    }
+}
