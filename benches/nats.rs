@@ -35,7 +35,9 @@ const STALL: Duration = Duration::from_secs(2);
 const IN_FLIGHT: usize = 64;
 
 async fn connect(url: &str) -> Connection {
-    Connection::connect(url).await.expect("connect to the bench server")
+    Connection::connect(url)
+        .await
+        .expect("connect to the bench server")
 }
 
 /// Receives until `n` messages arrived or the stream stalls; returns how many arrived.
@@ -53,8 +55,21 @@ where
     got
 }
 
+/// Sums the counts of the subscriber tasks.
+async fn total(tasks: Vec<tokio::task::JoinHandle<u64>>) -> u64 {
+    let mut got = 0;
+    for task in tasks {
+        got += task.await.expect("counter");
+    }
+    got
+}
+
 fn loss_note(group: &str, contender: &str, delivered: u64, expected: u64) {
-    note(group, contender, &format!("lost {} of {expected} deliveries", expected - delivered));
+    note(
+        group,
+        contender,
+        &format!("lost {} of {expected} deliveries", expected - delivered),
+    );
 }
 
 fn fanout(suite: &mut Suite, rt: &Runtime, url: &str) {
@@ -125,14 +140,13 @@ fn fanout(suite: &mut Suite, rt: &Runtime, url: &str) {
                     .collect();
                 for i in 0..messages {
                     let payload = serde_json::to_vec(&i).expect("encode");
-                    publisher.publish(SUBJECT, payload.into()).await.expect("publish");
+                    publisher
+                        .publish(SUBJECT, payload.into())
+                        .await
+                        .expect("publish");
                 }
                 publisher.flush().await.expect("flush");
-                let mut got = 0;
-                for task in tasks {
-                    got += task.await.expect("counter");
-                }
-                out.store(got, Ordering::Relaxed);
+                out.store(total(tasks).await, Ordering::Relaxed);
                 start.elapsed()
             });
             Sample::delivered(elapsed, delivered.load(Ordering::Relaxed))
@@ -162,17 +176,18 @@ fn fanout(suite: &mut Suite, rt: &Runtime, url: &str) {
                 for i in 0..messages {
                     source.publish(SUBJECT, i).await.expect("publish");
                 }
-                let mut got = 0;
-                for task in tasks {
-                    got += task.await.expect("counter");
-                }
-                out.store(got, Ordering::Relaxed);
+                out.store(total(tasks).await, Ordering::Relaxed);
                 start.elapsed()
             });
             Sample::delivered(elapsed, delivered.load(Ordering::Relaxed))
         });
     });
-    loss_note(group, "async-nats direct", floor_delivered.load(Ordering::Relaxed), deliveries);
+    loss_note(
+        group,
+        "async-nats direct",
+        floor_delivered.load(Ordering::Relaxed),
+        deliveries,
+    );
     let gaps: u64 = bridges.iter().map(|b| b.metrics().gaps).sum();
     note(
         group,
@@ -289,7 +304,11 @@ fn work_queue(suite: &mut Suite, rt: &Runtime, url: &str) {
             })
         });
     });
-    note(group, "taskweave-nats WorkQueue", "every job acknowledged once; none lost");
+    note(
+        group,
+        "taskweave-nats WorkQueue",
+        "every job acknowledged once; none lost",
+    );
 }
 
 fn main() {

@@ -79,6 +79,7 @@ mod bridge;
 mod codec;
 mod connection;
 mod error;
+mod pull;
 mod queue;
 mod subject;
 pub mod testing;

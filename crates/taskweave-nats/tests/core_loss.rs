@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{LIMIT, connect, eventually, server};
+use common::{LIMIT, connect, eventually, importer, server};
 use taskweave_bus::{Bus, LagPolicy};
 use taskweave_nats::{Bridge, Json};
 
@@ -26,11 +26,7 @@ async fn server_killed_mid_stream_loss_is_counted_exactly() {
         .build()
         .await
         .unwrap();
-    let importer = Bridge::builder(&conn_b, &bus_b, Json)
-        .import("ticks")
-        .build()
-        .await
-        .unwrap();
+    let importer = importer(&conn_b, &bus_b, "ticks").await;
 
     let mut published = 0u64;
     for _ in 0..500 {
@@ -104,11 +100,7 @@ async fn while_disconnected_the_buffer_is_bounded_and_overflow_is_counted() {
         .build()
         .await
         .unwrap();
-    let importer = Bridge::builder(&conn_b, &bus_b, Json)
-        .import("ticks")
-        .build()
-        .await
-        .unwrap();
+    let importer = importer(&conn_b, &bus_b, "ticks").await;
     server.kill();
     eventually(LIMIT, "disconnect noticed", || !exporter.is_connected()).await;
     for i in 1..=32u64 {

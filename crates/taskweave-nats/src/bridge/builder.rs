@@ -10,12 +10,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::export::Exporter;
-use super::import::{Durable, Importer};
+use super::import::Importer;
 use super::metrics::Counters;
 use super::{Bridge, Inner};
 use crate::codec::Codec;
 use crate::connection::Connection;
 use crate::error::{ConfigError, Error, jetstream as js_error};
+use crate::pull::Puller;
 use crate::subject;
 
 /// The default bound of each exporter's buffer, used while disconnected: 8,192 messages.
@@ -296,7 +297,7 @@ where
                     )
                     .await
                     .map_err(js_error)?;
-                durables.push(Box::new(Durable::new(consumer)));
+                durables.push(Box::new(Puller::new(consumer)));
             }
         }
 

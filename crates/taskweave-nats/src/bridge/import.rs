@@ -5,9 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind};
 use async_nats::{HeaderMap, Subject};
 use bytes::Bytes;
@@ -17,11 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::{Counters, add};
 use crate::codec::Codec;
+use crate::pull::{Pull, Puller};
 use crate::wire::{self, Tracker, Verdict};
 
-/// How many messages a durable importer asks for at once, and how long a pull waits.
+/// How many messages a durable importer asks for at once.
 const BATCH: usize = 64;
-const PULL_EXPIRES: Duration = Duration::from_millis(500);
 
 thread_local! {
     /// Set while an importer polls its publish to the local bus. The bus runs subscription
@@ -49,24 +47,9 @@ impl<F: Future> Future for Importing<F> {
     }
 }
 
-/// A durable consumer, and the backoff between failed pulls.
-pub(super) struct Durable {
-    consumer: PullConsumer,
-    failures: u32,
-}
-
-impl Durable {
-    pub(super) fn new(consumer: PullConsumer) -> Self {
-        Self {
-            consumer,
-            failures: 0,
-        }
-    }
-}
-
 pub(super) enum Source {
     Core(async_nats::Subscriber),
-    Durable(Box<Durable>),
+    Durable(Box<Puller>),
 }
 
 pub(super) struct Importer<T, C> {
@@ -133,29 +116,14 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
         }
     }
 
-    async fn run_durable(&mut self, mut durable: Durable) {
-        while !self.intake.is_cancelled() && !self.hard.is_cancelled() {
-            let pulled = durable
-                .consumer
-                .batch()
-                .max_messages(BATCH)
-                .expires(PULL_EXPIRES)
-                .messages()
-                .await;
-            let mut batch = match pulled {
-                Ok(batch) => batch,
-                Err(error) => {
-                    durable.failures += 1;
-                    let pause = Duration::from_millis(50 << durable.failures.min(5));
-                    tracing::debug!(%error, ?pause, "pull failed; retrying");
-                    tokio::select! {
-                        () = self.hard.cancelled() => return,
-                        () = self.intake.cancelled() => return,
-                        () = tokio::time::sleep(pause) => continue,
-                    }
-                }
+    async fn run_durable(&mut self, mut puller: Puller) {
+        // `abort` cancels `intake` too.
+        while !self.intake.is_cancelled() {
+            let mut batch = match puller.pull(BATCH, &self.intake).await {
+                Pull::Batch(batch) => batch,
+                Pull::Failed => continue,
+                Pull::Stopped => return,
             };
-            durable.failures = 0;
             // A pulled batch is finished even after `close`: its messages are ours until
             // acknowledged, and the pull expires shortly.
             loop {

@@ -18,9 +18,28 @@ use super::Shared;
 use crate::codec::Codec;
 use crate::connection::reconnect_delay;
 use crate::error::BoxError;
+use crate::pull::{Pull, Puller};
 
-/// How long one pull waits for jobs; bounds how long `close` waits for a pull in progress.
-const PULL_EXPIRES: Duration = Duration::from_millis(500);
+/// A job handler, as [`WorkQueue::run`](crate::WorkQueue::run) accepts it: the bounds of
+/// `Fn(T) -> impl Future<Output = Result<(), E>>` spelled once.
+pub(crate) trait Handler<T>: Send + Sync + 'static {
+    type Fut: Future<Output = Result<(), Self::Err>> + Send + 'static;
+    type Err: Into<BoxError> + 'static;
+    fn call(&self, job: T) -> Self::Fut;
+}
+
+impl<T, F, Fut, E> Handler<T> for F
+where
+    F: Fn(T) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: Into<BoxError> + 'static,
+{
+    type Fut = Fut;
+    type Err = E;
+    fn call(&self, job: T) -> Fut {
+        self(job)
+    }
+}
 
 /// A snapshot of a worker's counters, from [`Worker::metrics`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -99,14 +118,10 @@ impl Drop for Worker {
 }
 
 impl Worker {
-    pub(super) fn start<T, C, F, Fut, E>(queue: Arc<Shared<C>>, handler: F) -> Self
-    where
-        T: Send + 'static,
-        C: Codec<T>,
-        F: Fn(T) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError> + 'static,
-    {
+    pub(super) fn start<T: Send + 'static, C: Codec<T>, H: Handler<T>>(
+        queue: Arc<Shared<C>>,
+        handler: H,
+    ) -> Self {
         let intake = queue.token.child_token();
         let worker = Self {
             counters: Arc::default(),
@@ -115,7 +130,7 @@ impl Worker {
             tracker: TaskTracker::new(),
             conn: queue.conn.clone(),
         };
-        let puller = Puller {
+        let pulling = Pulling {
             queue,
             handler: Arc::new(handler),
             counters: Arc::clone(&worker.counters),
@@ -123,7 +138,7 @@ impl Worker {
             hard: worker.hard.clone(),
             tracker: worker.tracker.clone(),
         };
-        worker.tracker.spawn(puller.run());
+        worker.tracker.spawn(pulling.run());
         worker
     }
 
@@ -193,26 +208,23 @@ impl Worker {
     }
 }
 
-struct Puller<C, F> {
+struct Pulling<C, H> {
     queue: Arc<Shared<C>>,
-    handler: Arc<F>,
+    handler: Arc<H>,
     counters: Arc<Counters>,
     intake: CancellationToken,
     hard: CancellationToken,
     tracker: TaskTracker,
 }
 
-impl<C, F> Puller<C, F> {
-    async fn run<T, Fut, E>(self)
+impl<C, H> Pulling<C, H> {
+    async fn run<T: Send + 'static>(self)
     where
-        T: Send + 'static,
         C: Codec<T>,
-        F: Fn(T) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError> + 'static,
+        H: Handler<T>,
     {
         let slots = Arc::new(Semaphore::new(self.queue.max_in_flight));
-        let mut failures = 0u32;
+        let mut puller = Puller::new(self.queue.consumer.clone());
         loop {
             let first = tokio::select! {
                 biased;
@@ -226,27 +238,11 @@ impl<C, F> Puller<C, F> {
             while let Ok(permit) = Arc::clone(&slots).try_acquire_owned() {
                 permits.push(permit);
             }
-            let pulled = self
-                .queue
-                .consumer
-                .batch()
-                .max_messages(permits.len())
-                .expires(PULL_EXPIRES)
-                .messages()
-                .await;
-            let mut batch = match pulled {
-                Ok(batch) => batch,
-                Err(error) => {
-                    failures += 1;
-                    let pause = Duration::from_millis(50 << failures.min(5));
-                    tracing::debug!(%error, ?pause, "pull failed; retrying");
-                    tokio::select! {
-                        () = self.intake.cancelled() => break,
-                        () = tokio::time::sleep(pause) => continue,
-                    }
-                }
+            let mut batch = match puller.pull(permits.len(), &self.intake).await {
+                Pull::Batch(batch) => batch,
+                Pull::Failed => continue,
+                Pull::Stopped => break,
             };
-            failures = 0;
             // Jobs already pulled are ours until acknowledged: run them even after `close`.
             while let Some(next) = tokio::select! {
                 biased;
@@ -281,21 +277,18 @@ impl<C, F> Puller<C, F> {
     }
 }
 
-struct Job<C, F> {
+struct Job<C, H> {
     queue: Arc<Shared<C>>,
-    handler: Arc<F>,
+    handler: Arc<H>,
     counters: Arc<Counters>,
     hard: CancellationToken,
 }
 
-impl<C, F> Job<C, F> {
-    async fn run<T, Fut, E>(self, msg: Message)
+impl<C, H> Job<C, H> {
+    async fn run<T: Send + 'static>(self, msg: Message)
     where
-        T: Send + 'static,
         C: Codec<T>,
-        F: Fn(T) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<BoxError> + 'static,
+        H: Handler<T>,
     {
         let delivered = msg
             .info()
@@ -313,7 +306,7 @@ impl<C, F> Job<C, F> {
         };
         self.counters.in_flight.fetch_add(1, Ordering::Relaxed);
         let outcome = tokio::select! {
-            outcome = (self.handler)(job) => Some(outcome.map_err(Into::into)),
+            outcome = self.handler.call(job) => Some(outcome.map_err(Into::into)),
             () = self.hard.cancelled() => None,
         };
         self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use taskweave_nats::Connection;
+use taskweave_bus::Bus;
 use taskweave_nats::testing::NatsServer;
+use taskweave_nats::{Bridge, Connection, Json};
 
 /// Starts a server for one test; fails the test, clearly, when nats-server is missing.
 pub fn server(jetstream: bool) -> NatsServer {
@@ -43,3 +44,12 @@ pub async fn eventually(limit: Duration, what: &str, mut condition: impl FnMut()
 }
 
 pub const LIMIT: Duration = Duration::from_secs(20);
+
+/// A bridge that imports `pattern` (core NATS) into `bus`.
+pub async fn importer(conn: &Connection, bus: &Bus<u64>, pattern: &str) -> Bridge {
+    Bridge::builder(conn, bus, Json)
+        .import(pattern)
+        .build()
+        .await
+        .expect("importer")
+}
