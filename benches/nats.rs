@@ -261,16 +261,21 @@ fn work_queue(suite: &mut Suite, rt: &Runtime, url: &str) {
                 let done = Arc::new(AtomicU64::new(0));
                 let mut tasks = tokio::task::JoinSet::new();
                 while done.load(Ordering::Relaxed) < jobs {
-                    let free = slots.available_permits().max(1);
+                    // As a worker does: wait for a free slot, pull as many jobs as slots.
+                    let first = Arc::clone(&slots).acquire_owned().await.expect("open");
+                    let mut permits = vec![first];
+                    while let Ok(permit) = Arc::clone(&slots).try_acquire_owned() {
+                        permits.push(permit);
+                    }
                     let mut batch = consumer
                         .batch()
-                        .max_messages(free)
-                        .expires(Duration::from_millis(100))
+                        .max_messages(permits.len())
+                        .expires(Duration::from_millis(500))
                         .messages()
                         .await
                         .expect("pull");
                     while let Some(Ok(msg)) = batch.next().await {
-                        let permit = Arc::clone(&slots).acquire_owned().await.expect("open");
+                        let Some(permit) = permits.pop() else { break };
                         let done = Arc::clone(&done);
                         tasks.spawn(async move {
                             let _job: u64 = serde_json::from_slice(&msg.payload).expect("u64");
@@ -280,6 +285,7 @@ fn work_queue(suite: &mut Suite, rt: &Runtime, url: &str) {
                             drop(permit);
                         });
                     }
+                    drop(permits);
                     while tasks.try_join_next().is_some() {}
                 }
                 while tasks.join_next().await.is_some() {}

@@ -6,24 +6,22 @@
 //! the accounting exact whatever the importer subscribes to: an importer sees either every
 //! message of a subject or none.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use async_nats::HeaderMap;
+use std::collections::HashMap;
 
 pub(crate) const ORIGIN: &str = "Taskweave-Origin";
 pub(crate) const INSTANCE: &str = "Taskweave-Instance";
 pub(crate) const SEQ: &str = "Taskweave-Seq";
 
-/// The most `(origin, instance, subject)` streams one importer tracks. Beyond it the table
+/// The most `(instance, subject)` streams one importer tracks. Beyond it the table
 /// starts afresh (counted in `tracking_resets`): a gap spanning a reset goes unseen.
 pub(crate) const MAX_TRACKED: usize = 1 << 16;
 
 /// The headers of one exported message.
-pub(crate) fn headers(origin: &str, instance: u64, seq: u64) -> HeaderMap {
+pub(crate) fn headers(origin: &str, instance: &str, seq: u64) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(ORIGIN, origin);
-    headers.insert(INSTANCE, format!("{instance:016x}").as_str());
+    headers.insert(INSTANCE, instance);
     headers.insert(SEQ, seq.to_string().as_str());
     headers
 }
@@ -57,24 +55,25 @@ pub(crate) enum Verdict {
     Duplicate,
 }
 
-/// One sender's stream of one subject: `(origin, instance, subject)`.
-type StreamKey = (Arc<str>, Arc<str>, Arc<str>);
-
-/// The last sequence seen per `(origin, instance, subject)`.
+/// The last sequence seen per `(instance, subject)`; the instance also names its origin.
+///
+/// Looked up by borrowed strings: no allocation per message, only per new stream.
 #[derive(Debug, Default)]
 pub(crate) struct Tracker {
-    last: HashMap<StreamKey, u64>,
+    instances: HashMap<Box<str>, HashMap<Box<str>, u64>>,
+    streams: usize,
     pub(crate) resets: u64,
 }
 
 impl Tracker {
     pub(crate) fn observe(&mut self, stamp: &Stamp<'_>, subject: &str) -> Verdict {
-        let key = (
-            Arc::<str>::from(stamp.origin),
-            Arc::<str>::from(stamp.instance),
-            Arc::<str>::from(subject),
-        );
-        if let Some(last) = self.last.get_mut(&key) {
+        // The instance is 64 random bits drawn per exporter: it identifies the sender.
+        let key = stamp.instance;
+        if let Some(last) = self
+            .instances
+            .get_mut(key)
+            .and_then(|subjects| subjects.get_mut(subject))
+        {
             return if stamp.seq <= *last {
                 Verdict::Duplicate
             } else {
@@ -87,15 +86,20 @@ impl Tracker {
                 }
             };
         }
-        if self.last.len() >= MAX_TRACKED {
-            self.last.clear();
+        if self.streams >= MAX_TRACKED {
+            self.instances.clear();
+            self.streams = 0;
             self.resets += 1;
             tracing::warn!(
                 max = MAX_TRACKED,
                 "too many sender streams tracked: starting afresh"
             );
         }
-        self.last.insert(key, stamp.seq);
+        self.streams += 1;
+        self.instances
+            .entry(key.into())
+            .or_default()
+            .insert(subject.into(), stamp.seq);
         // The first message seen from a stream sets the baseline: an importer that starts
         // late has not lost what was sent before it subscribed.
         Verdict::InOrder
@@ -126,7 +130,7 @@ mod tests {
 
     #[test]
     fn headers_round_trip() {
-        let h = headers("orders", 7, 42);
+        let h = headers("orders", "0007", 42);
         let s = stamp(Some(&h)).expect("stamped");
         assert_eq!((s.origin, s.seq), ("orders", 42));
         assert_eq!(stamp(None), None);

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{LIMIT, connect, eventually, importer, server};
+use common::{LIMIT, connect, eventually, importer, server, within};
 use taskweave_bus::{Bus, LagPolicy};
 use taskweave_nats::{Bridge, Json};
 
@@ -129,5 +129,5 @@ async fn while_disconnected_the_buffer_is_bounded_and_overflow_is_counted() {
     assert_eq!(m.published, 32 + 16, "{m:?}");
     let _ = received.try_recv();
     importer.abort();
-    exporter.drain().await;
+    within(exporter.drain()).await;
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{LIMIT, connect, eventually, server};
+use common::{LIMIT, connect, eventually, server, within};
 use taskweave_bus::{Bus, SubjectError};
 use taskweave_nats::testing::NatsServer;
 use taskweave_nats::{Bridge, ConfigError, Connection, Error, Json, MAX_BUFFER, WorkQueue};
@@ -193,5 +193,5 @@ async fn oversized_payloads_are_refused_and_counted() {
         matches!(err, Error::PayloadTooLarge { max: 1024, .. }),
         "{err:?}"
     );
-    bridge.drain().await;
+    within(bridge.drain()).await;
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{LIMIT, connect, eventually, server};
+use common::{LIMIT, connect, eventually, server, within};
 use taskweave_bus::{Bus, LagPolicy};
 use taskweave_nats::{Bridge, Json};
 
@@ -52,7 +52,7 @@ async fn fan_out_to_both_replicas_without_echo() {
     }
     // B sees every message, under its original subject, in order per subject.
     for i in 0..N {
-        let envelope = all_b.recv_with_subject().await.unwrap();
+        let envelope = within(all_b.recv_with_subject()).await.unwrap();
         assert_eq!(*envelope.message(), i);
         let expected = if i % 2 == 0 {
             "orders.eu.created"
@@ -62,18 +62,18 @@ async fn fan_out_to_both_replicas_without_echo() {
         assert_eq!(envelope.subject(), expected);
     }
     for i in (0..N).step_by(2) {
-        assert_eq!(created_b.recv().await.unwrap(), i);
+        assert_eq!(within(created_b.recv()).await.unwrap(), i);
     }
     // And from B to A.
     bus_b.publish("orders.us.created", 1000).await.unwrap();
     for i in 0..N {
         assert_eq!(
-            local_a.recv().await.unwrap(),
+            within(local_a.recv()).await.unwrap(),
             i,
             "A's own messages, once each"
         );
     }
-    assert_eq!(local_a.recv().await.unwrap(), 1000);
+    assert_eq!(within(local_a.recv()).await.unwrap(), 1000);
 
     // No echo: nothing came back to A a second time, and B re-exported nothing.
     eventually(LIMIT, "metrics settle", || {
@@ -85,8 +85,8 @@ async fn fan_out_to_both_replicas_without_echo() {
     assert!(local_a.try_recv().is_err(), "no echo reached A");
     assert_eq!(bridge_b.metrics().gaps, 0);
 
-    bridge_a.drain().await;
-    bridge_b.drain().await;
+    within(bridge_a.drain()).await;
+    within(bridge_b.drain()).await;
 }
 
 #[cfg(feature = "postcard")]
@@ -119,6 +119,6 @@ async fn postcard_codec_carries_structs() {
         .publish("orders.eu.created", order.clone())
         .await
         .unwrap();
-    assert_eq!(sub.recv().await.unwrap(), order);
+    assert_eq!(within(sub.recv()).await.unwrap(), order);
     eventually(LIMIT, "imported counted", || b.metrics().imported == 1).await;
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{LIMIT, connect, eventually, server};
+use common::{LIMIT, connect, eventually, server, within};
 use taskweave_bus::{Bus, LagPolicy, Subscription};
 use taskweave_nats::{Bridge, Json, Replay};
 
@@ -66,8 +66,8 @@ async fn server_restart_mid_stream_loses_and_duplicates_nothing() {
         (1..=N).collect::<Vec<_>>(),
         "every message once, in order"
     );
-    exporter.drain().await;
-    importer.drain().await;
+    within(exporter.drain()).await;
+    within(importer.drain()).await;
     assert!(
         received.try_recv().is_err(),
         "no duplicate after the last one"
@@ -112,7 +112,7 @@ async fn a_durable_consumer_resumes_where_it_stopped() {
             .await
             .unwrap();
         assert_eq!(take(&mut sub, 10).await, (1..=10).collect::<Vec<_>>());
-        importer.drain().await;
+        within(importer.drain()).await;
     }
     for i in 11..=15 {
         bus_a.publish("jobs.created", i).await.unwrap();

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{LIMIT, connect, eventually, server};
+use common::{LIMIT, connect, eventually, server, within};
 use taskweave_bus::Bus;
 use taskweave_nats::{Bridge, Json, WorkQueue};
 use tokio_util::sync::CancellationToken;
@@ -58,7 +58,7 @@ async fn dropping_the_last_handle_closes_and_sends_what_was_taken() {
         bus_a.subscription_count() == 0
     })
     .await;
-    importer.drain().await;
+    within(importer.drain()).await;
     assert!(importer.is_closed());
 }
 
@@ -82,7 +82,7 @@ async fn the_queue_token_drains_workers_and_abort_abandons_jobs() {
             Ok::<(), std::io::Error>(())
         }
     });
-    started.recv().await.unwrap();
+    within(started.recv()).await.unwrap();
     token.cancel();
     assert!(worker.is_closed());
     let report = worker.shutdown(Duration::from_millis(100)).await;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{LIMIT, connect, eventually, server};
+use common::{LIMIT, connect, eventually, server, within};
 use futures_util::StreamExt;
 use taskweave_nats::{Json, WorkQueue};
 
@@ -55,8 +55,8 @@ async fn two_replicas_share_the_jobs_each_done_once() {
         done.lock().unwrap().len() == N as usize
     })
     .await;
-    worker_a.drain().await;
-    worker_b.drain().await;
+    within(worker_a.drain()).await;
+    within(worker_b.drain()).await;
     let done = done.lock().unwrap();
     assert!(done.values().all(|&n| n == 1), "each job once");
     let (a, b) = (worker_a.metrics(), worker_b.metrics());
@@ -160,7 +160,7 @@ async fn drain_finishes_jobs_in_flight_and_acks_them() {
         }
     });
     for _ in 0..4 {
-        started.recv().await.unwrap();
+        within(started.recv()).await.unwrap();
     }
     assert_eq!(worker.metrics().in_flight, 4);
     worker.close();

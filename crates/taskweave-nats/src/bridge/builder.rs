@@ -248,6 +248,7 @@ where
             .clone()
             .unwrap_or_else(|| format!("bridge-{:08x}", nonce as u32))
             .into();
+        let instance: Arc<str> = format!("{nonce:016x}").into();
         let token = self.token.clone().unwrap_or_default();
         let intake = token.child_token();
         let hard = CancellationToken::new();
@@ -343,7 +344,7 @@ where
                 js: durable.then(|| context.clone()),
                 codec: Arc::clone(&codec),
                 origin: Arc::clone(&name),
-                instance: nonce,
+                instance: Arc::clone(&instance),
                 next_id: 0,
                 seqs: Default::default(),
                 buffer: Default::default(),

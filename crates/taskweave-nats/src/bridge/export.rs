@@ -32,7 +32,8 @@ pub(super) struct Exporter<T, C> {
     pub(super) js: Option<jetstream::Context>,
     pub(super) codec: Arc<C>,
     pub(super) origin: Arc<str>,
-    pub(super) instance: u64,
+    /// This exporter's instance id, in hex.
+    pub(super) instance: Arc<str>,
     /// The JetStream message id counter (`Nats-Msg-Id` deduplicates retries).
     pub(super) next_id: u64,
     pub(super) seqs: HashMap<Arc<str>, u64>,
@@ -63,7 +64,9 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
                 }
             }
             if self.intake.is_cancelled() && self.sub.is_some() {
-                self.take_queued();
+                // What the bus queued for this exporter before the close is exported too: at
+                // most the subscription's capacity beyond the buffer's bound.
+                self.take_ready(usize::MAX);
                 self.sub = None;
                 tracing::debug!(origin = %self.origin, buffered = self.buffer.len(), "exporter closed");
             }
@@ -85,10 +88,9 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
                 () = tokio::time::sleep(Duration::from_millis(50)), if up && !self.buffer.is_empty() => {}
                 received = recv(self.sub.as_mut()), if room => match received {
                     Ok(envelope) => {
-                        if let Some(out) = self.encode(envelope) {
-                            self.buffer.push_back(out);
-                            self.counters.buffered.fetch_add(1, Ordering::Relaxed);
-                        }
+                        self.push(envelope);
+                        // Take what else is queued without waiting: one wake-up, many sends.
+                        self.take_ready(self.bound);
                     }
                     Err(RecvError::Lagged(n)) => {
                         add(&self.counters.lagged, n);
@@ -108,18 +110,25 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
         }
     }
 
-    /// On close: what the local bus already queued for this exporter is exported too.
-    fn take_queued(&mut self) {
-        while let Some(sub) = self.sub.as_mut() {
+    fn push(&mut self, envelope: Envelope<T>) {
+        if let Some(out) = self.encode(envelope) {
+            self.buffer.push_back(out);
+            self.counters.buffered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Moves what the local bus has queued for this exporter into the buffer, up to `limit`
+    /// messages buffered, without waiting.
+    fn take_ready(&mut self, limit: usize) {
+        while self.buffer.len() < limit {
+            let Some(sub) = self.sub.as_mut() else { return };
             match sub.try_recv_with_subject() {
-                Ok(envelope) => {
-                    if let Some(out) = self.encode(envelope) {
-                        self.buffer.push_back(out);
-                        self.counters.buffered.fetch_add(1, Ordering::Relaxed);
-                    }
+                Ok(envelope) => self.push(envelope),
+                Err(TryRecvError::Lagged(n)) => {
+                    add(&self.counters.lagged, n);
+                    tracing::warn!(origin = %self.origin, missed = n, "exporter lagged: local messages dropped by the lag policy");
                 }
-                Err(TryRecvError::Lagged(n)) => add(&self.counters.lagged, n),
-                Err(_) => break,
+                Err(_) => return,
             }
         }
     }
@@ -142,10 +151,10 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
         }
         let seq = self.seqs.entry(Arc::clone(&subject)).or_default();
         *seq += 1;
-        let mut headers = wire::headers(&self.origin, self.instance, *seq);
+        let mut headers = wire::headers(&self.origin, &self.instance, *seq);
         if self.js.is_some() {
             self.next_id += 1;
-            let id = format!("{}-{:016x}-{}", self.origin, self.instance, self.next_id);
+            let id = format!("{}-{}-{}", self.origin, self.instance, self.next_id);
             headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
         }
         Some(Outgoing {

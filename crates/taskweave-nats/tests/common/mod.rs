@@ -53,3 +53,10 @@ pub async fn importer(conn: &Connection, bus: &Bus<u64>, pattern: &str) -> Bridg
         .await
         .expect("importer")
 }
+
+/// Awaits `future`, failing the test instead of hanging when it takes longer than [`LIMIT`].
+pub async fn within<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(LIMIT, future)
+        .await
+        .expect("finished within the limit")
+}
