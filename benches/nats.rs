@@ -7,7 +7,7 @@
 //!   exports from a local bus through one bridge and imports into two bridges, whose local
 //!   buses fan out to 4 blocking subscriptions each. Losses (core NATS is at most once) are
 //!   counted: the bridge's gap accounting, the floor's missing deliveries.
-//! - `nats/work-queue-64`: 4k jobs (a yield each) drained from a JetStream work-queue stream
+//! - `nats/work-queue-64`: 2k jobs (a yield each) drained from a JetStream work-queue stream
 //!   by one replica running at most 64 at once, acknowledging each. The floor pulls batches
 //!   with async-nats and spawns each job under a 64-permit semaphore; the taskweave contender
 //!   is a `WorkQueue` worker. The stream is filled before each run, outside the timing.
@@ -215,7 +215,7 @@ async fn fill(js: &jetstream::Context, subject: &'static str, n: u64) {
 }
 
 fn work_queue(suite: &mut Suite, rt: &Runtime, url: &str) {
-    let jobs = suite.scale(4_000);
+    let jobs = suite.scale(2_000);
     let group = "nats/work-queue-64";
     let (raw_js, raw_consumer, ours_js, queue) = rt.block_on(async {
         let client = async_nats::connect(url).await.expect("connect");
@@ -257,39 +257,52 @@ fn work_queue(suite: &mut Suite, rt: &Runtime, url: &str) {
             spawned_timing(rt, async move {
                 fill(&js, "raw.jobs", jobs).await;
                 let start = tokio::time::Instant::now();
-                let slots = Arc::new(Semaphore::new(IN_FLIGHT));
                 let done = Arc::new(AtomicU64::new(0));
-                let mut tasks = tokio::task::JoinSet::new();
+                let counted = Arc::clone(&done);
+                let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let stopped = Arc::clone(&stop);
+                let puller = tokio::spawn(async move {
+                    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+                    let mut tasks = tokio::task::JoinSet::new();
+                    // No pull left pending at the server when the run ends (it would take
+                    // the next run's jobs).
+                    while !stopped.load(Ordering::Relaxed) {
+                        // As a worker does: wait for a free slot, pull as many jobs as slots.
+                        let first = Arc::clone(&slots).acquire_owned().await.expect("open");
+                        let mut permits = vec![first];
+                        while let Ok(permit) = Arc::clone(&slots).try_acquire_owned() {
+                            permits.push(permit);
+                        }
+                        let mut batch = consumer
+                            .batch()
+                            .max_messages(permits.len())
+                            .expires(Duration::from_millis(500))
+                            .messages()
+                            .await
+                            .expect("pull");
+                        while let Some(Ok(msg)) = batch.next().await {
+                            let Some(permit) = permits.pop() else { break };
+                            let done = Arc::clone(&counted);
+                            tasks.spawn(async move {
+                                let _job: u64 = serde_json::from_slice(&msg.payload).expect("u64");
+                                tokio::task::yield_now().await;
+                                msg.ack().await.expect("ack");
+                                done.fetch_add(1, Ordering::Relaxed);
+                                drop(permit);
+                            });
+                        }
+                        drop(permits);
+                        while tasks.try_join_next().is_some() {}
+                    }
+                });
+                // Measured as the worker is: until every job is acknowledged.
                 while done.load(Ordering::Relaxed) < jobs {
-                    // As a worker does: wait for a free slot, pull as many jobs as slots.
-                    let first = Arc::clone(&slots).acquire_owned().await.expect("open");
-                    let mut permits = vec![first];
-                    while let Ok(permit) = Arc::clone(&slots).try_acquire_owned() {
-                        permits.push(permit);
-                    }
-                    let mut batch = consumer
-                        .batch()
-                        .max_messages(permits.len())
-                        .expires(Duration::from_millis(500))
-                        .messages()
-                        .await
-                        .expect("pull");
-                    while let Some(Ok(msg)) = batch.next().await {
-                        let Some(permit) = permits.pop() else { break };
-                        let done = Arc::clone(&done);
-                        tasks.spawn(async move {
-                            let _job: u64 = serde_json::from_slice(&msg.payload).expect("u64");
-                            tokio::task::yield_now().await;
-                            msg.ack().await.expect("ack");
-                            done.fetch_add(1, Ordering::Relaxed);
-                            drop(permit);
-                        });
-                    }
-                    drop(permits);
-                    while tasks.try_join_next().is_some() {}
+                    tokio::time::sleep(Duration::from_micros(200)).await;
                 }
-                while tasks.join_next().await.is_some() {}
-                start.elapsed()
+                let elapsed = start.elapsed();
+                stop.store(true, Ordering::Relaxed);
+                puller.await.expect("puller");
+                elapsed
             })
         });
         g.ours("taskweave-nats WorkQueue", || {

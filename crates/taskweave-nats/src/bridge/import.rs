@@ -34,9 +34,9 @@ pub(super) fn importing() -> bool {
 }
 
 /// Marks every poll of the inner future as an importer's publish.
-struct Importing<F>(Pin<Box<F>>);
+struct Importing<'a, F>(Pin<&'a mut F>);
 
-impl<F: Future> Future for Importing<F> {
+impl<F: Future> Future for Importing<'_, F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
@@ -184,8 +184,9 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
                 return Fate::Skipped;
             }
         };
+        let publish = std::pin::pin!(self.bus.publish(subject.as_str(), msg));
         let published = tokio::select! {
-            published = Importing(Box::pin(self.bus.publish(subject.as_str(), msg))) => published,
+            published = Importing(publish) => published,
             () = self.hard.cancelled() => return Fate::Refused,
         };
         match published {
