@@ -29,8 +29,14 @@ struct Slot<T> {
     value: Option<(Arc<str>, T)>,
 }
 
+/// A slot's lock on a cache line of its own. Unpadded, four 48-byte slots share three lines,
+/// so the publisher writing the next slot and readers locking the one just written fight over
+/// the same line: that false sharing was the largest single cost of a lossless fan-out.
+#[repr(align(64))]
+struct PaddedSlot<T>(RwLock<Slot<T>>);
+
 pub(crate) struct Ring<T> {
-    slots: Box<[RwLock<Slot<T>>]>,
+    slots: Box<[PaddedSlot<T>]>,
     capacity: u64,
     /// Sequence number of the next message; everything below it is readable. On a cache
     /// line of its own: it changes with every message, and must not drag the fields every
@@ -61,10 +67,10 @@ impl<T> Ring<T> {
         Self {
             slots: (0..capacity)
                 .map(|_| {
-                    RwLock::new(Slot {
+                    PaddedSlot(RwLock::new(Slot {
                         seq: u64::MAX,
                         value: None,
-                    })
+                    }))
                 })
                 .collect(),
             capacity: capacity as u64,
@@ -83,7 +89,7 @@ impl<T> Ring<T> {
 
     /// The slot holding message `seq`.
     fn slot(&self, seq: u64) -> &RwLock<Slot<T>> {
-        &self.slots[(seq % self.capacity) as usize]
+        &self.slots[(seq % self.capacity) as usize].0
     }
 
     pub(crate) fn tail(&self) -> u64 {

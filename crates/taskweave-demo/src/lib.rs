@@ -1,7 +1,8 @@
 //! The taskweave demo: one ingest service that uses every pattern crate together.
 //!
 //! `cargo xtask demo` runs it. A generator produces synthetic sensor readings (about 2%
-//! malformed); a worker pool ([`taskweave::pool`]) validates them and enriches them from an
+//! malformed); a pipeline ([`taskweave::pipeline`]) runs each through a worker pool
+//! ([`taskweave::pool`]) that validates it and enriches it from an
 //! in-process "remote" service with injected latency, failures and an outage, through a
 //! circuit breaker ([`taskweave::breaker`]) inside a retry loop with jittered backoff and a
 //! retry budget ([`taskweave::backoff`]); accepted events are written to SQLite by a batcher

@@ -6,10 +6,10 @@
 //!
 //! ```text
 //! phase (default)   generator ──mpsc──▶ ┐
-//! phase "workers"                       FixedPool: validate ─▶ rate limiter (remote quota)
-//!                                         ─▶ wait while breaker open
-//!                                         ─▶ retry(backoff, budget) ─▶ breaker ─▶ remote
-//!                   enrich task ◀─ results ┘ ──push──▶ Batcher
+//! phase "workers"   enrich task: taskweave-pipeline Flow, stage "enrich" (unordered,
+//!                   `concurrency` at once), each event a Pool job: validate ─▶ rate limiter
+//!                   (remote quota) ─▶ wait while breaker open ─▶ retry(backoff, budget)
+//!                   ─▶ breaker ─▶ remote;  outcomes ──push──▶ Batcher
 //!                   breaker-watch: breaker transitions ─▶ bus
 //! phase "storage"   Batcher ─flush─▶ spawn_blocking: one transaction per batch ─▶ SQLite
 //!                   writer task: batcher.drain(), close the connection, close the bus
@@ -18,7 +18,7 @@
 //! ```
 //!
 //! A normal run ends from the front: the generator returns after the last event, which closes
-//! the channel; the enrich task sees the pool's results end and drains the pool; the writer
+//! the channel; the enrich task sees the pipeline's output end and drains the pool; the writer
 //! flushes the batcher, closes the database and the bus; the telemetry tasks drain the bus and
 //! return. With no task left, the coordinator reports [`Cause::AllTasksFinished`].
 //!
@@ -29,7 +29,6 @@
 //!
 //! [`Cause::AllTasksFinished`]: taskweave::shutdown::Cause::AllTasksFinished
 
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +38,7 @@ use taskweave::actor::{Actor, ActorConfig};
 use taskweave::batch::Batcher;
 use taskweave::bus::{Bus, LagPolicy, RecvError};
 use taskweave::limit::Quota;
+use taskweave::pipeline::{ErrorPolicy, Flow, StageConfig};
 use taskweave::pool::Pool;
 use taskweave::shutdown::{Coordinator, Group};
 use tokio::sync::{mpsc, oneshot};
@@ -195,19 +195,13 @@ async fn wire_and_run(
             .map_err(|e| Error::setup("batcher", e))?
     };
 
-    let cpus = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
-    let pool = {
-        let enricher = Arc::clone(&enricher);
-        Pool::builder()
-            .max_concurrency(config.concurrency)
-            .queue_capacity(config.concurrency * 2)
-            .fixed_workers(cpus.min(config.concurrency))
-            .build_fixed(move |event: RawEvent| {
-                let enricher = Arc::clone(&enricher);
-                async move { enricher.process(event).await }
-            })
-            .map_err(|e| Error::setup("worker pool", e))?
-    };
+    // The pool runs each enrichment as a task of its own (so they spread over the cores); the
+    // pipeline's "enrich" stage keeps `concurrency` of them going and hands the outcomes on.
+    let pool = Pool::builder()
+        .max_concurrency(config.concurrency)
+        .queue_capacity(config.concurrency * 2)
+        .build()
+        .map_err(|e| Error::setup("worker pool", e))?;
 
     // Cancelled by the enrich task when no more rows will reach the batcher.
     let intake_done = CancellationToken::new();
@@ -217,11 +211,12 @@ async fn wire_and_run(
     workers
         .spawn("enrich", {
             let (bus, batcher, done) = (bus.clone(), batcher.clone(), intake_done.clone());
+            let (enricher, concurrency) = (Arc::clone(&enricher), config.concurrency);
             move |_token| async move {
                 // Deliberately deaf to its token: it stops when its input ends, so that
                 // everything the generator produced is processed (retries, which would wait,
                 // are cut short by the token instead; see `Enricher::new`).
-                let result = enrich(pool, events_rx, batcher, bus).await;
+                let result = enrich(pool, enricher, concurrency, events_rx, batcher, bus).await;
                 done.cancel();
                 result
             }
@@ -372,40 +367,56 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// The enrich task: pushes the event stream through the pool and routes each outcome.
+/// The enrich task: a pipeline from the event channel through the "enrich" stage (each event a
+/// pool job), whose outcomes it routes to the batcher.
 async fn enrich(
-    pool: taskweave::pool::FixedPool<RawEvent, Outcome>,
-    mut events: mpsc::Receiver<RawEvent>,
+    pool: Pool,
+    enricher: Arc<Enricher>,
+    concurrency: usize,
+    events: mpsc::Receiver<RawEvent>,
     batcher: Batcher<Row, (), rusqlite::Error>,
     bus: Bus<Telemetry>,
 ) -> Result<(), String> {
-    let inputs = futures::stream::poll_fn(move |cx| events.poll_recv(cx));
-    let mut results = pool.process_unordered(inputs);
+    let stage = StageConfig::new("enrich")
+        .concurrency(concurrency)
+        .unordered()
+        .buffer(concurrency * 2)
+        // A job the pool reports as panicked or cancelled is counted, and the rest go on.
+        .on_error(ErrorPolicy::Skip);
+    let jobs = pool.clone();
+    let mut results = Flow::from_receiver(events)
+        .map(stage, move |event: RawEvent| {
+            let (pool, enricher) = (jobs.clone(), Arc::clone(&enricher));
+            async move {
+                let job = pool
+                    .submit(async move { enricher.process(event).await })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                job.await.map_err(|e| e.to_string())
+            }
+        })
+        .build()
+        .map_err(|e| e.to_string())?;
     let mut delta = Processed::default();
     let mut last_publish = Instant::now();
-    while let Some(result) = results.next().await {
-        let row = match result {
-            Ok(Outcome::Accepted { row, retries }) => {
+    while let Some(outcome) = results.next().await {
+        let row = match outcome {
+            Outcome::Accepted { row, retries } => {
                 delta.accepted += 1;
                 delta.retries += u64::from(retries);
                 Some(Row::Event(row))
             }
-            Ok(Outcome::DeadLettered {
+            Outcome::DeadLettered {
                 row,
                 reason,
                 retries,
-            }) => {
+            } => {
                 delta.dead_lettered[reason.index()] += 1;
                 delta.retries += u64::from(retries);
                 Some(Row::DeadLetter(row))
             }
-            Ok(Outcome::Rejected(reason)) => {
+            Outcome::Rejected(reason) => {
                 delta.rejected[reason.index()] += 1;
-                None
-            }
-            Err(error) => {
-                tracing::warn!(%error, "an enrichment job failed in the pool");
-                delta.pool_errors += 1;
                 None
             }
         };
@@ -420,11 +431,22 @@ async fn enrich(
             last_publish = Instant::now();
         }
     }
+    // The output has ended: every event has gone through. Jobs that failed were skipped.
+    let stopped = results.finished().await;
+    let skipped = results
+        .metrics()
+        .stages
+        .iter()
+        .map(|s| s.skipped)
+        .sum::<u64>();
+    if skipped > 0 {
+        tracing::warn!(jobs = skipped, "enrichment jobs failed in the pool");
+    }
+    delta.pool_errors += skipped;
     publish(&bus, PIPELINE_PROGRESS, Telemetry::Processed(delta)).await;
     drop(results);
-    // Every input has yielded its result; this waits for the workers to exit.
     pool.drain().await;
-    Ok(())
+    stopped.map_err(|e| e.to_string())
 }
 
 /// The batcher's flush handler: one transaction on a blocking thread, then a bus message.

@@ -112,8 +112,8 @@ pub struct Processed {
     pub dead_lettered: [u64; DeadReason::ALL.len()],
     /// Retries made by the retry loop (attempts after the first).
     pub retries: u64,
-    /// Jobs the pool reported as panicked, timed out or cancelled (the event is lost; the
-    /// summary shows it).
+    /// Jobs the pool reported as panicked or cancelled, skipped by the pipeline's "enrich"
+    /// stage (the event is lost; the summary shows it).
     pub pool_errors: u64,
     /// Rows the batcher refused because it was already closed (lost; the summary shows it).
     pub store_refused: u64,

@@ -16,6 +16,7 @@
 //! | across processes | `nats` | [`nats`] | bridge the bus to a NATS server and share a work queue among replicas, with loss accounting |
 //! | batching | `batch` | [`batch`] | turn many small writes into few large ones, flushing on size, age or weight |
 //! | rate and concurrency limits | `limit` | [`limit`] | GCRA rate limits, keyed limits with bounded memory, adaptive concurrency |
+//! | pipelines | `pipeline` | [`pipeline`] | chain typed async stages, each on its own task with a bounded buffer, per-stage concurrency and error policy; debounce, throttle, sample, batch |
 //! | the shared clock | `clock` | [`clock`] | the `Clock` that limits and breakers read: Tokio's (paused-time testable), manual, or TSC |
 //!
 //! Integrations: `tower` turns on the `tower::Layer`s of the enabled crates that have one
@@ -38,7 +39,9 @@
 //! - **Owning state behind a handle:** [`actor::Actor`], [`actor::ActorRef`],
 //!   [`actor::Supervisor`].
 //! - **Running many jobs:** [`pool::Pool`], [`pool::KeyedPool`], [`pool::FixedPool`].
-//! - **Moving events:** [`bus::Bus`] for fan-out, [`batch::Batcher`] for fan-in.
+//! - **Moving events:** [`bus::Bus`] for fan-out, [`batch::Batcher`] for fan-in,
+//!   [`pipeline::Flow`] for a chain of stages (validate → transform → enrich) with
+//!   backpressure and dead letters.
 //! - **Beyond one process:** [`nats::Bridge`] (the bus over NATS, core or JetStream),
 //!   [`nats::WorkQueue`] (jobs shared by replicas).
 //!
@@ -99,6 +102,11 @@ pub use taskweave_limit as limit;
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 #[doc(inline)]
 pub use taskweave_nats as nats;
+
+#[cfg(feature = "pipeline")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pipeline")))]
+#[doc(inline)]
+pub use taskweave_pipeline as pipeline;
 
 #[cfg(feature = "pool")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pool")))]

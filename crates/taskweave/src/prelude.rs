@@ -17,6 +17,8 @@ pub use crate::breaker::{Breaker, CallError};
 pub use crate::bus::{Bus, LagPolicy, Subscription};
 #[cfg(feature = "limit")]
 pub use crate::limit::{ConcurrencyLimit, Limiter, Quota, RateLimiter};
+#[cfg(feature = "pipeline")]
+pub use crate::pipeline::{Flow, StageConfig, StreamOps};
 #[cfg(feature = "pool")]
 pub use crate::pool::{JobHandle, Pool};
 #[cfg(feature = "shutdown")]

@@ -73,6 +73,24 @@ async fn batch() {
     assert_eq!(batcher.metrics().items_flushed, 2);
 }
 
+#[cfg(feature = "pipeline")]
+#[tokio::test]
+async fn pipeline() {
+    use taskweave::pipeline::{Flow, StageConfig};
+
+    let pipeline = Flow::from_iter(1..=3u32)
+        .map(StageConfig::new("double").concurrency(2), |n| async move {
+            Ok::<_, std::io::Error>(n * 2)
+        })
+        .build()
+        .unwrap();
+    let handle = pipeline.handle();
+    let mut out = Vec::new();
+    pipeline.run(|n| out.push(n)).await.unwrap();
+    assert_eq!(out, [2, 4, 6]);
+    assert!(handle.metrics().reconciles());
+}
+
 #[cfg(feature = "breaker")]
 #[tokio::test(start_paused = true)]
 async fn breaker() {

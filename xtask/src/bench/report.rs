@@ -100,9 +100,20 @@ impl Report {
             "Regenerate with `cargo xtask bench` (full) or `cargo xtask bench --quick` (a quarter \
              of the work and 5 rounds), or one file with `cargo xtask bench NAME`.\n"
         );
-        md.push_str("## Goals\n\n| goal | measured (median, spread) | met |\n|---|---|---|\n");
+        md.push_str(
+            "## Goals\n\nEach goal compares two contenders round by round; a goal not met says \
+             what stands in the way.\n\n| goal | measured (median, spread) | met | why not |\n\
+             |---|---|---|---|\n",
+        );
         for o in goals::check(&self.groups) {
-            let _ = writeln!(md, "| {} | {} | {} |", o.goal, o.measured, met_word(&o));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} |",
+                o.goal,
+                o.measured,
+                met_word(&o),
+                o.why
+            );
         }
         md.push('\n');
         for (id, group) in &self.groups {
