@@ -260,10 +260,14 @@ impl Connection {
 
     /// Checks that `size` bytes fit the server's `max_payload`.
     pub(crate) fn check_size(&self, size: usize) -> Result<(), Error> {
-        let max = self.max_payload();
-        if max > 0 && size > max {
-            return Err(Error::PayloadTooLarge { size, max });
-        }
-        Ok(())
+        check_size(size, self.max_payload())
     }
+}
+
+/// Checks that `size` bytes fit `max` (the server's `max_payload`; 0 if unknown).
+pub(crate) fn check_size(size: usize, max: usize) -> Result<(), Error> {
+    if max > 0 && size > max {
+        return Err(Error::PayloadTooLarge { size, max });
+    }
+    Ok(())
 }

@@ -144,7 +144,10 @@ fn nats() {
     // nats-server in taskweave-nats.
     let bytes = Codec::<Vec<u32>>::encode(&Json, &vec![1, 2]).unwrap();
     assert_eq!(&bytes[..], b"[1,2]");
-    assert_eq!(Codec::<Vec<u32>>::decode(&Json, &bytes).unwrap(), vec![1, 2]);
+    assert_eq!(
+        Codec::<Vec<u32>>::decode(&Json, &bytes).unwrap(),
+        vec![1, 2]
+    );
 }
 
 #[cfg(feature = "clock")]

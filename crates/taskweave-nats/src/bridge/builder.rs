@@ -349,6 +349,7 @@ where
                 seqs: Default::default(),
                 buffer: Default::default(),
                 bound: self.buffer,
+                max_payload: self.conn.max_payload(),
                 counters: Arc::clone(&counters),
                 intake: intake.clone(),
                 hard: hard.clone(),

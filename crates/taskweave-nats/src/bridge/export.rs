@@ -39,6 +39,9 @@ pub(super) struct Exporter<T, C> {
     pub(super) seqs: HashMap<Arc<str>, u64>,
     pub(super) buffer: VecDeque<Outgoing>,
     pub(super) bound: usize,
+    /// The server's `max_payload`, read at start and after each reconnection (reading it
+    /// clones the whole server info: too costly per message).
+    pub(super) max_payload: usize,
     pub(super) counters: Arc<Counters>,
     pub(super) intake: CancellationToken,
     pub(super) hard: CancellationToken,
@@ -83,6 +86,7 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
                     if changed.is_err() {
                         break;
                     }
+                    self.max_payload = self.conn.max_payload();
                 }
                 // Retry a failed send after a pause rather than spin.
                 () = tokio::time::sleep(Duration::from_millis(50)), if up && !self.buffer.is_empty() => {}
@@ -144,7 +148,7 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
             }
         };
         let size = payload.len() + subject.len() + self.origin.len() + HEADER_OVERHEAD;
-        if let Err(error) = self.conn.check_size(size) {
+        if let Err(error) = crate::connection::check_size(size, self.max_payload) {
             add(&self.counters.rejected, 1);
             tracing::warn!(%subject, %error, "message not exported");
             return None;
