@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use async_nats::jetstream::{self, consumer, stream};
 use taskweave_bus::{Bus, LagPolicy};
@@ -12,6 +11,7 @@ use tokio_util::task::TaskTracker;
 use super::export::Exporter;
 use super::import::Importer;
 use super::metrics::Counters;
+use super::replay::{Replay, deliver_policy};
 use super::{Bridge, Inner};
 use crate::codec::Codec;
 use crate::connection::Connection;
@@ -23,23 +23,6 @@ use crate::subject;
 pub const DEFAULT_BUFFER: usize = 8192;
 /// The largest buffer accepted: 1,048,576 messages.
 pub const MAX_BUFFER: usize = 1 << 20;
-
-/// Where a new durable consumer starts in its stream. An existing durable consumer resumes
-/// where it stopped, whatever this says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Replay {
-    /// Everything the stream holds (JetStream `DeliverPolicy::All`).
-    All,
-    /// Only messages stored after the consumer is created (`DeliverPolicy::New`).
-    New,
-    /// The last `n` messages of the stream, then everything new (`ByStartSequence`).
-    LastN(u64),
-    /// Messages stored at or after this time (`ByStartTime`).
-    Since(SystemTime),
-    /// The last message of each subject, then everything new (`LastPerSubject`).
-    LastPerSubject,
-}
 
 struct DurableImport {
     pattern: String,
@@ -384,25 +367,4 @@ where
             }),
         })
     }
-}
-
-async fn deliver_policy(
-    stream: &stream::Stream,
-    replay: Replay,
-) -> Result<consumer::DeliverPolicy, Error> {
-    Ok(match replay {
-        Replay::All => consumer::DeliverPolicy::All,
-        Replay::New => consumer::DeliverPolicy::New,
-        Replay::LastPerSubject => consumer::DeliverPolicy::LastPerSubject,
-        Replay::Since(at) => consumer::DeliverPolicy::ByStartTime {
-            start_time: time::OffsetDateTime::from(at),
-        },
-        Replay::LastN(n) => {
-            let info = stream.get_info().await.map_err(js_error)?;
-            let last = info.state.last_sequence;
-            consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: last.saturating_sub(n - 1).max(1),
-            }
-        }
-    })
 }

@@ -4,6 +4,7 @@ mod builder;
 mod export;
 mod import;
 mod metrics;
+mod replay;
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
@@ -14,8 +15,9 @@ use taskweave_bus::Bus;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use builder::{BridgeBuilder, DEFAULT_BUFFER, MAX_BUFFER, Replay};
+pub use builder::{BridgeBuilder, DEFAULT_BUFFER, MAX_BUFFER};
 pub use metrics::{Metrics, OriginGaps, ShutdownReport};
+pub use replay::Replay;
 
 use crate::codec::Codec;
 use crate::connection::Connection;
