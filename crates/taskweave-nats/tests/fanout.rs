@@ -122,3 +122,36 @@ async fn postcard_codec_carries_structs() {
     assert_eq!(within(sub.recv()).await.unwrap(), order);
     eventually(LIMIT, "imported counted", || b.metrics().imported == 1).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_local_subscriber_makes_the_importer_wait_not_lose() {
+    let server = server(false);
+    let (conn_a, conn_b) = (connect(&server).await, connect(&server).await);
+    let (bus_a, bus_b): (Bus<u64>, Bus<u64>) = (Bus::new(64), Bus::new(64));
+    let mut slow = bus_b
+        .subscription("ticks")
+        .lag_policy(LagPolicy::Block)
+        .capacity(4)
+        .build()
+        .unwrap();
+    let importer = common::importer(&conn_b, &bus_b, "ticks").await;
+    let _exporter = Bridge::builder(&conn_a, &bus_a, Json)
+        .export("ticks")
+        .lag_policy(LagPolicy::Block)
+        .build()
+        .await
+        .unwrap();
+    for i in 0..50 {
+        bus_a.publish("ticks", i).await.unwrap();
+    }
+    // The importer fills the 4 slots and waits; each receive lets one more in.
+    eventually(LIMIT, "the subscriber's buffer is full", || {
+        slow.metrics().queued == 4
+    })
+    .await;
+    for i in 0..50 {
+        assert_eq!(within(slow.recv()).await.unwrap(), i);
+    }
+    eventually(LIMIT, "all imported", || importer.metrics().imported == 50).await;
+    assert_eq!(slow.metrics().dropped, 0);
+}

@@ -1,6 +1,7 @@
 //! The exporter task: local subscription → NATS, buffering while disconnected.
 
 use std::collections::{HashMap, VecDeque};
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream;
 use bytes::Bytes;
+use futures_util::FutureExt;
 use taskweave_bus::{Envelope, RecvError, Subscription, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
@@ -174,9 +176,19 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
         match &self.js {
             None => {
                 let client = self.conn.client();
-                let sent = tokio::select! {
-                    sent = client.publish_with_headers(subject, out.headers.clone(), out.payload.clone()) => sent.map_err(|e| e.to_string()),
-                    () = self.hard.cancelled() => Err("aborted".to_owned()),
+                let mut publish = pin!(client.publish_with_headers(
+                    subject,
+                    out.headers.clone(),
+                    out.payload.clone()
+                ));
+                // Usually ready at once (room in the client's queue): watch for an abort only
+                // when it waits.
+                let sent = match (&mut publish).now_or_never() {
+                    Some(sent) => sent.map_err(|e| e.to_string()),
+                    None => tokio::select! {
+                        sent = publish => sent.map_err(|e| e.to_string()),
+                        () = self.hard.cancelled() => Err("aborted".to_owned()),
+                    },
                 };
                 if let Err(error) = sent {
                     tracing::debug!(%error, "core publish failed; retrying");

@@ -89,12 +89,23 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
                 () = self.intake.cancelled() => break,
                 next = sub.next() => next,
             };
-            let Some(msg) = next else { return };
-            let fate = self
-                .deliver(&msg.subject, msg.headers.as_ref(), &msg.payload)
-                .await;
-            if matches!(fate, Fate::Refused) {
-                return;
+            let Some(mut msg) = next else { return };
+            // Then what else has arrived, without a wake-up per message.
+            loop {
+                let fate = self
+                    .deliver(&msg.subject, msg.headers.as_ref(), &msg.payload)
+                    .await;
+                if matches!(fate, Fate::Refused) {
+                    return;
+                }
+                if self.intake.is_cancelled() {
+                    break;
+                }
+                match sub.next().now_or_never() {
+                    Some(Some(ready)) => msg = ready,
+                    Some(None) => return,
+                    None => break,
+                }
             }
         }
         // Closing: unsubscribe, and import what the client already received. The flush's
@@ -184,10 +195,15 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
                 return Fate::Skipped;
             }
         };
-        let publish = std::pin::pin!(self.bus.publish(subject.as_str(), msg));
-        let published = tokio::select! {
-            published = Importing(publish) => published,
-            () = self.hard.cancelled() => return Fate::Refused,
+        let mut publish = Importing(std::pin::pin!(self.bus.publish(subject.as_str(), msg)));
+        // Most publishes complete at once: only one that waits (for a blocking subscriber)
+        // needs to watch for an abort.
+        let published = match (&mut publish).now_or_never() {
+            Some(published) => published,
+            None => tokio::select! {
+                published = publish => published,
+                () = self.hard.cancelled() => return Fate::Refused,
+            },
         };
         match published {
             Ok(_) => {
