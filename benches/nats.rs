@@ -40,28 +40,39 @@ async fn connect(url: &str) -> Connection {
         .expect("connect to the bench server")
 }
 
-/// Receives until `n` messages arrived or the stream stalls; returns how many arrived.
-async fn count<S, T>(mut stream: S, n: u64) -> u64
+/// Receives until `n` messages arrived or the stream stalls; returns how many arrived and
+/// when the last one did (so a stalled, lossy run is not charged the stall).
+async fn count<S, T>(mut stream: S, n: u64) -> (u64, tokio::time::Instant)
 where
     S: futures::Stream<Item = T> + Unpin,
 {
     let mut got = 0;
+    let mut last = tokio::time::Instant::now();
     while got < n {
         match tokio::time::timeout(STALL, stream.next()).await {
-            Ok(Some(_)) => got += 1,
+            Ok(Some(_)) => {
+                got += 1;
+                last = tokio::time::Instant::now();
+            }
             _ => break,
         }
     }
-    got
+    (got, last)
 }
 
-/// Sums the counts of the subscriber tasks.
-async fn total(tasks: Vec<tokio::task::JoinHandle<u64>>) -> u64 {
-    let mut got = 0;
+/// Sums the counts of the subscriber tasks; returns it with the time from `start` to the
+/// last delivery.
+async fn total(
+    start: tokio::time::Instant,
+    tasks: Vec<tokio::task::JoinHandle<(u64, tokio::time::Instant)>>,
+) -> (u64, std::time::Duration) {
+    let (mut got, mut last) = (0, start);
     for task in tasks {
-        got += task.await.expect("counter");
+        let (n, at) = task.await.expect("counter");
+        got += n;
+        last = last.max(at);
     }
-    got
+    (got, last - start)
 }
 
 fn loss_note(group: &str, contender: &str, delivered: u64, expected: u64) {
@@ -146,8 +157,9 @@ fn fanout(suite: &mut Suite, rt: &Runtime, url: &str) {
                         .expect("publish");
                 }
                 publisher.flush().await.expect("flush");
-                out.store(total(tasks).await, Ordering::Relaxed);
-                start.elapsed()
+                let (got, elapsed) = total(start, tasks).await;
+                out.store(got, Ordering::Relaxed);
+                elapsed
             });
             Sample::delivered(elapsed, delivered.load(Ordering::Relaxed))
         });
@@ -176,8 +188,9 @@ fn fanout(suite: &mut Suite, rt: &Runtime, url: &str) {
                 for i in 0..messages {
                     source.publish(SUBJECT, i).await.expect("publish");
                 }
-                out.store(total(tasks).await, Ordering::Relaxed);
-                start.elapsed()
+                let (got, elapsed) = total(start, tasks).await;
+                out.store(got, Ordering::Relaxed);
+                elapsed
             });
             Sample::delivered(elapsed, delivered.load(Ordering::Relaxed))
         });

@@ -20,7 +20,7 @@ pub(crate) const MAX_TRACKED: usize = 1 << 16;
 /// The headers of one exported message.
 pub(crate) fn headers(origin: &str, instance: &str, seq: u64) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    headers.insert(STAMP, format!("{seq} {instance} {origin}").as_str());
+    headers.insert(STAMP, format!("{seq} {instance} {origin}"));
     headers
 }
 

@@ -161,7 +161,7 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
         if self.js.is_some() {
             self.next_id += 1;
             let id = format!("{}-{}-{}", self.origin, self.instance, self.next_id);
-            headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, id);
         }
         Some(Outgoing {
             subject,
@@ -170,17 +170,18 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
         })
     }
 
-    /// Sends one message; hands it back if it must be retried.
+    /// Sends one message; hands it back if it must be retried (JetStream only).
     async fn send(&mut self, out: Outgoing) -> Result<(), Outgoing> {
         let subject = out.subject.to_string();
         match &self.js {
             None => {
+                // Moved, not cloned: a core publish fails only when the client is gone or the
+                // bridge aborts, and then there is nothing to retry.
+                let Outgoing {
+                    headers, payload, ..
+                } = out;
                 let client = self.conn.client();
-                let mut publish = pin!(client.publish_with_headers(
-                    subject,
-                    out.headers.clone(),
-                    out.payload.clone()
-                ));
+                let mut publish = pin!(client.publish_with_headers(subject, headers, payload));
                 // Usually ready at once (room in the client's queue): watch for an abort only
                 // when it waits.
                 let sent = match (&mut publish).now_or_never() {
@@ -191,8 +192,9 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Exporter<T, C> {
                     },
                 };
                 if let Err(error) = sent {
-                    tracing::debug!(%error, "core publish failed; retrying");
-                    return Err(out);
+                    add(&self.counters.discarded, 1);
+                    tracing::warn!(%error, origin = %self.origin, "core publish failed: message discarded");
+                    return Ok(());
                 }
             }
             Some(js) => {

@@ -35,7 +35,8 @@ pub struct Metrics {
     /// Messages not sent because they could not be encoded or exceeded `max_payload`.
     pub rejected: u64,
     /// Buffered messages thrown away by [`Bridge::abort`](crate::Bridge::abort) or a
-    /// [`shutdown`](crate::Bridge::shutdown) past its grace period.
+    /// [`shutdown`](crate::Bridge::shutdown) past its grace period (and core publishes
+    /// refused by a client that was closed).
     pub discarded: u64,
     /// JetStream publishes retried after a failed acknowledgement.
     pub publish_retries: u64,
