@@ -253,6 +253,37 @@ impl Connection {
         }
     }
 
+    /// Waits until the server has processed everything this connection sent before, its
+    /// subscriptions included: a message published afterwards, from any connection, reaches
+    /// them. (`async_nats::Client::flush` only empties the socket's buffer.) The probe is a
+    /// message to a fresh inbox that this connection subscribes to.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Connect`] if the probe cannot be sent or does not come back within 10 s.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the probe subscription is dropped with the future.
+    pub async fn round_trip(&self) -> Result<(), Error> {
+        use futures_util::StreamExt;
+        let connect = |e: String| Error::Connect(e.into());
+        let inbox = self.client.new_inbox();
+        let mut probe = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| connect(e.to_string()))?;
+        self.client
+            .publish(inbox, bytes::Bytes::new())
+            .await
+            .map_err(|e| connect(e.to_string()))?;
+        match tokio::time::timeout(Duration::from_secs(10), probe.next()).await {
+            Ok(Some(_)) => Ok(()),
+            _ => Err(connect("the round-trip probe did not come back".to_owned())),
+        }
+    }
+
     /// Watches the connected state.
     pub(crate) fn watch(&self) -> watch::Receiver<bool> {
         self.health.state.subscribe()

@@ -76,7 +76,7 @@ async fn failures_are_retried_with_delay_then_dead_lettered() {
     let server = server(true);
     let conn = connect(&server).await;
     let mut dead = conn.client().subscribe("dead.flaky.jobs").await.unwrap();
-    conn.client().flush().await.unwrap();
+    conn.round_trip().await.unwrap();
     let queue = WorkQueue::<u64, _>::builder(&conn, Json, "FLAKY", "flaky.jobs")
         .max_deliver(3)
         .retry_backoff(

@@ -296,13 +296,9 @@ where
             importers.push(super::import::Source::Core(sub));
         }
         if !self.imports.is_empty() {
-            // When `build` returns, the server knows the subscriptions: a message published
+            // When `build` returns, the server has the subscriptions: a message published
             // afterwards, from any connection, is imported.
-            self.conn
-                .client()
-                .flush()
-                .await
-                .map_err(|e| Error::Connect(Box::new(e)))?;
+            self.conn.round_trip().await?;
         }
         importers.extend(durables.into_iter().map(super::import::Source::Durable));
 
@@ -344,7 +340,7 @@ where
         for source in importers {
             let importer = Importer {
                 bus: self.bus.clone(),
-                client: self.conn.client().clone(),
+                conn: self.conn.clone(),
                 codec: Arc::clone(&codec),
                 origin: Arc::clone(&name),
                 tracker: Default::default(),

@@ -54,7 +54,7 @@ pub(super) enum Source {
 
 pub(super) struct Importer<T, C> {
     pub(super) bus: Bus<T>,
-    pub(super) client: async_nats::Client,
+    pub(super) conn: crate::Connection,
     pub(super) codec: Arc<C>,
     pub(super) origin: Arc<str>,
     pub(super) tracker: Tracker,
@@ -108,14 +108,14 @@ impl<T: Clone + Send + Sync + 'static, C: Codec<T>> Importer<T, C> {
                 }
             }
         }
-        // Closing: unsubscribe, and import what the client already received. The flush's
-        // round trip puts every message the server sent before the unsubscription in the
-        // subscriber's queue.
+        // Closing: unsubscribe, and import what the client already received. The round trip
+        // puts every message the server sent before the unsubscription in the queue.
         if let Err(error) = sub.unsubscribe().await {
             tracing::debug!(%error, "unsubscribing failed");
         }
-        if let Err(error) = self.client.flush().await {
-            tracing::debug!(%error, "flush after unsubscribing failed");
+        let conn = self.conn.clone();
+        if let Err(error) = conn.round_trip().await {
+            tracing::debug!(%error, "round trip after unsubscribing failed");
         }
         while let Some(Some(msg)) = sub.next().now_or_never() {
             let fate = self

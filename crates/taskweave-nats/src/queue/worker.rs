@@ -154,7 +154,7 @@ impl Worker {
     }
 
     /// Closes the worker, waits for every job in flight to finish and be acknowledged (or
-    /// nak'd), and flushes the acknowledgements to the server.
+    /// nak'd), and waits until the server has the acknowledgements.
     ///
     /// # Cancel safety
     ///
@@ -162,8 +162,9 @@ impl Worker {
     pub async fn drain(&self) {
         self.close();
         self.tracker.wait().await;
-        if let Err(error) = self.conn.client().flush().await {
-            tracing::warn!(%error, "acknowledgements not flushed; JetStream may redeliver");
+        // A round trip, not just a flush: the server has the acknowledgements when it ends.
+        if let Err(error) = self.conn.round_trip().await {
+            tracing::warn!(%error, "acknowledgements not confirmed; JetStream may redeliver");
         }
     }
 
