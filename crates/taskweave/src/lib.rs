@@ -13,6 +13,7 @@
 //! | actors | `actor` | [`actor`] | own state in a task behind a handle: bounded mailbox, ask/tell, supervision |
 //! | worker pool | `pool` | [`pool`] | run jobs at most N at a time from a bounded queue, keyed ordering, clean drains |
 //! | broadcast bus | `bus` | [`bus`] | fan events out by NATS-style topics with a lag policy per subscriber |
+//! | across processes | `nats` | [`nats`] | bridge the bus to a NATS server and share a work queue among replicas, with loss accounting |
 //! | batching | `batch` | [`batch`] | turn many small writes into few large ones, flushing on size, age or weight |
 //! | rate and concurrency limits | `limit` | [`limit`] | GCRA rate limits, keyed limits with bounded memory, adaptive concurrency |
 //! | pipelines | `pipeline` | [`pipeline`] | chain typed async stages, each on its own task with a bounded buffer, per-stage concurrency and error policy; debounce, throttle, sample, batch |
@@ -41,6 +42,8 @@
 //! - **Moving events:** [`bus::Bus`] for fan-out, [`batch::Batcher`] for fan-in,
 //!   [`pipeline::Flow`] for a chain of stages (validate → transform → enrich) with
 //!   backpressure and dead letters.
+//! - **Beyond one process:** [`nats::Bridge`] (the bus over NATS, core or JetStream),
+//!   [`nats::WorkQueue`] (jobs shared by replicas).
 //!
 //! [`prelude`] re-exports the handful of types above that do not clash with each other.
 //!
@@ -94,6 +97,11 @@ pub use taskweave_clock as clock;
 #[cfg_attr(docsrs, doc(cfg(feature = "limit")))]
 #[doc(inline)]
 pub use taskweave_limit as limit;
+
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+#[doc(inline)]
+pub use taskweave_nats as nats;
 
 #[cfg(feature = "pipeline")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pipeline")))]

@@ -57,6 +57,9 @@ fn handles_are_send_sync_unpin_and_clone() {
     shared_handle::<RetryBudget>();
     shared_handle::<Backoff>();
     shared_handle::<CancellationToken>();
+    shared_handle::<taskweave::nats::Connection>();
+    shared_handle::<taskweave::nats::Bridge>();
+    shared_handle::<taskweave::nats::WorkQueue<u64, taskweave::nats::Json>>();
     shared_handle::<taskweave::pipeline::PipelineHandle>();
 }
 
@@ -69,6 +72,7 @@ fn owned_values_are_send_sync_and_unpin() {
     owned_value::<taskweave::batch::Ticket<u64, io::Error>>();
     owned_value::<taskweave::batch::BatcherSink<u64, u64, io::Error>>();
     owned_value::<taskweave::breaker::Permit>();
+    owned_value::<taskweave::nats::Worker>();
     owned_value::<taskweave::pipeline::Pipeline<u64>>();
     owned_value::<taskweave::pipeline::DeadLetters>();
 }

@@ -135,6 +135,21 @@ async fn bus() {
     assert_eq!(created.recv().await, Err(RecvError::Closed));
 }
 
+#[cfg(feature = "nats")]
+#[test]
+fn nats() {
+    use taskweave::nats::{Codec, Json};
+
+    // The codec needs no server; the bridge and the work queue are tested against a real
+    // nats-server in taskweave-nats.
+    let bytes = Codec::<Vec<u32>>::encode(&Json, &vec![1, 2]).unwrap();
+    assert_eq!(&bytes[..], b"[1,2]");
+    assert_eq!(
+        Codec::<Vec<u32>>::decode(&Json, &bytes).unwrap(),
+        vec![1, 2]
+    );
+}
+
 #[cfg(feature = "clock")]
 #[tokio::test(start_paused = true)]
 async fn clock() {

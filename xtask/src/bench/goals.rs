@@ -211,6 +211,19 @@ pub(crate) const GOALS: &[Goal] = &[
         "",
         Kind::AtMost(1.2),
     ),
+    // Issue 19: the bridge and the work queue cost at most 1.15x raw async-nats.
+    goal(
+        "nats/fanout-8",
+        "taskweave-nats bridge",
+        "",
+        Kind::AtMost(1.15),
+    ),
+    goal(
+        "nats/work-queue-64",
+        "taskweave-nats WorkQueue",
+        "",
+        Kind::AtMost(1.15),
+    ),
 ];
 
 /// One goal's outcome: the text of the goal, the measured figure, and whether it was met
