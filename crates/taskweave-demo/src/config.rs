@@ -37,6 +37,9 @@ pub struct Config {
     pub signals: bool,
     /// How progress is shown (default [`ProgressMode::Auto`]).
     pub progress: ProgressMode,
+    /// A NATS server to export the telemetry bus to, so that other processes can watch the
+    /// run (default: none; see [`remote_watch`](crate::remote_watch)).
+    pub nats: Option<String>,
 }
 
 /// How the progress subscriber shows what the pipeline is doing.
@@ -78,6 +81,7 @@ impl Default for Config {
             seed: 42,
             signals: true,
             progress: ProgressMode::Auto,
+            nats: None,
         }
     }
 }
@@ -123,6 +127,8 @@ OPTIONS:
                             0 for no limit)
     --seed N                seed of the generator and of the injected failures (default 42)
     --progress MODE         auto, bar or log (default auto: a bar on a terminal)
+    --nats URL              export the telemetry to this NATS server, to watch the run
+                            with `nats sub '>'` (default: none)
     -h, --help              print this help
 ";
 
@@ -254,6 +260,7 @@ impl Command {
                         _ => return Err(invalid("--progress", raw, "auto, bar or log")),
                     };
                 }
+                "--nats" => config.nats = Some(crate::remote_watch::parse_url(&value("--nats")?)?),
                 _ => return Err(ConfigError::UnknownOption(name)),
             }
         }
@@ -322,6 +329,7 @@ mod tests {
         assert!(config.stop_after.is_none());
         assert_eq!(config.remote_rate, Some(50_000));
         assert_eq!(config.remote_burst(), Some(1_000));
+        assert!(config.nats.is_none());
     }
 
     #[test]
@@ -344,6 +352,7 @@ mod tests {
             "7",
             "--progress",
             "log",
+            "--nats=nats://127.0.0.1:4222",
         ])
         .unwrap();
         assert_eq!(config.events, 2_000);
@@ -357,6 +366,7 @@ mod tests {
         assert_eq!(config.remote_burst(), Some(1));
         assert_eq!(config.seed, 7);
         assert_eq!(config.progress, ProgressMode::Log);
+        assert_eq!(config.nats.as_deref(), Some("nats://127.0.0.1:4222"));
     }
 
     #[test]
@@ -397,6 +407,7 @@ mod tests {
             &["--remote-rate", "10000001"],
             &["--remote-rate", "-5"],
             &["--progress", "fancy"],
+            &["--nats", "http://localhost"],
         ] {
             let err = run(args).unwrap_err();
             assert!(

@@ -24,6 +24,14 @@ pub enum Error {
     },
     /// The statistics actor stopped before it could answer the summary's question.
     StatsUnavailable,
+    /// `--nats`: the NATS server could not be reached, refused the credentials, or the
+    /// telemetry bridge could not start.
+    Nats {
+        /// The URL given to `--nats`.
+        url: String,
+        /// taskweave-nats' typed error.
+        source: taskweave::nats::Error,
+    },
 }
 
 impl Error {
@@ -49,6 +57,10 @@ impl fmt::Display for Error {
             Self::StatsUnavailable => f.write_str(
                 "the statistics actor stopped before the summary; see the shutdown report",
             ),
+            Self::Nats { url, source } => write!(
+                f,
+                "--nats {url}: {source}; start a server (`nats-server`) or omit --nats"
+            ),
         }
     }
 }
@@ -57,6 +69,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Database { source, .. } => Some(source),
+            Self::Nats { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -9,7 +9,9 @@
 //! ([`taskweave::batch`]), one transaction per batch; a bus ([`taskweave::bus`]) carries
 //! progress and breaker transitions to a progress display and to a statistics actor
 //! ([`taskweave::actor`]); and a shutdown coordinator ([`taskweave::shutdown`]) owns every task
-//! and stops them in order on Ctrl-C or `--stop-after`.
+//! and stops them in order on Ctrl-C or `--stop-after`. With `--nats URL`, a bridge
+//! ([`taskweave::nats`]) exports the bus to a NATS server so other processes can watch the run
+//! ([`remote_watch`]).
 //!
 //! [`pipeline`] shows the wiring; `docs/demo.md` in the repository walks through it.
 //!
@@ -46,6 +48,7 @@ pub mod events;
 pub mod pipeline;
 mod progress;
 pub mod remote;
+pub mod remote_watch;
 pub mod stats;
 pub mod store;
 pub mod summary;

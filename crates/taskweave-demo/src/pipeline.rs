@@ -15,12 +15,13 @@
 //!                   writer task: batcher.drain(), close the connection, close the bus
 //! phase "telemetry" bus ">" (lossless) ─▶ stats task ─▶ StatsActor  (asked at the end)
 //!                   bus ">" (lossy)    ─▶ progress bar / log lines
+//!                   --nats only: bus (lossy) ─▶ taskweave-nats Bridge ─JSON─▶ NATS server
 //! ```
 //!
 //! A normal run ends from the front: the generator returns after the last event, which closes
 //! the channel; the enrich task sees the pipeline's output end and drains the pool; the writer
 //! flushes the batcher, closes the database and the bus; the telemetry tasks drain the bus and
-//! return. With no task left, the coordinator reports [`Cause::AllTasksFinished`].
+//! return (the NATS bridge, if any, sends what it holds and has the server confirm it). With no task left, the coordinator reports [`Cause::AllTasksFinished`].
 //!
 //! Ctrl-C or `--stop-after` starts the same sequence at the generator, phase by phase: the
 //! generator's token stops it, and every later stage drains what is already in flight. The
@@ -51,6 +52,7 @@ use crate::error::Error;
 use crate::events::{Generator, RawEvent};
 use crate::progress;
 use crate::remote::RemoteService;
+use crate::remote_watch::{RemoteWatch, WatchReport};
 use crate::stats::{Stats, StatsActor, StatsMsg};
 use crate::store::{Row, Store, remove_database};
 use crate::summary::Summary;
@@ -115,6 +117,7 @@ pub async fn run(config: Config) -> Result<Summary, Error> {
         rate_limited: parts.rate_limited,
         database: keep_db.then_some(db_path),
         report: parts.report,
+        nats: parts.nats,
     })
 }
 
@@ -126,6 +129,7 @@ struct Parts {
     breaker_rejections: u64,
     retries_denied: u64,
     rate_limited: u64,
+    nats: Option<WatchReport>,
 }
 
 fn temporary_database() -> PathBuf {
@@ -170,6 +174,13 @@ async fn wire_and_run(
         .lag_policy(LagPolicy::DropOldest)
         .build()
         .map_err(|e| Error::setup("bus", e))?;
+    // `--nats`: the export subscribes before anything is published too.
+    let watch = match &config.nats {
+        Some(url) => Some(RemoteWatch::start(url, &bus, telemetry.token()).await?),
+        None => None,
+    };
+    // Cancelled by the writer once it closed the bus: the NATS bridge then drains.
+    let bus_closed = CancellationToken::new();
 
     // The remote goes down once half the events' worth of calls has reached it.
     let remote = Arc::new(RemoteService::new(
@@ -233,7 +244,7 @@ async fn wire_and_run(
 
     storage
         .spawn("sqlite-writer", {
-            let (bus, done) = (bus.clone(), intake_done.clone());
+            let (bus, done, bus_closed) = (bus.clone(), intake_done.clone(), bus_closed.clone());
             move |token| async move {
                 tokio::select! {
                     () = done.cancelled() => {}
@@ -244,6 +255,7 @@ async fn wire_and_run(
                 let closed = tokio::task::spawn_blocking(move || store.close()).await;
                 // The last publisher is done: let the subscribers drain and end.
                 bus.close();
+                bus_closed.cancel();
                 match closed {
                     Ok(result) => result.map_err(|e| e.to_string()),
                     Err(join) => Err(join.to_string()),
@@ -264,6 +276,16 @@ async fn wire_and_run(
             Ok::<_, std::convert::Infallible>(())
         })
         .map_err(spawn_error)?;
+    let (drained_tx, drained_rx) = oneshot::channel();
+    if let Some(watch) = watch.clone() {
+        telemetry
+            .spawn("nats-bridge", move |token| async move {
+                // The summary waits for this; if it has gone, there is no one left to tell.
+                let _ = drained_tx.send(watch.run(bus_closed, token).await);
+                Ok::<_, std::convert::Infallible>(())
+            })
+            .map_err(spawn_error)?;
+    }
     // The generator last: it may close the coordinator (`stop_after_events`), and nothing can be
     // spawned after that.
     coordinator
@@ -277,6 +299,10 @@ async fn wire_and_run(
 
     let report = coordinator.run().await;
     let stats = stats_rx.await.map_err(|_| Error::StatsUnavailable)?;
+    let nats = match watch {
+        Some(watch) => Some(watch.report(drained_rx.await.ok())),
+        None => None,
+    };
     Ok(Parts {
         stats,
         report,
@@ -284,6 +310,7 @@ async fn wire_and_run(
         breaker_rejections: enricher.breaker().metrics().rejected_calls,
         retries_denied: enricher.budget().denied(),
         rate_limited: enricher.limiter().map_or(0, |l| l.metrics().waited),
+        nats,
     })
 }
 

@@ -9,6 +9,7 @@ use taskweave::breaker::State;
 use taskweave::shutdown::Report;
 
 use crate::events::Malformed;
+use crate::remote_watch::WatchReport;
 use crate::stats::Stats;
 use crate::store::RowCounts;
 use crate::telemetry::DeadReason;
@@ -43,6 +44,8 @@ pub struct Summary {
     pub database: Option<PathBuf>,
     /// The shutdown coordinator's report: why the service stopped and how each task ended.
     pub report: Report,
+    /// With `--nats`: what the export of the telemetry to NATS did.
+    pub nats: Option<WatchReport>,
 }
 
 impl Summary {
@@ -73,8 +76,8 @@ impl Summary {
 
     /// Every way this run could have lost an event, each of which must be zero: events
     /// generated but not accounted for, pool job errors, rows refused by a closed batcher or in
-    /// a failed transaction, mismatches between the counts and the rows read back, and bus
-    /// messages the statistics missed.
+    /// a failed transaction, mismatches between the counts and the rows read back, bus
+    /// messages the statistics missed, and (with `--nats`) telemetry that did not reach NATS.
     pub fn discrepancies(&self) -> Vec<String> {
         let p = &self.stats.processed;
         let mut found = Vec::new();
@@ -123,6 +126,9 @@ impl Summary {
                 "the statistics missed {} bus messages",
                 self.stats.missed_messages
             ));
+        }
+        if let Some(nats) = &self.nats {
+            found.extend(nats.losses());
         }
         found
     }
@@ -341,6 +347,9 @@ impl fmt::Display for Summary {
                 Some((_, _, state)) => writeln!(f, "; {state} at the end")?,
                 None => writeln!(f)?,
             }
+        }
+        if let Some(nats) = &self.nats {
+            writeln!(f, "  exported to NATS: {nats}")?;
         }
         if let Some(path) = &self.database {
             writeln!(f, "  database kept at {}", path.display())?;

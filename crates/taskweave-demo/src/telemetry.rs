@@ -4,9 +4,13 @@
 //! publishes every few hundred events (or every 100 ms), so the bus carries a few dozen
 //! messages per second instead of one per event. The statistics subscriber is lossless
 //! ([`LagPolicy::Block`](taskweave::bus::LagPolicy::Block)), so the sums it keeps are exact.
+//!
+//! [`Telemetry`] is serializable (serde) so that `--nats` can export it as JSON to other
+//! processes (see [`remote_watch`](crate::remote_watch)).
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use taskweave::breaker::State;
 
 use crate::events::Malformed;
@@ -31,8 +35,9 @@ pub fn breaker_subject(to: State) -> &'static str {
     }
 }
 
-/// One message on the demo's bus.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// One message on the demo's bus (and, with `--nats`, on NATS as JSON:
+/// `{"Batch":{"events":1000,"dead_letters":3,"committed":true}}`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum Telemetry {
     /// The generator handed this many more events to the pipeline.
@@ -45,8 +50,10 @@ pub enum Telemetry {
     /// The circuit breaker in front of the remote changed state.
     Breaker {
         /// The state left.
+        #[serde(with = "state_name")]
         from: State,
         /// The state entered.
+        #[serde(with = "state_name")]
         to: State,
         /// When, counted from the start of the run.
         at: Duration,
@@ -102,7 +109,7 @@ impl DeadReason {
 }
 
 /// What the enrichment stage did with a run of events (a delta).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Processed {
     /// Validated, enriched and handed to the batcher.
     pub accepted: u64,
@@ -140,5 +147,37 @@ impl Processed {
         self.retries += other.retries;
         self.pool_errors += other.pool_errors;
         self.store_refused += other.store_refused;
+    }
+}
+
+/// A breaker [`State`] on the wire: the last token of its [`breaker_subject`] (`closed`,
+/// `open`, `half_open`, …), since the breaker crate's `State` is not serializable itself.
+mod state_name {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+    use taskweave::breaker::State;
+
+    const STATES: [State; 5] = [
+        State::Closed,
+        State::Open,
+        State::HalfOpen,
+        State::ForcedOpen,
+        State::Disabled,
+    ];
+
+    fn name(state: State) -> &'static str {
+        let subject = super::breaker_subject(state);
+        subject.strip_prefix("breaker.").unwrap_or(subject)
+    }
+
+    pub(super) fn serialize<S: Serializer>(state: &State, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(name(*state))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<State, D::Error> {
+        let raw = String::deserialize(d)?;
+        STATES
+            .into_iter()
+            .find(|&state| name(state) == raw)
+            .ok_or_else(|| D::Error::custom(format!("unknown breaker state `{raw}`")))
     }
 }

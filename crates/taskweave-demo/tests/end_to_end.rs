@@ -8,15 +8,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use taskweave::shutdown::Cause;
-use taskweave_demo::{Config, ProgressMode, Summary, run};
+use taskweave_demo::{Summary, run};
 
-fn config(events: u64) -> Config {
-    let mut config = Config::default();
-    config.events = events;
-    config.signals = false;
-    config.progress = ProgressMode::Log;
-    config
-}
+mod common;
+use common::config;
 
 fn database(name: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!(
