@@ -10,20 +10,28 @@ use async_nats::{ConnectErrorKind, ConnectOptions, Event};
 use taskweave_backoff::Backoff;
 use tokio::sync::watch;
 
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 
 /// Configures a [`Connection`]; from [`Connection::builder`].
 pub struct ConnectionBuilder {
     url: String,
     options: ConnectOptions,
     reconnect: Backoff,
+    subscription_capacity: usize,
 }
+
+/// How many messages the client buffers per subscription before it drops them (as a slow
+/// consumer), by default: async-nats's own default.
+pub const DEFAULT_SUBSCRIPTION_CAPACITY: usize = 65_536;
+/// The largest [`ConnectionBuilder::subscription_capacity`] accepted.
+pub const MAX_SUBSCRIPTION_CAPACITY: usize = 1 << 24;
 
 impl fmt::Debug for ConnectionBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConnectionBuilder")
             .field("url", &self.url)
             .field("reconnect", &self.reconnect)
+            .field("subscription_capacity", &self.subscription_capacity)
             .finish_non_exhaustive()
     }
 }
@@ -66,16 +74,39 @@ impl ConnectionBuilder {
         self
     }
 
+    /// How many messages the client buffers for each subscription (an importer's, a worker's)
+    /// while its reader is busy. Past that, the client drops messages as a slow consumer: the
+    /// importers count such drops as gaps, and [`ConnectionMetrics::slow_consumer_events`] counts
+    /// the events. Default: [`DEFAULT_SUBSCRIPTION_CAPACITY`].
+    pub fn subscription_capacity(mut self, messages: usize) -> Self {
+        self.subscription_capacity = messages;
+        self
+    }
+
     /// Connects. The first attempt is not retried, so a wrong URL or credentials fail here.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidUrl`], [`Error::Auth`] or [`Error::Connect`].
+    /// [`Error::Config`] for a subscription capacity of 0 or above
+    /// [`MAX_SUBSCRIPTION_CAPACITY`]; [`Error::InvalidUrl`], [`Error::Auth`] or
+    /// [`Error::Connect`].
     ///
     /// # Cancel safety
     ///
     /// Cancel safe: dropping the future abandons the attempt.
     pub async fn connect(self) -> Result<Connection, Error> {
+        const SETTING: &str = "subscription_capacity";
+        match self.subscription_capacity {
+            0 => return Err(Error::Config(ConfigError::Zero { setting: SETTING })),
+            value if value > MAX_SUBSCRIPTION_CAPACITY => {
+                return Err(Error::Config(ConfigError::TooLarge {
+                    setting: SETTING,
+                    value,
+                    max: MAX_SUBSCRIPTION_CAPACITY,
+                }));
+            }
+            _ => {}
+        }
         let (state, _) = watch::channel(false);
         let health = Arc::new(Health {
             state,
@@ -87,6 +118,7 @@ impl ConnectionBuilder {
         let backoff = self.reconnect;
         let options = self
             .options
+            .subscription_capacity(self.subscription_capacity)
             .event_callback(move |event| {
                 let health = Arc::clone(&events);
                 async move { health.on_event(event) }
@@ -212,6 +244,7 @@ impl Connection {
             url: url.into(),
             options: ConnectOptions::new(),
             reconnect,
+            subscription_capacity: DEFAULT_SUBSCRIPTION_CAPACITY,
         }
     }
 

@@ -93,7 +93,10 @@ pub use codec::Codec;
 pub use codec::Json;
 #[cfg(feature = "postcard")]
 pub use codec::Postcard;
-pub use connection::{Connection, ConnectionBuilder, ConnectionMetrics};
+pub use connection::{
+    Connection, ConnectionBuilder, ConnectionMetrics, DEFAULT_SUBSCRIPTION_CAPACITY,
+    MAX_SUBSCRIPTION_CAPACITY,
+};
 pub use error::{BoxError, ConfigError, Error};
 pub use queue::{
     DEFAULT_MAX_DELIVER, DEFAULT_MAX_IN_FLIGHT, MAX_DELIVER, MAX_IN_FLIGHT, WorkQueue,

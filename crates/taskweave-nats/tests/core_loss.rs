@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::{LIMIT, connect, eventually, importer, server, within};
 use taskweave_bus::{Bus, LagPolicy};
-use taskweave_nats::{Bridge, Json};
+use taskweave_nats::{Bridge, Connection, Json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_killed_mid_stream_loss_is_counted_exactly() {
@@ -130,4 +130,97 @@ async fn while_disconnected_the_buffer_is_bounded_and_overflow_is_counted() {
     let _ = received.try_recv();
     importer.abort();
     within(exporter.drain()).await;
+}
+
+/// Real loss on a live connection: the importer's client buffers at most 64 messages for its
+/// subscription; while the local subscriber does not read, the importer waits on the local bus
+/// (lossless policy) and the client drops what does not fit, as NATS does for any slow
+/// consumer. The importer must count exactly those messages as gaps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_loses_messages_and_the_importer_counts_each_one() {
+    const SENT: u64 = 5_000;
+    let server = server(false);
+    let conn_a = connect(&server).await;
+    let conn_b = Connection::builder(server.url())
+        .subscription_capacity(64)
+        .connect()
+        .await
+        .expect("connect to the test server");
+    let (bus_a, bus_b): (Bus<u64>, Bus<u64>) = (Bus::new(4096), Bus::new(16));
+    let mut received = bus_b
+        .subscription("ticks")
+        .lag_policy(LagPolicy::Block)
+        .capacity(16)
+        .build()
+        .unwrap();
+    let exporter = Bridge::builder(&conn_a, &bus_a, Json)
+        .name("fast-publisher")
+        .export("ticks")
+        .lag_policy(LagPolicy::Block)
+        .build()
+        .await
+        .unwrap();
+    let importer = importer(&conn_b, &bus_b, "ticks").await;
+
+    // Nobody reads `received` meanwhile: its 16 slots fill, the importer blocks, and the
+    // client's 64-message buffer overflows.
+    for n in 1..=SENT {
+        bus_a.publish("ticks", n).await.unwrap();
+    }
+    eventually(LIMIT, "every message published", || {
+        exporter.metrics().published == SENT
+    })
+    .await;
+    within(conn_a.round_trip()).await.unwrap();
+    eventually(LIMIT, "the client reported a slow consumer", || {
+        conn_b.metrics().slow_consumer_events > 0
+    })
+    .await;
+
+    // Now read. Then one more message marks the end: every sequence number up to it has been
+    // received or counted as a gap.
+    let mut got = Vec::new();
+    let mut marker_sent = false;
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), received.recv()).await {
+            Ok(Ok(n)) => {
+                got.push(n);
+                if n == SENT + 1 {
+                    break;
+                }
+            }
+            Ok(Err(e)) => panic!("the local subscription failed: {e}"),
+            Err(_) if !marker_sent => {
+                bus_a.publish("ticks", SENT + 1).await.unwrap();
+                marker_sent = true;
+            }
+            Err(_) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "the marker never arrived"
+            ),
+        }
+    }
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "in order, no duplicates"
+    );
+    let metrics = importer.metrics();
+    let lost = SENT + 1 - got.len() as u64;
+    assert!(
+        lost > 0,
+        "the client dropped nothing: the test proves nothing"
+    );
+    assert_eq!(
+        metrics.gaps, lost,
+        "each lost message is one gap: {metrics:?}"
+    );
+    let by_origin: Vec<_> = metrics
+        .gaps_by_origin
+        .iter()
+        .map(|g| (g.origin.as_str(), g.missed))
+        .collect();
+    assert_eq!(by_origin, [("fast-publisher", lost)]);
+    exporter.abort();
+    importer.abort();
 }

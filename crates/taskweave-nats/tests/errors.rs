@@ -195,3 +195,27 @@ async fn oversized_payloads_are_refused_and_counted() {
     );
     within(bridge.drain()).await;
 }
+
+#[tokio::test]
+async fn a_subscription_capacity_of_zero_or_absurd_size_is_refused_before_connecting() {
+    // No server: the settings are checked first.
+    for (capacity, zero) in [
+        (0, true),
+        (taskweave_nats::MAX_SUBSCRIPTION_CAPACITY + 1, false),
+    ] {
+        let err = Connection::builder("nats://127.0.0.1:1")
+            .subscription_capacity(capacity)
+            .connect()
+            .await
+            .unwrap_err();
+        match err {
+            Error::Config(ConfigError::Zero { setting }) if zero => {
+                assert_eq!(setting, "subscription_capacity");
+            }
+            Error::Config(ConfigError::TooLarge { setting, .. }) if !zero => {
+                assert_eq!(setting, "subscription_capacity");
+            }
+            other => panic!("capacity {capacity}: {other:?}"),
+        }
+    }
+}
