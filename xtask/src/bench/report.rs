@@ -179,15 +179,18 @@ impl Report {
         );
         for (id, group) in &self.groups {
             let floor = group.floor().map_or("-", |f| f.name.as_str());
-            let best_peer = group
-                .contenders
-                .iter()
-                .filter(|c| c.role == "peer")
-                .min_by(|a, b| a.ratio.total_cmp(&b.ratio));
-            let (peer, peer_ratio) = best_peer.map_or(("-".to_owned(), "-".to_owned()), |p| {
-                (p.name.clone(), spread(p))
-            });
             for ours in group.contenders.iter().filter(|c| c.is_ours()) {
+                // Like with like: a lossy contender's best peer is a lossy one, and a lossless
+                // one's a lossless one (contenders that drop say "lossy" in their names).
+                let lossy = |c: &Contender| c.name.contains("lossy");
+                let best_peer = group
+                    .contenders
+                    .iter()
+                    .filter(|c| c.role == "peer" && lossy(c) == lossy(ours))
+                    .min_by(|a, b| a.ratio.total_cmp(&b.ratio));
+                let (peer, peer_ratio) = best_peer.map_or(("-".to_owned(), "-".to_owned()), |p| {
+                    (p.name.clone(), spread(p))
+                });
                 let _ = writeln!(
                     md,
                     "| {id} | {floor} | {} | {} | {} | {peer} | {peer_ratio} |",
@@ -315,13 +318,15 @@ fn svg_chart(id: &str, group: &Group) -> String {
 
 /// The commit the benches were built from, marked when the work tree had changes.
 fn commit() -> String {
+    // Not trimmed at the start: `git status --porcelain` lines begin with a status column
+    // that may be a space.
     let git = |args: &[&str]| {
         Command::new("git")
             .args(args)
             .output()
             .ok()
             .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim_end().to_owned())
     };
     let Some(head) = git(&["rev-parse", "--short", "HEAD"]) else {
         return "unknown".to_owned();
