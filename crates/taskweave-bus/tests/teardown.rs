@@ -114,11 +114,13 @@ fn a_publish_created_outside_fails_once_the_bus_closes_with_the_runtime() {
             bus.try_publish("t", i).unwrap();
         }
         // The reader task holds the subscription and waits for a cancellation that, in the
-        // shutdown being tested, only happens when its runtime is dropped.
-        let guard = token.clone().drop_guard();
+        // shutdown being tested, only happens when its runtime is dropped. One tuple, so that
+        // the guard (first field) is dropped before the subscription whether or not the task
+        // was ever polled: dropping the subscription first would free the publisher's room
+        // before the close, a legitimate outcome this test is not about.
+        let held = (token.clone().drop_guard(), sub);
         rt.spawn(async move {
-            let _sub = sub;
-            let _guard = guard;
+            let _held = held;
             std::future::pending::<()>().await;
         });
         // The publish waits in a thread outside the runtime.
