@@ -5,8 +5,9 @@
 //!   from 1 task or from 2 tasks sharing it (2M each) on a 2-worker runtime. The floor awaits
 //!   the same future directly; read the "added per op" column: the breaker's cost per call for
 //!   admitting, classifying and recording the outcome. `… + slow-call timing` also counts slow
-//!   calls, so it reads the clock twice per call (failsafe has no slow-call detection): Tokio's
-//!   clock, the default, and the time-stamp-counter `QuantaClock` set with `Builder::clock`.
+//!   calls, so it reads the clock twice per call (failsafe has no slow-call detection): the
+//!   default clock, the CPU's time-stamp counter, and `TokioClock` set with `Builder::clock`
+//!   (what the `test-util` feature makes the default, for paused-time tests).
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -37,10 +38,10 @@ fn ours_timed() -> taskweave_breaker::Breaker {
         .expect("the settings are valid")
 }
 
-fn ours_timed_quanta() -> taskweave_breaker::Breaker {
+fn ours_timed_tokio() -> taskweave_breaker::Breaker {
     taskweave_breaker::Breaker::builder()
         .slow_call_duration(Duration::from_secs(1))
-        .clock(taskweave_breaker::QuantaClock::new())
+        .clock(taskweave_breaker::TokioClock::new())
         .build()
         .expect("the settings are valid")
 }
@@ -64,7 +65,7 @@ fn through_ours(
     assert_eq!(
         m.state,
         taskweave_breaker::State::Closed,
-        "1% failures never trip it"
+        "1% failures never trip it: {m:?}"
     );
     elapsed
 }
@@ -91,10 +92,9 @@ fn closed(suite: &mut Suite, rt: &Runtime, tasks: u64) {
         g.ours("taskweave: Breaker + slow-call timing", || {
             through_ours(rt, tasks, per_task, ours_timed)
         });
-        g.ours(
-            "taskweave: Breaker + slow-call timing (QuantaClock)",
-            || through_ours(rt, tasks, per_task, ours_timed_quanta),
-        );
+        g.ours("taskweave: Breaker + slow-call timing (TokioClock)", || {
+            through_ours(rt, tasks, per_task, ours_timed_tokio)
+        });
         g.peer("failsafe", || {
             let breaker = failsafe::Config::new().build();
             run_tasks(rt, tasks, |_| {
@@ -110,6 +110,11 @@ fn closed(suite: &mut Suite, rt: &Runtime, tasks: u64) {
 }
 
 fn main() {
+    // The headline is the default configuration; built with `test-util` it would be Tokio's
+    // clock. (A run-time check: `cargo clippy --workspace --all-features` builds this with it.)
+    if taskweave_breaker::DefaultClock::FOLLOWS_TOKIO {
+        panic!("run through `cargo xtask bench`: taskweave-clock's test-util must be off");
+    }
     let mut suite = Suite::from_env();
     let rt = multi_thread(2);
     closed(&mut suite, &rt, 1);

@@ -3,11 +3,11 @@
 //! - `limit/admit-1-task`, `limit/admit-2-tasks`: 1M admissions through a limiter whose quota
 //!   admits everything, from 1 task or from 2 tasks sharing it (500k each) on a 2-worker
 //!   runtime. This is the cost of a `check` when the answer is yes. The floor is a hand-written
-//!   GCRA: one `AtomicU64` updated by compare-and-swap, reading `std::time::Instant`. Each crate
-//!   runs in its default configuration: ours reads Tokio's clock (so that `tokio::time::pause`
-//!   applies to it), governor reads quanta's TSC clock. `taskweave: RateLimiter + QuantaClock`
-//!   is ours with the crate's optional `quanta` clock, the one governor reads. Keyed contenders
-//!   spread the admissions over 64 keys.
+//!   GCRA: one `AtomicU64` updated by compare-and-swap, reading the CPU's time-stamp counter
+//!   through quanta. Each crate runs in its default configuration, which for both ours and
+//!   governor reads that counter; `taskweave: RateLimiter + TokioClock` is ours reading Tokio's
+//!   clock instead (what the `test-util` feature makes the default, for paused-time tests).
+//!   Keyed contenders spread the admissions over 64 keys.
 //! - `limit/paced-100k`: 2 tasks take 20,000 permits in total from a fresh 100,000/s limiter
 //!   with burst 100, waiting as each API waits. Each contender notes the achieved rate and the
 //!   most permits admitted in any 1 ms window (the quota allows at most 100 + 100). A burst
@@ -39,9 +39,11 @@ fn governor_unlimited() -> governor::Quota {
 }
 
 /// The hand-written floor: GCRA on one atomic theoretical arrival time, in nanoseconds since
-/// `origin`. Admits when the arrival time is at most `tolerance` ahead of now.
+/// `origin` on the time-stamp counter. Admits when the arrival time is at most `tolerance` ahead
+/// of now.
 struct HandGcra {
-    origin: Instant,
+    clock: quanta::Clock,
+    origin: u64,
     tat: AtomicU64,
     interval: u64,
     tolerance: u64,
@@ -49,8 +51,10 @@ struct HandGcra {
 
 impl HandGcra {
     fn unlimited() -> Self {
+        let clock = quanta::Clock::new();
         HandGcra {
-            origin: Instant::now(),
+            origin: clock.raw(),
+            clock,
             tat: AtomicU64::new(0),
             interval: 2,
             tolerance: u64::MAX / 4,
@@ -58,7 +62,7 @@ impl HandGcra {
     }
 
     fn check(&self) -> bool {
-        let now = self.origin.elapsed().as_nanos() as u64;
+        let now = self.clock.delta_as_nanos(self.origin, self.clock.raw());
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let start = tat.max(now);
@@ -105,7 +109,7 @@ fn admit(suite: &mut Suite, rt: &Runtime, tasks: u64) {
     let admissions = suite.scale(1_000_000);
     let per_task = admissions / tasks;
     suite.group(id, admissions, |g| {
-        g.floor("hand-written atomic GCRA", || {
+        g.floor("hand-written atomic GCRA (TSC clock)", || {
             checks(
                 rt,
                 tasks,
@@ -114,31 +118,31 @@ fn admit(suite: &mut Suite, rt: &Runtime, tasks: u64) {
                 |l, _| l.check(),
             )
         });
-        g.ours("taskweave: RateLimiter (default: Tokio clock)", || {
+        g.ours("taskweave: RateLimiter (default: TSC clock)", || {
             let limiter =
                 taskweave_limit::RateLimiter::new(ours_unlimited()).expect("a valid quota");
             checks(rt, tasks, per_task, limiter, |l, _| l.check().is_ok())
         });
-        g.ours("taskweave: RateLimiter + QuantaClock", || {
+        g.ours("taskweave: RateLimiter + TokioClock", || {
             let limiter = taskweave_limit::RateLimiter::builder()
                 .quota(ours_unlimited())
-                .clock(taskweave_limit::QuantaClock::new())
+                .clock(taskweave_limit::TokioClock::new())
                 .build()
                 .expect("a valid quota");
             checks(rt, tasks, per_task, limiter, |l, _| l.check().is_ok())
         });
-        g.ours("taskweave: KeyedRateLimiter (default: Tokio clock)", || {
+        g.ours("taskweave: KeyedRateLimiter (default: TSC clock)", || {
             let limiter = taskweave_limit::KeyedRateLimiter::<u64>::new(ours_unlimited())
                 .expect("a valid quota");
             checks(rt, tasks, per_task, limiter, |l, i| {
                 l.check_key(&(i % KEYS)).is_ok()
             })
         });
-        g.peer("governor (default: quanta clock)", || {
+        g.peer("governor (default: TSC clock)", || {
             let limiter = Arc::new(governor::RateLimiter::direct(governor_unlimited()));
             checks(rt, tasks, per_task, limiter, |l, _| l.check().is_ok())
         });
-        g.peer("governor keyed (default: quanta clock)", || {
+        g.peer("governor keyed (default: TSC clock)", || {
             let limiter = Arc::new(governor::RateLimiter::keyed(governor_unlimited()));
             checks(rt, tasks, per_task, limiter, |l, i| {
                 l.check_key(&(i % KEYS)).is_ok()
@@ -325,6 +329,11 @@ fn paced_100k(suite: &mut Suite, rt: &Runtime) {
 }
 
 fn main() {
+    // The headline is the default configuration; built with `test-util` it would be Tokio's
+    // clock. (A run-time check: `cargo clippy --workspace --all-features` builds this with it.)
+    if taskweave_limit::DefaultClock::FOLLOWS_TOKIO {
+        panic!("run through `cargo xtask bench`: taskweave-clock's test-util must be off");
+    }
     let mut suite = Suite::from_env();
     let rt = multi_thread(2);
     admit(&mut suite, &rt, 1);

@@ -46,6 +46,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "--tests",
         ]),
     )?;
+    // Every other test runs with `test-util`, under which the default clock is Tokio's: the
+    // time-stamp counter that users get by default is tested here, in its own crate.
+    step(
+        "test taskweave-clock (default features: the TSC default clock)",
+        cargo().args(["test", "-p", "taskweave-clock"]),
+    )?;
     loom_models(&meta)?;
     step(
         "doc",

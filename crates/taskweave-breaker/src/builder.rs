@@ -61,7 +61,7 @@ impl Builder<FailOnErr> {
         Builder::default()
     }
 
-    /// A builder with `config`'s settings, the default classifier and Tokio's clock. Nothing is
+    /// A builder with `config`'s settings, the default classifier and the default clock. Nothing is
     /// checked until [`build`](Builder::build).
     pub fn from_config(config: BreakerConfig) -> Self {
         Builder {
@@ -182,13 +182,14 @@ impl<C> Builder<C> {
     }
 
     /// The clock the breaker reads for slow-call timing, the time window and its open and
-    /// half-open deadlines. Default: [`TokioClock`](crate::TokioClock), so paused-time tests
-    /// drive the breaker.
+    /// half-open deadlines. Default: [`DefaultClock`](crate::DefaultClock), the time-stamp
+    /// counter, or Tokio's clock with the `test-util` feature so that paused-time tests drive
+    /// the breaker.
     ///
     /// Times are measured from the clock's reading when the breaker is built, so a clock with
     /// any origin serves. A [`ManualClock`](crate::ManualClock) makes the breaker's timing
-    /// deterministic without a runtime; `QuantaClock` (feature `quanta`) is cheaper to read than
-    /// Tokio's clock but does not follow paused time. The clock must never go backwards.
+    /// deterministic without a runtime; [`TokioClock`](crate::TokioClock) follows paused time
+    /// whatever the features. The clock must never go backwards.
     /// [`Transition::at`](crate::Transition::at) stays on Tokio's clock whichever is chosen.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));

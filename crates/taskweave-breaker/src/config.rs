@@ -174,7 +174,7 @@ impl BreakerConfig {
         Builder::from_config(self)
     }
 
-    /// Builds a breaker with these settings, the default classifier and Tokio's clock.
+    /// Builds a breaker with these settings, the default classifier and the default clock.
     ///
     /// # Errors
     ///

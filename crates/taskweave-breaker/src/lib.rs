@@ -37,8 +37,9 @@
 //!   each transition show what the breaker does.
 //! - Clones share one breaker. With the `tower` feature, `BreakerLayer` wraps any service.
 //! - The settings are also plain data, [`BreakerConfig`] (loadable from a file with the `serde`
-//!   feature), and the time comes from a [`Clock`]: Tokio's by default, so paused-time tests
-//!   drive the breaker, or any other through [`Builder::clock`].
+//!   feature), and the time comes from a [`Clock`]: the [`DefaultClock`] (the CPU's time-stamp
+//!   counter, or Tokio's clock with the `test-util` feature, so that paused-time tests drive
+//!   the breaker; the example below runs that way), or any other through [`Builder::clock`].
 //!
 //! The breaker has no queue and no task of its own, so it has none of the lifecycle verbs of
 //! the other taskweave crates (`close`, `drain`, `shutdown`): dropping the last clone is all
@@ -93,8 +94,9 @@
 //!   is `tower::BoxError`, a rejection downcasts to [`Rejected`].
 //! - `serde`: `Serialize` and `Deserialize` for [`BreakerConfig`], with human durations
 //!   (`"30s"`).
-//! - `quanta`: re-exports `QuantaClock`, cheaper to read than Tokio's clock but not paused by
-//!   Tokio's test clock.
+//! - `test-util`: [`DefaultClock`] reads Tokio's clock instead of the time-stamp counter, so
+//!   that `tokio::time::pause` and `advance` drive the breaker in tests. Meant for
+//!   `[dev-dependencies]`, like Tokio's feature of the same name.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -124,7 +126,4 @@ pub use error::{CallError, ConfigError, Rejected};
 pub use layer::{BreakerLayer, BreakerService, ResponseFuture};
 pub use metrics::Metrics;
 pub use state::{State, Transition};
-#[cfg(feature = "quanta")]
-#[cfg_attr(docsrs, doc(cfg(feature = "quanta")))]
-pub use taskweave_clock::QuantaClock;
-pub use taskweave_clock::{Clock, ManualClock, TokioClock};
+pub use taskweave_clock::{Clock, DefaultClock, ManualClock, QuantaClock, TokioClock};

@@ -1,19 +1,18 @@
-//! Where the breaker reads the time: Tokio's clock by default, or the [`Clock`] given to the
-//! builder.
+//! Where the breaker reads the time: the [`DefaultClock`], or the [`Clock`] given to the builder.
 
 use std::fmt;
 use std::sync::Arc;
 
-use taskweave_clock::{Clock, TokioClock};
+use taskweave_clock::{Clock, DefaultClock};
 
 /// The breaker's clock, read as nanoseconds since the breaker was built.
 ///
-/// Tokio's clock, the default, is a variant of its own so that reading it stays a direct,
+/// The default clock is a variant of its own so that reading it stays a direct,
 /// inlined call; any other clock is called through `dyn Clock` (one indirect call per read,
 /// and only on the paths that read the time at all), which keeps `Breaker`, `Permit` and the
 /// tower types free of a clock type parameter.
 pub(crate) enum TimeSource {
-    Tokio(TokioClock),
+    Default(DefaultClock),
     Custom {
         clock: Arc<dyn Clock>,
         /// The clock's reading when the breaker was built: deadlines are kept in 40 bits of
@@ -25,7 +24,7 @@ pub(crate) enum TimeSource {
 impl TimeSource {
     pub(crate) fn new(clock: Option<Arc<dyn Clock>>) -> TimeSource {
         match clock {
-            None => TimeSource::Tokio(TokioClock::new()),
+            None => TimeSource::Default(DefaultClock::new()),
             Some(clock) => {
                 let origin = clock.now_nanos();
                 TimeSource::Custom { clock, origin }
@@ -37,7 +36,7 @@ impl TimeSource {
     #[inline]
     pub(crate) fn now(&self) -> u64 {
         match self {
-            TimeSource::Tokio(clock) => clock.now_nanos(),
+            TimeSource::Default(clock) => clock.now_nanos(),
             TimeSource::Custom { clock, origin } => clock.now_nanos().saturating_sub(*origin),
         }
     }
@@ -46,7 +45,7 @@ impl TimeSource {
 impl fmt::Debug for TimeSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TimeSource::Tokio(clock) => f.debug_tuple("Tokio").field(clock).finish(),
+            TimeSource::Default(clock) => f.debug_tuple("Default").field(clock).finish(),
             TimeSource::Custom { origin, .. } => f
                 .debug_struct("Custom")
                 .field("origin", origin)

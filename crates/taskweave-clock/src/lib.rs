@@ -4,11 +4,13 @@
 //! breaker's slow-call timing) read it through [`Clock`], a single method returning nanoseconds
 //! since the clock's origin:
 //!
-//! - [`TokioClock`], the default everywhere: `tokio::time::Instant`, so `tokio::time::pause`
-//!   and `advance` drive every component deterministically in tests;
-//! - [`ManualClock`]: moves only when told to, for tests and simulations outside a runtime;
-//! - `QuantaClock` (feature `quanta`): the CPU's time-stamp counter, about half the cost of a
-//!   Tokio clock read, but not paused by Tokio's test clock.
+//! - [`DefaultClock`], what every component reads unless told otherwise: the CPU's time-stamp
+//!   counter ([`QuantaClock`], the clock governor reads), or Tokio's clock when the `test-util`
+//!   feature is on, so that paused-time tests drive every component;
+//! - [`TokioClock`]: `tokio::time::Instant`, so `tokio::time::pause` and `advance` move it,
+//!   at two to three times the cost of a time-stamp-counter read;
+//! - [`QuantaClock`]: the time-stamp counter, cheap to read but not paused by Tokio's test clock;
+//! - [`ManualClock`]: moves only when told to, for tests and simulations outside a runtime.
 //!
 //! # Example
 //!
@@ -30,7 +32,10 @@
 //!
 //! # Feature flags
 //!
-//! - `quanta`: `QuantaClock`.
+//! - `test-util`: [`DefaultClock`] reads Tokio's clock instead of the time-stamp counter, so that
+//!   `tokio::time::pause` and `advance` drive the components that read it. Enable it in your
+//!   `[dev-dependencies]`, as you enable Tokio's feature of the same name; the crates that take
+//!   a clock (`taskweave-limit`, `taskweave-breaker`) forward a `test-util` feature to it.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -41,10 +46,9 @@ use std::time::Duration;
 /// A monotonic source of time, read on hot paths (a rate limiter's decision, a breaker's
 /// slow-call timing).
 ///
-/// The default everywhere, [`TokioClock`], follows `tokio::time`, so paused-time tests drive
-/// every component that reads it. Components that also *wait* (a limiter's `acquire`) sleep on
-/// Tokio's timer for the wait the clock computed, so a custom clock must advance at the same
-/// pace as Tokio's.
+/// Components read [`DefaultClock`] unless given another. Components that also *wait* (a
+/// limiter's `acquire`) sleep on Tokio's timer for the wait the clock computed, so a custom
+/// clock must advance at the same pace as Tokio's.
 pub trait Clock: Send + Sync + 'static {
     /// Nanoseconds elapsed since the clock's origin. Must never decrease.
     fn now_nanos(&self) -> u64;
@@ -52,8 +56,8 @@ pub trait Clock: Send + Sync + 'static {
 
 /// Tokio's clock (`tokio::time::Instant`): honours `tokio::time::pause` and `advance`.
 ///
-/// Outside a paused runtime this reads the OS monotonic clock, about 20–30 ns per read on
-/// common x86-64 hosts, which is most of the cost of a `check`.
+/// Outside a paused runtime this reads the OS monotonic clock, 20–40 ns per read on common
+/// x86-64 hosts (more on virtual machines), which is most of the cost of a limiter's `check`.
 #[derive(Debug, Clone, Copy)]
 pub struct TokioClock {
     origin: tokio::time::Instant,
@@ -82,13 +86,13 @@ impl Clock for TokioClock {
 }
 
 /// A clock read from the CPU's time-stamp counter through [`quanta`], the clock governor uses:
-/// about half the cost of [`TokioClock`] per read.
+/// a third to a half of the cost of a [`TokioClock`] read. It is what [`DefaultClock`] reads
+/// without the `test-util` feature.
 ///
 /// The trade-off: it is not Tokio's clock, so `tokio::time::pause` and `advance` do not move it
-/// and a limiter on it cannot be driven by paused-time tests; test with the default
-/// [`TokioClock`] (or a [`ManualClock`]) and switch clocks in production only where the check
-/// path is hot enough to matter. Components still sleep on Tokio's timer for the waits this
-/// clock computes, which is consistent because both follow real time outside paused tests.
+/// and a component on it cannot be driven by paused-time tests. Components still sleep on
+/// Tokio's timer for the waits this clock computes, which is consistent because both follow
+/// real time outside paused tests.
 /// Where the CPU has no invariant time-stamp counter, quanta falls back to the OS monotonic
 /// clock, and the saving disappears. The first `new` in a process calibrates the counter
 /// against the OS clock, which takes a few milliseconds.
@@ -100,8 +104,6 @@ impl Clock for TokioClock {
 /// let a = clock.now_nanos();
 /// assert!(clock.now_nanos() >= a);
 /// ```
-#[cfg(feature = "quanta")]
-#[cfg_attr(docsrs, doc(cfg(feature = "quanta")))]
 #[derive(Debug, Clone)]
 pub struct QuantaClock {
     clock: quanta::Clock,
@@ -109,7 +111,6 @@ pub struct QuantaClock {
     origin: u64,
 }
 
-#[cfg(feature = "quanta")]
 impl QuantaClock {
     /// A clock whose origin is now.
     pub fn new() -> Self {
@@ -119,20 +120,73 @@ impl QuantaClock {
     }
 }
 
-#[cfg(feature = "quanta")]
 impl Default for QuantaClock {
     fn default() -> Self {
         Self::new()
     }
 }
 
-#[cfg(feature = "quanta")]
 impl Clock for QuantaClock {
     #[inline]
     fn now_nanos(&self) -> u64 {
         // Zero for a reading before the origin (another core's counter lagging by a few
         // cycles), which GCRA treats like any earlier instant.
         self.clock.delta_as_nanos(self.origin, self.clock.raw())
+    }
+}
+
+/// The clock components read unless given another: [`QuantaClock`] (the CPU's time-stamp
+/// counter), or [`TokioClock`] when the `test-util` feature is on.
+///
+/// The time-stamp counter makes the hot paths cheap: a limiter's `check` or a breaker's
+/// slow-call timing reads it in about a third of the time of an OS clock read. Tests that pause
+/// Tokio's time need the components to follow it, so the `test-util` feature, meant for
+/// `[dev-dependencies]` like Tokio's, switches this clock to Tokio's. Which one a build reads is
+/// fixed at compile time, so reading it costs no branch.
+///
+/// ```
+/// use taskweave_clock::{Clock, DefaultClock};
+///
+/// let clock = DefaultClock::new();
+/// let a = clock.now_nanos();
+/// assert!(clock.now_nanos() >= a);
+/// // Without `test-util` this is the time-stamp counter, with it Tokio's clock.
+/// assert_eq!(DefaultClock::FOLLOWS_TOKIO, cfg!(feature = "test-util"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct DefaultClock {
+    #[cfg(not(feature = "test-util"))]
+    clock: QuantaClock,
+    #[cfg(feature = "test-util")]
+    clock: TokioClock,
+}
+
+impl DefaultClock {
+    /// Whether this build's default clock is Tokio's (the `test-util` feature is on), so that
+    /// `tokio::time::pause` and `advance` move it.
+    pub const FOLLOWS_TOKIO: bool = cfg!(feature = "test-util");
+
+    /// A clock whose origin is now.
+    pub fn new() -> Self {
+        Self {
+            #[cfg(not(feature = "test-util"))]
+            clock: QuantaClock::new(),
+            #[cfg(feature = "test-util")]
+            clock: TokioClock::new(),
+        }
+    }
+}
+
+impl Default for DefaultClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for DefaultClock {
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        self.clock.now_nanos()
     }
 }
 

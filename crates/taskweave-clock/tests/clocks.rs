@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use taskweave_clock::{Clock, ManualClock, TokioClock, duration_nanos};
+use taskweave_clock::{Clock, DefaultClock, ManualClock, QuantaClock, TokioClock, duration_nanos};
 
 #[tokio::test(start_paused = true)]
 async fn the_tokio_clock_follows_paused_time() {
@@ -35,14 +35,67 @@ fn durations_saturate_instead_of_overflowing() {
     assert_eq!(clock.now_nanos(), u64::MAX);
 }
 
-#[cfg(feature = "quanta")]
-#[test]
-fn the_quanta_clock_never_goes_backwards() {
-    let clock = taskweave_clock::QuantaClock::new();
+/// Reads `clock` many times, each reading at least the one before.
+fn assert_monotonic(clock: &impl Clock) {
     let mut last = clock.now_nanos();
     for _ in 0..10_000 {
         let now = clock.now_nanos();
-        assert!(now >= last);
+        assert!(now >= last, "{now} after {last}");
         last = now;
     }
+}
+
+#[test]
+fn the_quanta_clock_never_goes_backwards() {
+    assert_monotonic(&QuantaClock::new());
+}
+
+#[test]
+fn the_quanta_clock_keeps_pace_with_the_os_clock() {
+    let clock = QuantaClock::new();
+    let os = std::time::Instant::now;
+    // Each quanta reading is bracketed by two OS readings, so a preemption anywhere only widens
+    // the bounds: quanta's interval must lie between the inner and the outer OS intervals.
+    let (os1, q1, os2) = (os(), clock.now_nanos(), os());
+    // Busy-wait rather than sleep: the point is the two clocks' agreement, not a duration.
+    while os2.elapsed() < Duration::from_millis(50) {}
+    let (os3, q2, os4) = (os(), clock.now_nanos(), os());
+    let quanta = q2 - q1;
+    let inner = duration_nanos(os3 - os2);
+    let outer = duration_nanos(os4 - os1);
+    // quanta calibrates against the OS clock; allow it 2% either way.
+    assert!(
+        quanta >= inner / 100 * 98 && quanta <= outer / 100 * 102,
+        "quanta measured {quanta} ns where the OS clock measured {inner}..{outer} ns"
+    );
+}
+
+#[test]
+fn the_default_clock_never_goes_backwards() {
+    assert_monotonic(&DefaultClock::new());
+}
+
+/// With `test-util` (CI runs every test with all features) the default clock is Tokio's.
+#[cfg(feature = "test-util")]
+#[tokio::test(start_paused = true)]
+async fn with_test_util_the_default_clock_follows_paused_time() {
+    const { assert!(DefaultClock::FOLLOWS_TOKIO) };
+    let clock = DefaultClock::new();
+    assert_eq!(clock.now_nanos(), 0);
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    assert_eq!(clock.now_nanos(), 3_600_000_000_000);
+}
+
+/// Without `test-util` (`cargo test -p taskweave-clock`, a step of its own in CI) the default
+/// clock is the time-stamp counter, which paused time does not move.
+#[cfg(not(feature = "test-util"))]
+#[tokio::test(start_paused = true)]
+async fn without_test_util_the_default_clock_ignores_paused_time() {
+    const { assert!(!DefaultClock::FOLLOWS_TOKIO) };
+    let clock = DefaultClock::new();
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    assert!(
+        clock.now_nanos() < 60_000_000_000,
+        "an hour of paused time moved it"
+    );
 }

@@ -14,10 +14,13 @@
 //! - With the `tower` feature, `Clone` layers for the rate, keyed and concurrency limits that
 //!   wait (pushing back through `poll_ready`) or reject with a retry-after.
 //!
-//! Time comes from Tokio's clock, so paused-time tests (`tokio::time::pause`) drive every
-//! limiter deterministically; another [`Clock`] can be plugged in (feature `quanta` offers a
-//! cheaper one for hot paths). The clock types come from the shared crate
-//! [`taskweave_clock`] and are re-exported here.
+//! Time comes from [`DefaultClock`]: the CPU's time-stamp counter, the clock governor reads, so
+//! that a `check` costs one cheap clock read and one compare-and-swap. With the `test-util`
+//! feature (enable it in `[dev-dependencies]`, as you enable Tokio's) it is Tokio's clock
+//! instead, so paused-time tests (`tokio::time::pause`) drive every limiter deterministically;
+//! the examples below run that way. Any other [`Clock`] can be plugged in with the builders'
+//! `clock(..)`. The clock types come from the shared crate [`taskweave_clock`] and are
+//! re-exported here.
 //!
 //! # Lifecycle
 //!
@@ -61,8 +64,9 @@
 //! - `serde`: `Serialize`/`Deserialize` for [`Quota`] and the plain configs
 //!   ([`RateLimiterConfig`], [`KeyedRateLimiterConfig`], [`ConcurrencyLimitConfig`],
 //!   [`AdaptiveLimitConfig`]), durations written as `"250ms"`, `"1s"`.
-//! - `quanta`: [`QuantaClock`], a time-stamp-counter clock that makes `check` cheaper, at the
-//!   price of not following Tokio's paused time (test with the default clock).
+//! - `test-util`: [`DefaultClock`] reads Tokio's clock instead of the time-stamp counter, so
+//!   that `tokio::time::pause` and `advance` drive the limiters in tests. Meant for
+//!   `[dev-dependencies]`.
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -103,6 +107,4 @@ pub use limiter::{Limiter, LimiterBuilder, LimiterPermit};
 pub use metrics::Metrics;
 pub use quota::Quota;
 pub use rate::{RateLimiter, RateLimiterBuilder};
-#[cfg(feature = "quanta")]
-pub use taskweave_clock::QuantaClock;
-pub use taskweave_clock::{Clock, ManualClock, TokioClock};
+pub use taskweave_clock::{Clock, DefaultClock, ManualClock, QuantaClock, TokioClock};

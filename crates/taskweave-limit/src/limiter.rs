@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 use crate::concurrency::{ConcurrencyLimit, ConcurrencyPermit};
 use crate::error::{Closed, ConfigError, Limited};
 use crate::rate::RateLimiter;
-use taskweave_clock::{Clock, TokioClock};
+use taskweave_clock::{Clock, DefaultClock};
 
 /// A rate limit and a concurrency limit applied together: at most N requests per period *and*
 /// at most M in flight. Clones share the same limits.
@@ -18,7 +18,7 @@ use taskweave_clock::{Clock, TokioClock};
 ///
 /// [`close`](Self::close) closes both limits (they are shared with their other handles), and
 /// [`drain`](Self::drain) also waits for the concurrency permits handed out to come back.
-pub struct Limiter<C: Clock = TokioClock> {
+pub struct Limiter<C: Clock = DefaultClock> {
     rate: Option<RateLimiter<C>>,
     concurrency: Option<ConcurrencyLimit>,
 }
@@ -166,7 +166,7 @@ impl<C: Clock> Limiter<C> {
 
 /// Builds a [`Limiter`]; see [`Limiter::builder`].
 #[derive(Debug)]
-pub struct LimiterBuilder<C: Clock = TokioClock> {
+pub struct LimiterBuilder<C: Clock = DefaultClock> {
     rate: Option<RateLimiter<C>>,
     concurrency: Option<ConcurrencyLimit>,
     token: Option<CancellationToken>,

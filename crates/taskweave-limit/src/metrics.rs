@@ -62,7 +62,7 @@ pub(crate) struct Counters {
     admitted: Box<[Stripe]>,
     episodes: CachePadded<AtomicU8>,
     rejected: AtomicU64,
-    /// Nanoseconds since `origin` (Tokio's clock) of the latest rejection.
+    /// Nanoseconds since `origin` (Tokio's clock, not the limiter's) of the latest rejection.
     last_rejection: AtomicU64,
     waited: AtomicU64,
     waiting: AtomicUsize,

@@ -1,5 +1,4 @@
-//! `QuantaClock` (feature `quanta`): the same decisions as the default clock, on real time.
-#![cfg(feature = "quanta")]
+//! `QuantaClock` (the default clock without `test-util`): the same decisions as Tokio's clock, on real time.
 
 use std::time::Duration;
 

@@ -17,11 +17,12 @@
 //! | batching | `batch` | [`batch`] | turn many small writes into few large ones, flushing on size, age or weight |
 //! | rate and concurrency limits | `limit` | [`limit`] | GCRA rate limits, keyed limits with bounded memory, adaptive concurrency |
 //! | pipelines | `pipeline` | [`pipeline`] | chain typed async stages, each on its own task with a bounded buffer, per-stage concurrency and error policy; debounce, throttle, sample, batch |
-//! | the shared clock | `clock` | [`clock`] | the `Clock` that limits and breakers read: Tokio's (paused-time testable), manual, or TSC |
+//! | the shared clock | `clock` | [`clock`] | the `Clock` that limits and breakers read: TSC by default, Tokio's (paused-time testable), or manual |
 //!
 //! Integrations: `tower` turns on the `tower::Layer`s of the enabled crates that have one
-//! (backoff, breaker, limit); `quanta` adds `QuantaClock` (in [`clock`] and re-exported by the
-//! crates that take a clock), a cheaper clock that tokio's paused test time does not control;
+//! (backoff, breaker, limit); `test-util` (for `[dev-dependencies]`, like tokio's) makes the
+//! default clock of limits and breakers Tokio's, so that paused-time tests drive them, instead
+//! of the CPU's time-stamp counter;
 //! `serde` adds `Serialize`/`Deserialize` to the configurations of the crates that have one
 //! (`breaker::BreakerConfig`, …).
 //!

@@ -47,13 +47,15 @@ impl Goal {
     }
 }
 
-const WHY_CLOCK: &str = "Most of a `check` is reading the clock. The default is Tokio's clock, so \
-    that `tokio::time::pause` applies to the limiter; it is the OS monotonic clock (see the floor, \
-    which reads it too) at several times the cost of governor's default, quanta's TSC read. \
-    With the same clock (`+ QuantaClock`) the gap closes; see that row.";
-const WHY_SLOW_CALL: &str = "Slow-call timing reads the clock twice per call; with Tokio's clock \
-    (the default, so paused time applies) that alone is twice the OS clock read. The breaker \
-    without timing adds an admission check and a count on the calling thread's stripe.";
+const WHY_CLOCK: &str = "Both read the CPU's time-stamp counter by default and update one atomic \
+    word per admission; a `check` of ours also counts the admission for `metrics()` on the \
+    calling thread's stripe, and a keyed one finds its key in a sharded map that forgets idle \
+    keys. `+ TokioClock` shows what Tokio's clock (the default under `test-util`) costs.";
+const WHY_SLOW_CALL: &str = "Slow-call timing reads the clock twice per call. Even the \
+    time-stamp counter, the default, costs about 14 ns a read on the benchmark machine (a \
+    virtual machine; quanta's raw read measured in a loop), so the two reads alone exceed \
+    15 ns before the breaker does anything; the breaker without timing adds an admission \
+    check and a count on the calling thread's stripe.";
 const WHY_RETRY: &str = "A retry that succeeds at once still builds its future (the policy, hooks and \
     state, about 100 bytes) and polls through it: a few nanoseconds on a call of a \
     few nanoseconds. The added time per call is the figure to read.";
@@ -71,10 +73,10 @@ const WHY_BUS: &str = "Each of the 8 readers locks each slot (an atomic read-mod
     other worker thread, which async-broadcast pays too; a 3x margin would need reads batched \
     per subscriber, a redesign of the ring left for a later issue.";
 
-const TW_LIMITER: &str = "taskweave: RateLimiter (default: Tokio clock)";
-const TW_KEYED: &str = "taskweave: KeyedRateLimiter (default: Tokio clock)";
-const GOVERNOR: &str = "governor (default: quanta clock)";
-const GOVERNOR_KEYED: &str = "governor keyed (default: quanta clock)";
+const TW_LIMITER: &str = "taskweave: RateLimiter (default: TSC clock)";
+const TW_KEYED: &str = "taskweave: KeyedRateLimiter (default: TSC clock)";
+const GOVERNOR: &str = "governor (default: TSC clock)";
+const GOVERNOR_KEYED: &str = "governor keyed (default: TSC clock)";
 const SLOW_CALL: &str = "taskweave: Breaker + slow-call timing";
 const PIPELINE: &str = "taskweave-pipeline";
 const WHY_PIPELINE_FLOOR: &str = "The floor is one task per stage that only moves items; each \

@@ -15,7 +15,10 @@ use crate::loom::AtomicU64;
 /// among the last `size` calls is the number of logged positions above `total - size`: a
 /// binary search over the log, whose positions ascend. Sequential use is exact; under concurrent
 /// recording, a position is read from a snapshot of the stripes, so outcomes recorded at the same
-/// instant are ordered arbitrarily, as they would be by any lock.
+/// instant are ordered arbitrarily, as they would be by any lock. An evaluation counts only the
+/// events positioned at or below the total it read: events logged while it searches belong to
+/// calls its total does not hold, and counting them would inflate the rates (a preempted
+/// evaluator once counted 72 failures among 100 calls that held 1).
 #[derive(Debug)]
 pub(super) struct CountWindow {
     size: u64,
@@ -73,12 +76,16 @@ impl CountWindow {
     }
 
     pub(super) fn counts(&self) -> Counts {
-        let total = self.total();
+        self.counts_at(self.total())
+    }
+
+    /// The counts of the `size` calls up to the `total`-th.
+    fn counts_at(&self, total: u64) -> Counts {
         let start = total.saturating_sub(self.size);
         Counts {
             calls: total - start,
-            failed: self.failures.count_after(start),
-            slow: self.slow.count_after(start),
+            failed: self.failures.count_between(start, total),
+            slow: self.slow.count_between(start, total),
         }
     }
 
@@ -91,6 +98,9 @@ impl CountWindow {
         self.slow.clear();
     }
 }
+
+/// How many times an evaluation searches the event log before it counts slot by slot.
+const SEARCH_ATTEMPTS: usize = 4;
 
 /// A ring of the positions of the last `capacity` events, ascending.
 #[derive(Debug)]
@@ -116,23 +126,38 @@ impl EventLog {
         self.slot(index).store(position, SeqCst);
     }
 
-    /// How many logged positions are above `start`. Positions start at 1, so an empty slot (0)
-    /// never counts.
-    fn count_after(&self, start: u64) -> u64 {
-        let pushed = self.pushed.load(SeqCst);
-        let held = pushed.min(self.slots.len() as u64);
-        let first = pushed - held;
-        // The first logged index whose position is above `start`.
-        let (mut lo, mut hi) = (0, held);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.slot(first + mid).load(SeqCst) > start {
-                hi = mid;
-            } else {
-                lo = mid + 1;
+    /// How many logged positions are above `start` and at most `end`. Positions start at 1,
+    /// so an empty slot (0) never counts.
+    fn count_between(&self, start: u64, end: u64) -> u64 {
+        // Two binary searches over a ring that other threads may be overwriting: they agree
+        // only if nothing was pushed meanwhile. A push still storing its slot can move the count
+        // by one, no more.
+        for _ in 0..SEARCH_ATTEMPTS {
+            let pushed = self.pushed.load(SeqCst);
+            let held = pushed.min(self.slots.len() as u64);
+            let first = pushed - held;
+            // The first logged index whose position is above `bound`.
+            let first_above = |bound: u64| {
+                let (mut lo, mut hi) = (0, held);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if self.slot(first + mid).load(SeqCst) > bound {
+                        hi = mid;
+                    } else {
+                        lo = mid + 1;
+                    }
+                }
+                lo
+            };
+            let count = first_above(end).saturating_sub(first_above(start));
+            if self.pushed.load(SeqCst) == pushed {
+                return count;
             }
         }
-        held - lo
+        // Events arrive faster than a search completes: count slot by slot, which sees each
+        // logged event at most once whatever is overwritten meanwhile.
+        let in_range = |slot: &AtomicU64| (start + 1..=end).contains(&slot.load(SeqCst));
+        self.slots.iter().filter(|&slot| in_range(slot)).count() as u64
     }
 
     fn clear(&self) {
@@ -140,5 +165,80 @@ impl EventLog {
         for s in self.slots.iter() {
             s.store(0, SeqCst);
         }
+    }
+}
+
+#[cfg(all(test, not(taskweave_loom)))]
+mod tests {
+    use super::*;
+
+    /// Records `n` calls, the ones for which `failed(i)` holds failing.
+    fn record(window: &CountWindow, n: u64, failed: impl Fn(u64) -> bool) {
+        for i in 0..n {
+            window.count_call();
+            if failed(i) {
+                window.log_event(true, false);
+            }
+        }
+    }
+
+    #[test]
+    fn counts_the_failures_among_the_last_size_calls() {
+        let window = CountWindow::new(100, 4);
+        record(&window, 1_000, |i| i % 100 == 0);
+        assert_eq!(
+            window.counts(),
+            Counts {
+                calls: 100,
+                failed: 1,
+                slow: 0
+            }
+        );
+    }
+
+    /// An evaluator that read the total, then was preempted while another thread recorded
+    /// thousands more calls, counts only what its total holds.
+    #[test]
+    fn events_logged_after_the_total_was_read_are_not_counted() {
+        let window = CountWindow::new(100, 4);
+        record(&window, 10_000, |i| i % 100 == 0);
+        let total = window.total();
+        // 99 more failures, one every 100 calls: the log's ring turns almost once.
+        record(&window, 9_900, |i| i % 100 == 0);
+        assert_eq!(window.counts_at(total).failed, 1);
+        assert_eq!(window.counts().failed, 1);
+    }
+
+    /// Threads log a failure every 100 of their calls as fast as they can while others
+    /// evaluate, more threads than cores so that evaluations are preempted mid-search: however
+    /// the searches interleave with the pushes, no evaluation sees more failures than its 100
+    /// calls can hold (about one per writer; the bug this guards against counted 50 to 100).
+    #[test]
+    fn evaluations_racing_pushes_never_overcount() {
+        const WRITERS: u64 = 3;
+        let window = CountWindow::new(100, 4);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let worst = std::sync::atomic::AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while !done.load(Relaxed) {
+                        worst.fetch_max(window.counts().failed, Relaxed);
+                    }
+                });
+            }
+            let writers: Vec<_> = (0..WRITERS)
+                .map(|_| s.spawn(|| record(&window, 2_000_000, |i| i % 100 == 0)))
+                .collect();
+            for writer in writers {
+                writer.join().unwrap();
+            }
+            done.store(true, Relaxed);
+        });
+        let worst = worst.into_inner();
+        assert!(
+            worst <= 4 * WRITERS,
+            "an evaluation counted {worst} failures among 100 calls"
+        );
     }
 }

@@ -16,10 +16,10 @@ use crate::error::ConfigError;
 use crate::lifecycle::{Shutter, close_on_cancel};
 use crate::metrics::Counters;
 use crate::quota::Quota;
-use taskweave_clock::{Clock, TokioClock, duration_nanos};
+use taskweave_clock::{Clock, DefaultClock, duration_nanos};
 
 /// Builds a [`KeyedRateLimiter`]; see [`KeyedRateLimiter::builder`].
-pub struct KeyedRateLimiterBuilder<K, C = TokioClock, S = RandomState> {
+pub struct KeyedRateLimiterBuilder<K, C = DefaultClock, S = RandomState> {
     pub(super) key: PhantomData<fn(K)>,
     pub(super) quota: Quota,
     pub(super) max_keys: usize,
@@ -62,7 +62,7 @@ impl<K: Hash + Eq + Clone, C: Clock, S: BuildHasher + Clone> KeyedRateLimiterBui
         self
     }
 
-    /// Reads time from `clock` instead of Tokio's.
+    /// Reads time from `clock` instead of the [`DefaultClock`](crate::DefaultClock).
     pub fn clock<C2: Clock>(self, clock: C2) -> KeyedRateLimiterBuilder<K, C2, S> {
         KeyedRateLimiterBuilder {
             key: PhantomData,

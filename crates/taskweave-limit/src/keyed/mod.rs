@@ -26,7 +26,7 @@ use crate::gcra::{Cell, Params};
 use crate::lifecycle::{Close, Shutter};
 use crate::metrics::{Counters, Metrics, WaitGuard};
 use crate::quota::Quota;
-use taskweave_clock::{Clock, TokioClock};
+use taskweave_clock::{Clock, DefaultClock};
 
 /// Default bound on tracked keys.
 pub(crate) const DEFAULT_MAX_KEYS: usize = 100_000;
@@ -56,7 +56,7 @@ pub(crate) const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// [`cancellation_token`](KeyedRateLimiterBuilder::cancellation_token)) lets every waiting
 /// `acquire_key` go with [`Closed`] and refuses later ones; the non-waiting `check_key` ignores
 /// it, like [`RateLimiter::check`](crate::RateLimiter::check).
-pub struct KeyedRateLimiter<K, C: Clock = TokioClock, S = RandomState> {
+pub struct KeyedRateLimiter<K, C: Clock = DefaultClock, S = RandomState> {
     inner: Arc<KeyedInner<K, C, S>>,
 }
 
@@ -111,7 +111,7 @@ impl<K> KeyedRateLimiter<K> {
 }
 
 impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
-    /// A keyed limiter with `quota` per key, at most 100,000 keys, on Tokio's clock.
+    /// A keyed limiter with `quota` per key, at most 100,000 keys, on the [`DefaultClock`].
     ///
     /// # Errors
     /// [`ConfigError`] if the quota is invalid.
@@ -127,7 +127,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
             max_keys: DEFAULT_MAX_KEYS,
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
             name: Cow::Borrowed("keyed-rate"),
-            clock: TokioClock::new(),
+            clock: DefaultClock::new(),
             hasher: RandomState::new(),
             token: None,
         }

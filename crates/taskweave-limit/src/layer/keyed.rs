@@ -15,7 +15,7 @@ use super::WhenLimited;
 use super::future::ResponseFuture;
 use crate::error::{Closed, ConfigError, Limited};
 use crate::keyed::KeyedRateLimiter;
-use taskweave_clock::{Clock, TokioClock};
+use taskweave_clock::{Clock, DefaultClock};
 
 type Admission = Pin<Box<dyn Future<Output = Result<(), Closed>> + Send>>;
 
@@ -82,7 +82,7 @@ impl Drop for WaitingSlot {
 
 /// Applies a [`KeyedRateLimiter`] to a service, keying each request with a function; see
 /// [`KeyedRateLimitService`].
-pub struct KeyedRateLimitLayer<K, F, C: Clock = TokioClock, H = RandomState> {
+pub struct KeyedRateLimitLayer<K, F, C: Clock = DefaultClock, H = RandomState> {
     limiter: KeyedRateLimiter<K, C, H>,
     key: F,
     when: WhenLimited,
@@ -172,7 +172,7 @@ impl<S, K, F: Clone, C: Clock, H> Layer<S> for KeyedRateLimitLayer<K, F, C, H> {
 /// at once with a boxed [`Overloaded`]. In rejecting mode it fails with a boxed
 /// [`Limited::Rate`]. Once the limiter is
 /// closed, requests (and waiting ones) fail with a boxed [`Closed`].
-pub struct KeyedRateLimitService<S, K, F, C: Clock = TokioClock, H = RandomState> {
+pub struct KeyedRateLimitService<S, K, F, C: Clock = DefaultClock, H = RandomState> {
     inner: S,
     limiter: KeyedRateLimiter<K, C, H>,
     key: F,

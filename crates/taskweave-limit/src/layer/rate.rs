@@ -11,11 +11,11 @@ use super::WhenLimited;
 use super::future::ResponseFuture;
 use crate::error::{Closed, Limited};
 use crate::rate::{RateLimiter, Reservation};
-use taskweave_clock::{Clock, TokioClock};
+use taskweave_clock::{Clock, DefaultClock};
 
 /// Applies a [`RateLimiter`] to a service; see [`RateLimitService`].
 #[derive(Debug)]
-pub struct RateLimitLayer<C: Clock = TokioClock> {
+pub struct RateLimitLayer<C: Clock = DefaultClock> {
     limiter: RateLimiter<C>,
     when: WhenLimited,
 }
@@ -73,7 +73,7 @@ impl<S, C: Clock> Layer<S> for RateLimitLayer<C> {
 /// Once the limiter is closed, `poll_ready` is ready and `call` fails with a boxed [`Closed`].
 /// A `call` without a permit reserved (`poll_ready` not called first) is decided as in
 /// rejecting mode rather than waiting.
-pub struct RateLimitService<S, C: Clock = TokioClock> {
+pub struct RateLimitService<S, C: Clock = DefaultClock> {
     inner: S,
     limiter: RateLimiter<C>,
     when: WhenLimited,

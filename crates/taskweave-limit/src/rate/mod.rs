@@ -16,7 +16,7 @@ use crate::gcra::Gate;
 use crate::lifecycle::{Close, Watches, close_on_cancel};
 use crate::metrics::{Counters, Metrics};
 use crate::quota::Quota;
-use taskweave_clock::{Clock, TokioClock, duration_nanos};
+use taskweave_clock::{Clock, DefaultClock, duration_nanos};
 
 /// A pending `acquire` that owns its limiter: what a waiting `tower` layer keeps between two
 /// calls of `poll_ready`.
@@ -52,7 +52,7 @@ pub(crate) type Reservation<C> = Acquire<Arc<Inner<C>>, C>;
 /// [`Closed`] and refuses later `acquire`s; the non-waiting [`check`](Self::check) ignores it
 /// (see there). Dropping the last handle needs no close: a waiter holds a handle, so nobody
 /// can be waiting then.
-pub struct RateLimiter<C: Clock = TokioClock> {
+pub struct RateLimiter<C: Clock = DefaultClock> {
     inner: Arc<Inner<C>>,
 }
 
@@ -116,7 +116,7 @@ impl RateLimiter {
     /// lateness of Tokio's timer that spinning exists to hide.
     pub const MAX_SPIN_WAIT: Duration = Duration::from_millis(10);
 
-    /// A limiter with one quota on Tokio's clock.
+    /// A limiter with one quota on the [`DefaultClock`].
     ///
     /// # Errors
     /// [`ConfigError`] if the quota is invalid (zero count, period or burst; rate finer than
@@ -130,7 +130,7 @@ impl RateLimiter {
         RateLimiterBuilder {
             quotas: Vec::new(),
             name: Cow::Borrowed("rate"),
-            clock: TokioClock::new(),
+            clock: DefaultClock::new(),
             spin: Duration::ZERO,
             token: None,
         }
@@ -301,7 +301,7 @@ impl<C: Clock> Inner<C> {
 
 /// Builds a [`RateLimiter`]; see [`RateLimiter::builder`].
 #[derive(Debug)]
-pub struct RateLimiterBuilder<C = TokioClock> {
+pub struct RateLimiterBuilder<C = DefaultClock> {
     quotas: Vec<Quota>,
     name: Cow<'static, str>,
     clock: C,
@@ -322,7 +322,7 @@ impl<C: Clock> RateLimiterBuilder<C> {
         self
     }
 
-    /// Reads time from `clock` instead of Tokio's.
+    /// Reads time from `clock` instead of the [`DefaultClock`](crate::DefaultClock).
     pub fn clock<C2: Clock>(self, clock: C2) -> RateLimiterBuilder<C2> {
         RateLimiterBuilder {
             quotas: self.quotas,
