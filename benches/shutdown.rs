@@ -6,6 +6,11 @@
 //!   subsystems or coordinator groups), the shape of a service with many components.
 //!
 //! The floor is `CancellationToken` + `TaskTracker`, what tokio-util offers for the job.
+//!
+//! One shutdown of 10,000 tasks takes a few milliseconds, and how the runtime happens to spread
+//! the woken tasks over its two workers moves that by 2x from one shutdown to the next; so each
+//! sample is the sum of `SHUTDOWNS_PER_SAMPLE` shutdowns, which keeps the per-round ratios
+//! steady enough to compare.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,6 +23,20 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// Shutdowns timed (and summed) per sample of each contender.
+const SHUTDOWNS_PER_SAMPLE: usize = 4;
+
+/// Runs `shutdown` `SHUTDOWNS_PER_SAMPLE` times on `rt`, each in a task of its own, and sums
+/// the times they report.
+fn summed<Fut>(rt: &tokio::runtime::Runtime, shutdown: impl Fn() -> Fut) -> Duration
+where
+    Fut: std::future::Future<Output = Duration> + Send + 'static,
+{
+    (0..SHUTDOWNS_PER_SAMPLE)
+        .map(|_| spawned_timing(rt, shutdown()))
+        .sum()
+}
 
 /// Yields until `started` reaches `tasks`: every task has been polled up to its wait.
 async fn all_waiting(started: &AtomicUsize, tasks: usize) {
@@ -146,18 +165,19 @@ async fn coordinator(groups: usize, per_group: usize) -> Duration {
 
 fn shape(suite: &mut Suite, id: &str, groups: usize, per_group: usize) {
     let rt = multi_thread(2);
-    suite.group(id, (groups * per_group) as u64, |g| {
+    let tasks = (SHUTDOWNS_PER_SAMPLE * groups * per_group) as u64;
+    suite.group(id, tasks, |g| {
         g.floor("CancellationToken + TaskTracker", || {
-            spawned_timing(&rt, tracker(groups, per_group))
+            summed(&rt, || tracker(groups, per_group))
         });
         g.ours("taskweave: Coordinator", || {
-            spawned_timing(&rt, coordinator(groups, per_group))
+            summed(&rt, || coordinator(groups, per_group))
         });
         g.peer("tokio broadcast + JoinSet", || {
-            spawned_timing(&rt, broadcast_joinset(groups, per_group))
+            summed(&rt, || broadcast_joinset(groups, per_group))
         });
         g.peer("tokio-graceful-shutdown", || {
-            spawned_timing(&rt, graceful_shutdown(groups, per_group))
+            summed(&rt, || graceful_shutdown(groups, per_group))
         });
     });
 }

@@ -67,6 +67,13 @@
 //! Components that are not tasks of the coordinator (an actor, a pool, a server from another
 //! crate) join in by token: hand them [`Group::token`], and spawn a task in the same group that
 //! awaits their end, so the phase waits for them.
+//!
+//! # Feature flags
+//!
+//! - `test-util`: each task's time to stop ([`TaskReport::shutdown_duration`]) is measured on
+//!   Tokio's clock, so that paused-time tests see exact durations, instead of the CPU's
+//!   time-stamp counter (read once per task that ends during the shutdown). Meant for
+//!   `[dev-dependencies]`, like Tokio's feature of the same name.
 
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -1,11 +1,10 @@
 //! One shutdown phase at run time: its grace period, token, gate and task table.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
-use tokio::time::Instant;
+use taskweave_clock::{Clock, DefaultClock};
 use tokio_util::sync::CancellationToken;
 
 use crate::gate::Gate;
@@ -18,6 +17,8 @@ const SECOND_SIGNAL: u8 = 2;
 const DROPPED: u8 = 3;
 const REQUESTED: u8 = 4;
 
+const NOT_BEGUN: u64 = u64::MAX;
+
 #[derive(Debug)]
 pub(crate) struct Phase {
     /// `None` for the default phase.
@@ -27,8 +28,12 @@ pub(crate) struct Phase {
     /// Cancelled when the phase begins; the tokens of the phase's groups are its children.
     pub(crate) token: CancellationToken,
     aborted: AtomicU8,
-    /// When the phase began; set by `run()` just before cancelling `token`.
-    began: OnceLock<Instant>,
+    /// What each task's time to stop is measured on: the time-stamp counter (read once per
+    /// ending task, so its cost counts), or Tokio's clock with the `test-util` feature.
+    clock: DefaultClock,
+    /// When the phase began on `clock`, or `NOT_BEGUN`; set by `run()` just before cancelling
+    /// `token`.
+    began: AtomicU64,
     pub(crate) table: TaskTable,
 }
 
@@ -40,23 +45,27 @@ impl Phase {
             gate: CachePadded::new(Gate::new()),
             token: CancellationToken::new(),
             aborted: AtomicU8::new(NOT_ABORTED),
-            began: OnceLock::new(),
+            clock: DefaultClock::new(),
+            began: AtomicU64::new(NOT_BEGUN),
             table: TaskTable::new(),
         }
     }
 
     /// Marks the phase as begun and cancels its token.
-    pub(crate) fn begin(&self, now: Instant) {
-        // Every live task is about to end and file a record: make room once, now, rather
-        // than by doubling while ending tasks wait for the lock.
-        self.table.reserve_records(self.gate.live());
-        let _ = self.began.set(now);
+    pub(crate) fn begin(&self) {
+        let now = self.clock.now_nanos();
+        // Before the tokens are cancelled, so that every task woken by them sees it.
+        let _ = self
+            .began
+            .compare_exchange(NOT_BEGUN, now, Ordering::Release, Ordering::Relaxed);
         self.token.cancel();
     }
 
-    /// When the phase began, if it has.
-    pub(crate) fn began(&self) -> Option<Instant> {
-        self.began.get().copied()
+    /// How long ago the phase began; `None` before it began.
+    pub(crate) fn since_began(&self) -> Option<Duration> {
+        let began = self.began.load(Ordering::Acquire);
+        (began != NOT_BEGUN)
+            .then(|| Duration::from_nanos(self.clock.now_nanos().saturating_sub(began)))
     }
 
     pub(crate) fn display_name(&self) -> &str {

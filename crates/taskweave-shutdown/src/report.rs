@@ -163,7 +163,8 @@ impl TaskReport {
 
     /// How long the task took to end after its phase began (its token was cancelled);
     /// `None` if it ended before its phase began. For an [abandoned](Outcome::Abandoned) task,
-    /// how long after its phase began it was abandoned.
+    /// how long after its phase began it was abandoned. Measured on the CPU's time-stamp
+    /// counter, or on Tokio's clock (paused time included) with the `test-util` feature.
     pub fn shutdown_duration(&self) -> Option<Duration> {
         self.shutdown_duration
     }

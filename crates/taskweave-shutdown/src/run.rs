@@ -37,7 +37,7 @@ pub(crate) async fn drive(shared: Arc<Shared>, listen: bool) -> Report {
 
     let mut tasks = Vec::new();
     for phase in &*shared.phases {
-        tasks.append(&mut stop_phase(&shared, phase).await);
+        stop_phase(&shared, phase, &mut tasks).await;
     }
     guard.done = true;
 
@@ -61,8 +61,9 @@ async fn cancelled(token: Option<&CancellationToken>) {
 }
 
 /// Stops one phase: cancels its token, waits for its tasks at most its grace period, aborts
-/// the stragglers and waits at most the abort wait for them; returns the phase's lines.
-async fn stop_phase(shared: &Shared, phase: &Phase) -> Vec<TaskReport> {
+/// the stragglers and waits at most the abort wait for them; appends the phase's lines to
+/// `tasks`.
+async fn stop_phase(shared: &Shared, phase: &Phase, tasks: &mut Vec<TaskReport>) {
     let began = Instant::now();
     tracing::debug!(
         phase = phase.display_name(),
@@ -70,7 +71,7 @@ async fn stop_phase(shared: &Shared, phase: &Phase) -> Vec<TaskReport> {
         grace = ?phase.grace,
         "shutdown phase begins"
     );
-    phase.begin(began);
+    phase.begin();
     // When the phase's tasks were aborted, if they were: from then on the wait is bounded.
     let aborted_at = match shared.forced_at() {
         Some(at) => Some(at),
@@ -110,8 +111,9 @@ async fn stop_phase(shared: &Shared, phase: &Phase) -> Vec<TaskReport> {
             }
         }
     }
-    let ended = phase.table.take_records();
-    for task in &ended {
+    let first = tasks.len();
+    phase.table.take_records(tasks);
+    for task in &tasks[first..] {
         match &task.outcome {
             Outcome::Aborted(reason) => tracing::warn!(task = %task, %reason, "{reason}: {task}"),
             Outcome::Abandoned(reason) => tracing::warn!(
@@ -129,7 +131,6 @@ async fn stop_phase(shared: &Shared, phase: &Phase) -> Vec<TaskReport> {
         elapsed = ?began.elapsed(),
         "shutdown phase ended"
     );
-    ended
 }
 
 /// `at + wait`, or as far as the clock goes (tokio's `Instant` panics on overflow).

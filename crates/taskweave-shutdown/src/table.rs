@@ -2,11 +2,13 @@
 //! name, and each ended task's record, sharded so that spawners and ending tasks rarely meet on
 //! a lock.
 //!
-//! A task takes its own handle out of the table when it ends, on the worker that ran it, so the
-//! table only ever holds live tasks and a finished task's memory is freed at once, where it is
-//! still in cache — not later, in one long sweep by the coordinator. The name sits here rather
-//! than in the task, so that a task that never ends (its thread is blocked) can still be named
-//! in the report.
+//! A task takes its own handle out of the table when it ends, on the worker that ran it, so a
+//! finished task's memory is freed at once, where it is still in cache — not later, in one long
+//! sweep by the coordinator. The name sits here rather than in the task, so that a task that
+//! never ends (its thread is blocked) can still be named in the report. A task that ends with a
+//! line for the report leaves the line in its own entry, which the coordinator collects when
+//! the phase is over: the ending task writes only memory that no other task writes. A task that
+//! ends without a line (while the service runs) frees its entry for the next task.
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -67,19 +69,21 @@ enum Entry {
     Vacant,
     /// Reserved by a spawner that has not stored the handle yet.
     Reserved(TaskId),
-    /// Reserved, and the task already ended: the spawner vacates it.
-    Ended,
+    /// Reserved, and the task already ended (with its line, if it has one): the spawner turns
+    /// it into `Done` or vacates it.
+    Ended(Option<TaskReport>),
     Running(JoinHandle<()>, TaskId),
-    /// Reported as abandoned while the task still ran: nothing more is filed for it. Never
-    /// reused (no task is admitted after shutdown began).
-    Abandoned,
+    /// Ended with a line for the report, not collected yet.
+    Done(TaskReport),
+    /// Reported as abandoned while the task still ran (the line, until collected): nothing
+    /// more is filed for it. Never reused (no task is admitted after shutdown began).
+    Abandoned(Option<TaskReport>),
 }
 
 #[derive(Debug, Default)]
 struct Shard {
     entries: Vec<Entry>,
     vacant: Vec<u32>,
-    records: Vec<TaskReport>,
     /// Set by `abort_all`: handles stored from now on are aborted at once.
     aborted: bool,
 }
@@ -140,25 +144,31 @@ impl TaskTable {
                     abort.abort();
                 }
             }
-            Entry::Abandoned => {
-                shard.entries[i] = Entry::Abandoned;
+            Entry::Ended(Some(record)) => {
+                // The task ended before its handle was stored (it was dropped at once, say
+                // because the runtime is shutting down): only its line is left to keep.
+                shard.entries[i] = Entry::Done(record);
                 drop(shard);
                 drop(handle);
             }
-            _ => {
-                // The task ended before its handle was stored (it was dropped at once, say
-                // because the runtime is shutting down): nothing left to keep.
+            Entry::Ended(None) | Entry::Vacant => {
                 shard.vacant.push(slot.index);
+                drop(shard);
+                drop(handle);
+            }
+            other @ (Entry::Abandoned(_) | Entry::Running(..) | Entry::Done(_)) => {
+                shard.entries[i] = other;
                 drop(shard);
                 drop(handle);
             }
         }
     }
 
-    /// Called by a task as it ends: vacates its slot and hands its identity to `file`, which
-    /// runs under the shard's lock and returns the task's line, if it has one, and what the
-    /// caller wants back (dropped outside the lock). Returns `None` if the task was already
-    /// reported as abandoned.
+    /// Called by a task as it ends: hands its identity to `file`, which runs under the shard's
+    /// lock and returns the task's line, if it has one, and what the caller wants back (dropped
+    /// outside the lock). The line stays in the task's entry until `take_records`; without one
+    /// the entry is vacated at once. Returns `None` if the task was already reported as
+    /// abandoned.
     pub(crate) fn release<R>(
         &self,
         slot: Slot,
@@ -168,24 +178,23 @@ impl TaskTable {
             let mut shard = lock(&self.shards[slot.shard as usize]);
             let i = slot.index as usize;
             let (handle, id) = match std::mem::replace(&mut shard.entries[i], Entry::Vacant) {
-                Entry::Running(handle, id) => {
-                    shard.vacant.push(slot.index);
-                    (Some(handle), id)
-                }
-                // Ended before the spawner stored the handle: it vacates the slot.
-                Entry::Reserved(id) => {
-                    shard.entries[i] = Entry::Ended;
-                    (None, id)
-                }
+                Entry::Running(handle, id) => (Some(handle), id),
+                Entry::Reserved(id) => (None, id),
                 other => {
                     shard.entries[i] = other;
                     return None;
                 }
             };
             let (record, back) = file(id);
-            if let Some(record) = record {
-                shard.records.push(record);
-            }
+            shard.entries[i] = match (handle.is_some(), record) {
+                (true, Some(record)) => Entry::Done(record),
+                (true, None) => {
+                    shard.vacant.push(slot.index);
+                    Entry::Vacant
+                }
+                // Ended before the spawner stored the handle: the spawner settles the entry.
+                (false, record) => Entry::Ended(record),
+            };
             (handle, back)
         };
         // Outside the lock: dropping our own handle is cheap (the task is still ending), but
@@ -203,9 +212,8 @@ impl TaskTable {
             let handles: Vec<JoinHandle<()>> = {
                 let mut shard = lock(shard);
                 let mut handles = Vec::new();
-                let mut records = Vec::new();
                 for entry in &mut shard.entries {
-                    let (handle, id) = match std::mem::replace(entry, Entry::Abandoned) {
+                    let (handle, id) = match std::mem::replace(entry, Entry::Vacant) {
                         Entry::Running(handle, id) => (Some(handle), id),
                         Entry::Reserved(id) => (None, id),
                         other => {
@@ -214,11 +222,11 @@ impl TaskTable {
                         }
                     };
                     handles.extend(handle);
-                    records
-                        .push(id.into_record(Outcome::Abandoned(reason), Some(shutdown_duration)));
+                    let record =
+                        id.into_record(Outcome::Abandoned(reason), Some(shutdown_duration));
+                    *entry = Entry::Abandoned(Some(record));
+                    abandoned += 1;
                 }
-                abandoned += records.len();
-                shard.records.append(&mut records);
                 handles
             };
             // Outside the lock, and detaching only: the tasks are left to end when they can.
@@ -249,21 +257,27 @@ impl TaskTable {
         }
     }
 
-    /// Makes room for `records` more records, spread over the shards, so that ending tasks
-    /// do not wait on each other while a shard's list doubles.
-    pub(crate) fn reserve_records(&self, records: usize) {
+    /// Moves every line filed so far to the end of `into`, in the order the tasks were
+    /// spawned within each shard.
+    pub(crate) fn take_records(&self, into: &mut Vec<TaskReport>) {
         for shard in &*self.shards {
-            lock(shard).records.reserve(records / SHARDS + 1);
+            let shard = &mut *lock(shard);
+            // At most one line per occupied entry.
+            into.reserve(shard.entries.len() - shard.vacant.len());
+            for (index, entry) in shard.entries.iter_mut().enumerate() {
+                match std::mem::replace(entry, Entry::Vacant) {
+                    Entry::Done(record) => {
+                        into.push(record);
+                        shard.vacant.push(index as u32);
+                    }
+                    Entry::Abandoned(record) => {
+                        into.extend(record);
+                        *entry = Entry::Abandoned(None);
+                    }
+                    other => *entry = other,
+                }
+            }
         }
-    }
-
-    /// Takes every record filed so far.
-    pub(crate) fn take_records(&self) -> Vec<TaskReport> {
-        let mut all = Vec::new();
-        for shard in &*self.shards {
-            all.append(&mut lock(shard).records);
-        }
-        all
     }
 
     /// How many tasks hold a slot (for tests and debugging).
@@ -324,6 +338,50 @@ mod tests {
         assert_eq!(table.occupied(), 0);
     }
 
+    fn completed(id: TaskId) -> (Option<TaskReport>, ()) {
+        (Some(id.into_record(Outcome::Completed, None)), ())
+    }
+
+    fn collect(table: &TaskTable) -> Vec<String> {
+        let mut records = Vec::new();
+        table.take_records(&mut records);
+        let mut lines: Vec<String> = records.iter().map(ToString::to_string).collect();
+        lines.sort();
+        lines
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn lines_wait_in_their_slots_and_are_collected_once() {
+        let table = TaskTable::new();
+        for seq in 0..100 {
+            let slot = table.reserve(seq, id(if seq % 2 == 0 { "even" } else { "odd" }));
+            table.store(slot, tokio::spawn(async {}));
+            // Odd tasks end with a line (as during shutdown), even ones without.
+            if seq % 2 == 0 {
+                table.release(slot, no_line);
+            } else {
+                table.release(slot, completed);
+            }
+        }
+        // The lines keep their slots until collected; the others are free.
+        assert_eq!(table.occupied(), 50);
+        let lines = collect(&table);
+        assert_eq!(lines.len(), 50);
+        assert!(lines.iter().all(|line| line == "workers/odd"));
+        assert_eq!(table.occupied(), 0);
+        assert!(collect(&table).is_empty());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_line_filed_before_the_handle_is_stored_is_kept() {
+        let table = TaskTable::new();
+        let slot = table.reserve(3, id("early"));
+        table.release(slot, completed);
+        table.store(slot, tokio::spawn(async {}));
+        assert_eq!(collect(&table), ["workers/early"]);
+        assert_eq!(table.occupied(), 0);
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn abandoned_tasks_are_reported_once_and_file_nothing_later() {
         let table = TaskTable::new();
@@ -337,8 +395,9 @@ mod tests {
         let abandoned = table.abandon(AbortReason::SecondSignal, Duration::from_secs(5));
 
         assert_eq!(abandoned, 2);
-        let mut names: Vec<String> = table
-            .take_records()
+        let mut records = Vec::new();
+        table.take_records(&mut records);
+        let mut names: Vec<String> = records
             .iter()
             .map(|r| {
                 assert_eq!(r.outcome, Outcome::Abandoned(AbortReason::SecondSignal));
@@ -355,7 +414,9 @@ mod tests {
             });
             assert!(line.is_none());
         }
-        assert!(table.take_records().is_empty());
+        let mut later = Vec::new();
+        table.take_records(&mut later);
+        assert!(later.is_empty());
     }
 
     #[tokio::test(flavor = "current_thread")]

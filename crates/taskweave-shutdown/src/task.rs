@@ -11,7 +11,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tokio::time::Instant;
 
 use crate::group::GroupInner;
 use crate::phase::Phase;
@@ -54,9 +53,7 @@ impl Guard {
     /// How long after its phase began the task is ending; `None` before the phase began (the
     /// clock is read only for tasks that end after it).
     fn shutdown_duration(&self) -> Option<Duration> {
-        self.phase()
-            .began()
-            .map(|began| Instant::now().saturating_duration_since(began))
+        self.phase().since_began()
     }
 
     /// Gives back the task's slot, filing its line with `outcome` if `keep`; returns the task's

@@ -65,9 +65,11 @@ const WHY_TGS: &str = "Ours is slower than a bare TaskTracker by the report line
 const WHY_NATS: &str = "The bridge adds a local hop on each side (bus to exporter, importer to bus) and \
     a stamp header that both ends write and parse; over loopback the server is not \
     the bottleneck, so those show.";
-const WHY_REPORT: &str = "The coordinator files a report line per task (its path, outcome and \
-    time to stop) and holds every task's `JoinHandle`, to abort stragglers after the grace \
-    period; `TaskTracker` does neither. A group adds a child token and a gate of its own.";
+const WHY_REPORT: &str = "The coordinator holds every task's `JoinHandle` in a sharded table, to \
+    abort stragglers after the grace period, and each task alive at shutdown writes its report \
+    line (outcome and time to stop) into its slot as it ends: a shard lock and a cache miss \
+    per task, the top of the profile's difference; `TaskTracker` only counts. A group adds a \
+    child token and a reference count of its own.";
 const WHY_BUS: &str = "Each of the 8 readers locks each slot (an atomic read-modify-write on a \
     line the other core writes), and at this rate every publish wakes parked readers on the \
     other worker thread, which async-broadcast pays too; a 3x margin would need reads batched \
