@@ -180,7 +180,7 @@ impl Suite {
             .ok()
             .and_then(|r| r.parse().ok())
             .filter(|r| *r > 0)
-            .unwrap_or(if quick { 5 } else { 11 });
+            .unwrap_or(if quick { 5 } else { 21 });
         Suite {
             quick,
             rounds,
