@@ -35,12 +35,13 @@
 //! - `test-util`: [`DefaultClock`] reads Tokio's clock instead of the time-stamp counter, so that
 //!   `tokio::time::pause` and `advance` drive the components that read it. Enable it in your
 //!   `[dev-dependencies]`, as you enable Tokio's feature of the same name; the crates that take
-//!   a clock (`taskweave-limit`, `taskweave-breaker`) forward a `test-util` feature to it.
+//!   a clock (`taskweave-limit`, `taskweave-breaker`, `taskweave-shutdown`) forward a `test-util`
+//!   feature to it.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// A monotonic source of time, read on hot paths (a rate limiter's decision, a breaker's
@@ -95,7 +96,7 @@ impl Clock for TokioClock {
 /// real time outside paused tests.
 /// Where the CPU has no invariant time-stamp counter, quanta falls back to the OS monotonic
 /// clock, and the saving disappears. The first `new` in a process calibrates the counter
-/// against the OS clock, which takes a few milliseconds.
+/// against the OS clock, which takes about a millisecond; later ones copy that clock.
 ///
 /// ```
 /// use taskweave_clock::{Clock, QuantaClock};
@@ -114,7 +115,11 @@ pub struct QuantaClock {
 impl QuantaClock {
     /// A clock whose origin is now.
     pub fn new() -> Self {
-        let clock = quanta::Clock::new();
+        // One `quanta::Clock` per process, copied: building one probes the CPU each time
+        // (about 15 µs on a virtual machine, where the probe traps to the hypervisor), and
+        // every limiter, breaker and shutdown phase builds a clock.
+        static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+        let clock = CLOCK.get_or_init(quanta::Clock::new).clone();
         let origin = clock.raw();
         Self { clock, origin }
     }
