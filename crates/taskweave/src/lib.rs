@@ -21,8 +21,8 @@
 //!
 //! Integrations: `tower` turns on the `tower::Layer`s of the enabled crates that have one
 //! (backoff, breaker, limit); `test-util` (for `[dev-dependencies]`, like tokio's) makes the
-//! default clock of limits and breakers Tokio's, so that paused-time tests drive them, instead
-//! of the CPU's time-stamp counter;
+//! default clock of limits, breakers and the shutdown report's times Tokio's, so that
+//! paused-time tests drive them, instead of the CPU's time-stamp counter;
 //! `serde` adds `Serialize`/`Deserialize` to the configurations of the crates that have one
 //! (`breaker::BreakerConfig`, …).
 //!
