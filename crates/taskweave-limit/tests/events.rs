@@ -1,5 +1,10 @@
 //! A limiter emits one `tracing` event when it starts rejecting and one when it recovers, not
 //! one per request.
+//!
+//! Every test here installs a subscriber before touching a limiter: tracing caches per-callsite
+//! interest process-wide, so a test hitting the same callsites on another thread without one
+//! can leave them disabled for the others (a flake seen in CI). Tests without a subscriber
+//! belong in another file.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -146,30 +151,4 @@ async fn waiting_layers_report_waits_not_rejections() {
         "keyed layer: {m:?}"
     );
     assert_eq!(rejecting_events(&messages), 0, "{:?}", messages.0.lock());
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_limiter_refused_by_its_rate_admits_nothing_on_its_concurrency_limit() {
-    use taskweave_limit::{ConcurrencyLimit, Limited, Limiter};
-
-    let rate = RateLimiter::new(Quota::per_second(10).with_burst(1)).unwrap();
-    let slots = ConcurrencyLimit::new(64).unwrap();
-    let limiter = Limiter::builder()
-        .rate(rate.clone())
-        .concurrency(slots.clone())
-        .build()
-        .unwrap();
-    let admitted = limiter.try_acquire().unwrap();
-    // The rate refuses the second: the slot it borrowed was not an admission.
-    assert!(matches!(limiter.try_acquire(), Err(Limited::Rate { .. })));
-    let m = slots.metrics();
-    assert_eq!((m.admitted, m.rejected, m.in_flight), (1, 0, 1), "{m:?}");
-    assert_eq!(rate.metrics().rejected, 1);
-    // An acquire given up while waiting for the rate admitted nothing either.
-    let gave_up = tokio::time::timeout(Duration::from_millis(50), limiter.acquire()).await;
-    assert!(gave_up.is_err());
-    let m = slots.metrics();
-    assert_eq!((m.admitted, m.in_flight, m.waiting), (1, 1, 0), "{m:?}");
-    assert_eq!(rate.metrics().waited, 1);
-    drop(admitted);
 }

@@ -52,3 +52,27 @@ async fn acquire_waits_for_a_slot_then_for_the_rate() {
     let ms: Vec<u128> = starts.iter().map(Duration::as_millis).collect();
     assert_eq!(ms, vec![0, 0, 300, 300, 600, 600]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_limiter_refused_by_its_rate_admits_nothing_on_its_concurrency_limit() {
+    let rate = RateLimiter::new(Quota::per_second(10).with_burst(1)).unwrap();
+    let slots = ConcurrencyLimit::new(64).unwrap();
+    let limiter = Limiter::builder()
+        .rate(rate.clone())
+        .concurrency(slots.clone())
+        .build()
+        .unwrap();
+    let admitted = limiter.try_acquire().unwrap();
+    // The rate refuses the second: the slot it borrowed was not an admission.
+    assert!(matches!(limiter.try_acquire(), Err(Limited::Rate { .. })));
+    let m = slots.metrics();
+    assert_eq!((m.admitted, m.rejected, m.in_flight), (1, 0, 1), "{m:?}");
+    assert_eq!(rate.metrics().rejected, 1);
+    // An acquire given up while waiting for the rate admitted nothing either.
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), limiter.acquire()).await;
+    assert!(gave_up.is_err());
+    let m = slots.metrics();
+    assert_eq!((m.admitted, m.in_flight, m.waiting), (1, 1, 0), "{m:?}");
+    assert_eq!(rate.metrics().waited, 1);
+    drop(admitted);
+}

@@ -17,6 +17,10 @@ async fn settle() {
 }
 
 /// What the pool logs, captured on this thread.
+///
+/// Every test here installs one, even those that read no logs: tracing caches per-callsite
+/// interest process-wide, and a test hitting the pool's callsites without a subscriber on
+/// another thread could leave them disabled for the tests that assert on the logs.
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);
 
@@ -115,6 +119,8 @@ async fn abort_cancels_running_queued_and_keyed_jobs_and_refuses_new_ones() {
 
 #[tokio::test(start_paused = true)]
 async fn abort_stops_a_fixed_pool_and_its_streams() {
+    // Every test in this binary installs a subscriber: see `Logs`.
+    let _logs = Logs::default().install();
     let pool = Pool::builder()
         .max_concurrency(1)
         .queue_capacity(8)
@@ -194,6 +200,8 @@ async fn dropping_the_last_pool_handle_closes_it_and_accepted_jobs_finish() {
 
 #[tokio::test(start_paused = true)]
 async fn a_pool_stream_is_a_handle_that_keeps_the_pool_open() {
+    // Every test in this binary installs a subscriber: see `Logs`.
+    let _logs = Logs::default().install();
     let pool = Pool::builder().max_concurrency(2).build().unwrap();
     let stream = pool.process(futures_util::stream::iter(0..4u64), |i| async move {
         tokio::time::sleep(Duration::from_millis(i)).await;
@@ -207,6 +215,8 @@ async fn a_pool_stream_is_a_handle_that_keeps_the_pool_open() {
 
 #[tokio::test(start_paused = true)]
 async fn dropping_the_last_fixed_pool_handle_closes_it_and_accepted_jobs_finish() {
+    // Every test in this binary installs a subscriber: see `Logs`.
+    let _logs = Logs::default().install();
     // The handler holds this: once the pool is closed and drained its workers exit and drop it.
     let alive = Arc::new(());
     let pool = {
@@ -243,6 +253,8 @@ async fn dropping_the_last_fixed_pool_handle_closes_it_and_accepted_jobs_finish(
 
 #[tokio::test(start_paused = true)]
 async fn a_fixed_pool_that_is_never_closed_keeps_its_workers() {
+    // Every test in this binary installs a subscriber: see `Logs`.
+    let _logs = Logs::default().install();
     // The counterpart of the test above: the workers do not exit while a handle lives.
     let alive = Arc::new(());
     let pool = {

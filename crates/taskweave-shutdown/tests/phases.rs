@@ -44,6 +44,7 @@ fn spawn_logged(
 
 #[tokio::test(start_paused = true)]
 async fn phases_stop_in_declared_order_after_the_default_phase() {
+    let _logs = Capture::default().install();
     let coordinator = coordinator();
     let log: Log = Arc::default();
     let t0 = Instant::now();
@@ -132,6 +133,7 @@ async fn phases_stop_in_declared_order_after_the_default_phase() {
 
 #[tokio::test(start_paused = true)]
 async fn nested_groups_are_cancelled_with_their_parent() {
+    let _logs = Capture::default().install();
     let coordinator = coordinator();
     let log: Log = Arc::default();
     let t0 = Instant::now();
@@ -164,8 +166,24 @@ async fn nested_groups_are_cancelled_with_their_parent() {
 }
 
 /// Collects what the fmt subscriber writes.
+///
+/// Every test here installs one (see `install`), even those that read no logs: tracing caches
+/// per-callsite interest process-wide, and a test hitting the coordinator's callsites without a
+/// subscriber on another thread could leave them disabled for the test that asserts on them.
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    /// Makes this thread's events at `WARN` and above go to the capture.
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(self.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+}
 
 impl io::Write for Capture {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -187,12 +205,7 @@ impl<'a> MakeWriter<'a> for Capture {
 #[tokio::test(start_paused = true)]
 async fn tasks_ignoring_their_token_are_aborted_after_the_grace_period_and_named() {
     let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let _default = capture.install();
 
     let coordinator = coordinator();
     let workers = coordinator.group("workers");
