@@ -130,8 +130,8 @@ impl EventLog {
     /// so an empty slot (0) never counts.
     fn count_between(&self, start: u64, end: u64) -> u64 {
         // Two binary searches over a ring that other threads may be overwriting: they agree
-        // only if nothing was pushed meanwhile. A push still storing its slot can move the count
-        // by one, no more.
+        // only if nothing was pushed meanwhile. A push still storing its slot can move the
+        // count by one (one per concurrent writer), no more.
         for _ in 0..SEARCH_ATTEMPTS {
             let pushed = self.pushed.load(SeqCst);
             let held = pushed.min(self.slots.len() as u64);
