@@ -56,8 +56,9 @@ impl Stalls {
 }
 
 /// The downstream the jobs wait on: open, or paused.
-fn downstream() -> (watch::Sender<bool>, watch::Receiver<bool>) {
-    watch::channel(true)
+fn downstream() -> (Arc<watch::Sender<bool>>, watch::Receiver<bool>) {
+    let (gate, rx) = watch::channel(true);
+    (Arc::new(gate), rx)
 }
 
 async fn pass(gate: &mut watch::Receiver<bool>) {
@@ -68,46 +69,64 @@ const PRODUCERS: u64 = 4;
 const PER_PRODUCER: u64 = 2_500;
 const TOTAL: u64 = PRODUCERS * PER_PRODUCER;
 
-/// Counts submissions; the pausing downstream watches it.
+/// The downstream pauses each time the producers have submitted another this many jobs.
+const PAUSE_EVERY: u64 = 1_000;
+
+/// Counts submissions, and pauses the downstream as the count reaches each multiple of
+/// `PAUSE_EVERY` while more than `slack` jobs are left (more than can get in once it is
+/// paused, so the producers must block). The submitting task closes the gate itself: a
+/// separate task woken at the mark may run only after the producers are far past it (in a
+/// release build they once submitted everything first, and nothing was ever paused).
 #[derive(Clone)]
-struct Submitted(Arc<watch::Sender<u64>>);
+struct Submitted {
+    count: Arc<watch::Sender<u64>>,
+    gate: Arc<watch::Sender<bool>>,
+    slack: u64,
+}
 
 impl Submitted {
-    fn new() -> Self {
-        Self(Arc::new(watch::Sender::new(0)))
+    fn new(gate: &Arc<watch::Sender<bool>>, slack: u64) -> Self {
+        Self {
+            count: Arc::new(watch::Sender::new(0)),
+            gate: Arc::clone(gate),
+            slack,
+        }
     }
 
     fn one(&self) {
-        self.0.send_modify(|n| *n += 1);
+        let mut n = 0;
+        self.count.send_modify(|count| {
+            *count += 1;
+            n = *count;
+        });
+        if n % PAUSE_EVERY == 0 && TOTAL - n > self.slack {
+            self.gate.send_replace(false);
+        }
     }
 }
 
-/// Pauses the downstream each time the producers have submitted another 1000 jobs, while they
-/// have more than `slack` left (more than can get in once it is paused), until a producer is
-/// blocked; returns the number of pauses.
-async fn pausing_downstream(
-    gate: watch::Sender<bool>,
-    stalls: Stalls,
-    submitted: Submitted,
-    slack: u64,
-) -> u32 {
-    let mut progress = submitted.0.subscribe();
+/// Each time `submitted` pauses the downstream, waits until a producer is blocked, then
+/// resumes; returns the number of pauses once every job is submitted.
+async fn pausing_downstream(submitted: Submitted, stalls: Stalls) -> u32 {
+    let mut gate = submitted.gate.subscribe();
+    let mut count = submitted.count.subscribe();
     let mut pauses = 0;
-    let mut mark = 1_000;
-    while mark + slack < TOTAL {
-        progress
-            .wait_for(|n| *n >= mark)
-            .await
-            .expect("producers alive");
-        mark += 1_000;
-        gate.send_replace(false);
-        if TOTAL - *submitted.0.borrow() > slack {
-            stalls.until_blocked().await;
-            pauses += 1;
+    loop {
+        tokio::select! {
+            paused = gate.wait_for(|open| !*open) => {
+                paused.expect("gate alive");
+            }
+            done = count.wait_for(|n| *n == TOTAL) => {
+                done.expect("producers alive");
+                return pauses;
+            }
         }
-        gate.send_replace(true);
+        // Paused with more than `slack` jobs left: the producers fill what room is left, then
+        // block. (A mark reached while already paused pauses nothing more.)
+        stalls.until_blocked().await;
+        pauses += 1;
+        submitted.gate.send_replace(true);
     }
-    pauses
 }
 
 #[test]
@@ -119,7 +138,7 @@ fn pool_submitters_and_a_pausing_downstream() {
             .build()
             .unwrap();
         let (gate, gate_rx) = downstream();
-        let (stalls, submitted) = (Stalls::new(), Submitted::new());
+        let (stalls, submitted) = (Stalls::new(), Submitted::new(&gate, 200));
         let (tx, mut rx) = mpsc::unbounded_channel();
         for p in 0..PRODUCERS {
             let (pool, stalls, submitted, tx) =
@@ -154,7 +173,7 @@ fn pool_submitters_and_a_pausing_downstream() {
             }
             sum
         });
-        let pauses = pausing_downstream(gate, stalls, submitted, 200).await;
+        let pauses = pausing_downstream(submitted, stalls).await;
         assert_eq!(consumer.await.unwrap(), TOTAL * (TOTAL - 1) / 2);
         assert!(
             pauses >= 3,
@@ -180,7 +199,8 @@ fn keyed_submitters_keep_their_order_through_pauses() {
             .unwrap();
         let keyed = pool.keyed::<u64>();
         let (gate, gate_rx) = downstream();
-        let (stalls, submitted) = (Stalls::new(), Submitted::new());
+        // Once paused, up to 64 jobs per key (16 keys) still get in behind their keys.
+        let (stalls, submitted) = (Stalls::new(), Submitted::new(&gate, 16 * 64 + 200));
         let log: Arc<Mutex<HashMap<u64, Vec<u64>>>> = Arc::default();
         let mut producers = Vec::new();
         for p in 0..PRODUCERS {
@@ -207,8 +227,7 @@ fn keyed_submitters_keep_their_order_through_pauses() {
                 }
             }));
         }
-        // Once paused, up to 64 jobs per key (16 keys) still get in behind their keys.
-        let pauses = pausing_downstream(gate, stalls, submitted, 16 * 64 + 200).await;
+        let pauses = pausing_downstream(submitted, stalls).await;
         for producer in producers {
             producer.await.unwrap();
         }
@@ -244,7 +263,7 @@ fn fixed_pool_submitters_and_a_pausing_downstream() {
                 }
             })
             .unwrap();
-        let (stalls, submitted) = (Stalls::new(), Submitted::new());
+        let (stalls, submitted) = (Stalls::new(), Submitted::new(&gate, 200));
         let (tx, mut rx) = mpsc::unbounded_channel();
         for p in 0..PRODUCERS {
             let (pool, stalls, submitted, tx) =
@@ -270,7 +289,7 @@ fn fixed_pool_submitters_and_a_pausing_downstream() {
                 assert_eq!(handle.await.unwrap(), n);
             }
         });
-        let pauses = pausing_downstream(gate, stalls, submitted, 200).await;
+        let pauses = pausing_downstream(submitted, stalls).await;
         consumer.await.unwrap();
         assert!(
             pauses >= 3,
