@@ -264,17 +264,19 @@ impl TaskTable {
             let shard = &mut *lock(shard);
             // At most one line per occupied entry.
             into.reserve(shard.entries.len() - shard.vacant.len());
+            // Only the entries holding a line are rewritten: the sweep runs while the
+            // coordinator waits, over every slot of the phase.
             for (index, entry) in shard.entries.iter_mut().enumerate() {
-                match std::mem::replace(entry, Entry::Vacant) {
-                    Entry::Done(record) => {
+                match entry {
+                    Entry::Done(_) => {
+                        let Entry::Done(record) = std::mem::replace(entry, Entry::Vacant) else {
+                            continue;
+                        };
                         into.push(record);
                         shard.vacant.push(index as u32);
                     }
-                    Entry::Abandoned(record) => {
-                        into.extend(record);
-                        *entry = Entry::Abandoned(None);
-                    }
-                    other => *entry = other,
+                    Entry::Abandoned(record) => into.extend(record.take()),
+                    _ => {}
                 }
             }
         }
