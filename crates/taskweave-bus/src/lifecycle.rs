@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::task::Waker;
 
-use crate::loom::Ordering;
+use crate::loom::{Ordering, fence};
 use crate::member::Member;
 use crate::registry::{Shared, WaitTicket};
 use crate::ring::Ring;
@@ -90,7 +90,7 @@ impl<T> Shared<T> {
                     let Some(held) = member.begin_abort() else {
                         continue;
                     };
-                    let settled = settle(&group.ring, member, group.tail);
+                    let settled = settle(member, group.tail);
                     let count = (group.tail - settled).saturating_add(held as u64);
                     if count > 0 {
                         report.discarded.push(Discarded {
@@ -130,26 +130,11 @@ impl<T> Shared<T> {
     }
 }
 
-/// Finds the cursor of an aborted `member` at which no read is in flight, records it and
-/// returns it. The member's reader checks for the abort after every read, and a read that
-/// starts after the slot lock below is released sees it; a read that finished before moved
-/// the cursor, so we look again. Terminates: cursors only grow, up to the (final) tail.
-fn settle<T>(ring: &Ring<T>, member: &Member, tail: u64) -> u64 {
-    loop {
-        let cursor = member.next.load(Ordering::Acquire);
-        if cursor >= tail {
-            member.settle(cursor);
-            return tail;
-        }
-        let settled = ring.with_slot_locked(cursor, || {
-            let stable = member.next.load(Ordering::Acquire) == cursor;
-            if stable {
-                member.settle(cursor);
-            }
-            stable
-        });
-        if settled {
-            return cursor;
-        }
-    }
+/// Where an aborted `member` ends: its cursor, unless a read in flight got there first; see
+/// [`Member::settle`].
+fn settle(member: &Member, tail: u64) -> u64 {
+    // Pairs with the `SeqCst` store that moves a reader's cursor before it looks at the gap
+    // flag, which `begin_abort` has set.
+    fence(Ordering::SeqCst);
+    member.settle().min(tail)
 }

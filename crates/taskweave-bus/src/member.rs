@@ -30,8 +30,9 @@ struct Gaps {
     queue: VecDeque<(u64, u64)>,
     /// Set by an abort: the subscription ends at its next look.
     aborted: bool,
-    /// Once an abort has settled the cursor: messages from this sequence number on were
-    /// counted as discarded, so a read in flight that lands on one must not hand it out.
+    /// Once the abort or the reader has settled where the subscription ends: messages from
+    /// this sequence number on are counted as discarded and never handed out. Whichever of
+    /// the two takes this lock first after the abort decides; see [`Member::settle`].
     settled: Option<u64>,
     /// Messages the subscription holds outside the ring (replayed ones, or one read just
     /// before a gap report), kept in step under this lock so that an abort counts them
@@ -44,8 +45,8 @@ struct Gaps {
 pub(crate) enum Gap {
     /// This many messages addressed to the member were refused here.
     Missed(u64),
-    /// The bus was aborted; see [`Gaps::settled`].
-    Aborted { settled: Option<u64> },
+    /// The bus was aborted.
+    Aborted,
 }
 
 impl Member {
@@ -87,9 +88,7 @@ impl Member {
         }
         let mut gaps = lock(&self.gaps);
         if gaps.aborted {
-            return Some(Gap::Aborted {
-                settled: gaps.settled,
-            });
+            return Some(Gap::Aborted);
         }
         let (at, count) = *gaps.queue.front()?;
         if at > cursor {
@@ -140,9 +139,27 @@ impl Member {
         Some(gaps.held)
     }
 
-    /// Records where the abort found the cursor; see [`Gaps::settled`].
-    pub(crate) fn settle(&self, at: u64) {
-        lock(&self.gaps).settled = Some(at);
+    /// For an abort, after [`begin_abort`](Self::begin_abort) and a `SeqCst` fence: where
+    /// the subscription ends, every message from there on counted as discarded.
+    ///
+    /// The hand-off with a read in flight: the reader moves its cursor past the message with
+    /// a `SeqCst` store, then looks at the gap flag. If its store came before our fence, we
+    /// see the cursor moved and the message is the reader's. Otherwise it sees the flag and
+    /// asks [`discards`](Self::discards) about the message; if it gets to this lock first,
+    /// it settles at that message and we take its answer.
+    pub(crate) fn settle(&self) -> u64 {
+        let mut gaps = lock(&self.gaps);
+        *gaps
+            .settled
+            .get_or_insert_with(|| self.next.load(Ordering::Acquire))
+    }
+
+    /// For a reader that has just read message `seq`, moved its cursor past it (`SeqCst`)
+    /// and found the gap flag set: whether an abort counts the message as
+    /// discarded, so that it must not be handed out. See [`settle`](Self::settle).
+    pub(crate) fn discards(&self, seq: u64) -> bool {
+        let mut gaps = lock(&self.gaps);
+        gaps.aborted && seq >= *gaps.settled.get_or_insert(seq)
     }
 
     /// Set while there are gaps to report or once aborted: a reader that finds it clear

@@ -23,7 +23,7 @@ use crate::builder::MAX_CAPACITY;
 use crate::bus::Delivery;
 use crate::error::{PublishError, SubscribeError};
 use crate::index::Index;
-use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering};
+use crate::loom::{AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering, fence};
 use crate::member::Member;
 use crate::retain::Retained;
 use crate::ring::{Ring, lock};
@@ -37,6 +37,9 @@ thread_local! {
     /// Groups matched by the publish in progress on this thread, reused so that a publish
     /// does not allocate.
     static MATCHED: Cell<Vec<u32>> = const { Cell::new(Vec::new()) };
+    /// Readers that the publish in progress on this thread wakes once it has released the
+    /// lock, reused so that waking them does not allocate.
+    static WOKEN: Cell<Vec<Waker>> = const { Cell::new(Vec::new()) };
 }
 
 pub(crate) struct Shared<T> {
@@ -70,12 +73,12 @@ pub(crate) struct Group<T> {
     pub(crate) members: Vec<Arc<Member>>,
     /// Sequence number of the next message written to the ring.
     pub(crate) tail: u64,
+    /// The index of the slot of `tail`, stepped along with it; see `Ring::slot_of`.
+    tail_slot: usize,
     /// Sequence numbers below this fit without overwriting an unread message of any member
     /// (checked for blocking and drop-newest groups only); refreshed lazily.
     limit: u64,
     key: Option<GroupKey>,
-    /// Reused buffer for waking parked readers; see `Ring::write`.
-    spare: Vec<Waker>,
 }
 
 impl<T> Group<T> {
@@ -272,11 +275,25 @@ impl<T> Shared<T> {
                 write(group, subject, msg, &mut delivery);
             }
         }
+        let mut woken = WOKEN.take();
+        if delivery.delivered > 0 {
+            // One fence for every ring written; see `Ring::take_parked`.
+            fence(Ordering::SeqCst);
+            for &slot in &matched {
+                if let Some(Some(group)) = registry.groups.get(slot as usize) {
+                    group.ring.take_parked(&mut woken);
+                }
+            }
+        }
         MATCHED.set(matched);
         let counters = &mut registry.counters;
         counters.published += 1;
         counters.delivered += delivery.delivered as u64;
         counters.refused += delivery.refused.len() as u64;
+        drop(guard);
+        // Woken after the lock: waking runs the executor's code.
+        woken.drain(..).for_each(Waker::wake);
+        WOKEN.set(woken);
         Outcome::Done(Ok(delivery))
     }
 
@@ -351,15 +368,15 @@ impl<T> Shared<T> {
                 };
                 // Allocate before changing anything, so that a failure leaves no trace.
                 let group = Group {
-                    ring: Arc::new(Ring::new(capacity)),
+                    ring: Arc::new(Ring::new(capacity, policy == LagPolicy::DropOldest)),
                     pattern,
                     policy,
                     filter,
                     members: Vec::with_capacity(1),
                     tail: 0,
+                    tail_slot: 0,
                     limit: 0,
                     key: key.clone(),
-                    spare: Vec::new(),
                 };
                 registry.groups.reserve(1);
                 registry.shared_groups.reserve(1);
@@ -452,9 +469,8 @@ fn write<T>(group: &mut Group<T>, subject: &Arc<str>, msg: T, delivery: &mut Del
         }
         return;
     }
-    group
-        .ring
-        .write(group.tail, Arc::clone(subject), msg, &mut group.spare);
+    group.ring.write(group.tail, group.tail_slot, subject, msg);
     group.tail += 1;
+    group.tail_slot = group.ring.following(group.tail_slot);
     delivery.delivered += group.members.len();
 }

@@ -42,11 +42,11 @@ impl Waiters {
         self.wakers.push(waker.clone());
     }
 
-    /// Moves every waker into `out` (which must be empty) and voids every ticket. Swapping
-    /// buffers lets a caller that keeps `out` around wake without allocating.
+    /// Moves every waker to the end of `out` and voids every ticket. Both buffers keep their
+    /// capacity, so a caller that keeps `out` around wakes without allocating.
     pub(crate) fn take_into(&mut self, out: &mut Vec<Waker>) {
         self.round = self.round.wrapping_add(1);
-        std::mem::swap(&mut self.wakers, out);
+        out.append(&mut self.wakers);
     }
 
     /// Takes every waker and voids every ticket.

@@ -54,6 +54,51 @@ async fn concurrent_subscribers_on_a_multi_thread_runtime() {
     }
 }
 
+/// Blocking subscriptions read the ring without locks, relying on the publisher never to write
+/// a slot a member may still read. A tiny ring wraps thousands of times here, with readers of
+/// different speeds sharing it and others on rings of their own, and heap payloads that a torn
+/// or overwritten read would garble (or free twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_free_readers_of_a_wrapping_ring_get_every_message_intact() {
+    const N: usize = 5_000;
+    let bus: Bus<String> = Bus::new(3);
+    let tasks: Vec<_> = (0..6)
+        .map(|reader| {
+            // Half share one ring; the others each have a ring of their own.
+            let pattern = if reader % 2 == 0 {
+                "orders.new"
+            } else {
+                ["orders.*", "orders.>", ">"][reader / 2]
+            };
+            let mut sub = bus
+                .subscription(pattern)
+                .lag_policy(LagPolicy::Block)
+                .build()
+                .unwrap();
+            tokio::spawn(async move {
+                let mut received = 0;
+                while let Ok(msg) = sub.recv().await {
+                    assert_eq!(msg, format!("order {received}"), "reader {reader}");
+                    received += 1;
+                    if received % (reader + 2) == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                received
+            })
+        })
+        .collect();
+    for i in 0..N {
+        bus.publish("orders.new", format!("order {i}"))
+            .await
+            .unwrap();
+    }
+    drop(bus);
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), N);
+    }
+}
+
 #[tokio::test]
 async fn subscriptions_are_streams_that_end_when_closed() {
     let bus: Bus<&'static str> = Bus::new(8);

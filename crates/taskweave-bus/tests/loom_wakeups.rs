@@ -31,6 +31,24 @@ fn a_parking_subscriber_never_misses_a_message() {
 }
 
 #[test]
+fn a_parking_subscriber_of_a_blocking_ring_never_misses_a_message() {
+    // A blocking ring is read without the slot's lock, and learns that a message is there
+    // from the slot's sequence number rather than the tail: a different hand-off.
+    loom::model(|| {
+        let bus: Bus<u8> = Bus::new(2);
+        let mut sub = blocking(&bus);
+        let publisher = thread::spawn(move || {
+            bus.try_publish("t", 1).expect("open");
+            bus.try_publish("t", 2).expect("open");
+        });
+        assert_eq!(block_on(sub.recv()), Ok(1));
+        assert_eq!(block_on(sub.recv()), Ok(2));
+        assert_eq!(block_on(sub.recv()), Err(RecvError::Closed));
+        publisher.join().expect("publisher does not panic");
+    });
+}
+
+#[test]
 fn a_blocked_publisher_is_woken_when_room_appears() {
     loom::model(|| {
         let bus: Bus<u8> = Bus::new(1);

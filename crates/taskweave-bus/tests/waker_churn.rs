@@ -29,6 +29,10 @@ impl Wake for CountingWaker {
     }
 }
 
+/// Polls of a subscription that received something and then finds nothing: it yields up to
+/// four times in a row (a publisher may be about to write more), then parks.
+const IDLE_EPISODE_POLLS: usize = 5;
+
 fn subscription(bus: &Bus<u64>, policy: LagPolicy) -> Subscription<u64> {
     bus.subscription("t").lag_policy(policy).build().unwrap()
 }
@@ -53,13 +57,17 @@ async fn recv_under_waker_churn_completes_in_two_polls_for_every_policy() {
         assert_eq!(got, Ok(7), "{policy}");
         assert!(polls <= 2, "{policy}: {polls} polls for one message");
 
-        // After a message, a subscriber that finds nothing more parks within two polls.
+        // After a message, a subscriber that finds nothing more yields a few times, then
+        // parks: the polls that find nothing, then the one that sees the close.
         let again = tokio::spawn(async move { FreshWakers::new(sub.recv()).await });
         tokio::time::sleep(Duration::from_secs(1)).await;
         bus.close();
         let (got, polls) = again.await.unwrap();
         assert_eq!(got, Err(RecvError::Closed), "{policy}");
-        assert!(polls <= 3, "{policy}: {polls} polls while idle");
+        assert!(
+            polls <= IDLE_EPISODE_POLLS + 1,
+            "{policy}: {polls} polls while idle"
+        );
     }
 }
 
@@ -184,7 +192,7 @@ async fn an_idle_subscriber_in_select_parks_at_once() {
     }
     assert_eq!(polls, 10, "one poll per select! round");
 
-    // After receiving a message, the next idle episode costs at most two polls.
+    // After receiving a message, the next idle episode costs a few yields, then parks.
     bus.publish("t", 1).await.unwrap();
     assert_eq!(sub.recv().await, Ok(1));
     let mut polls = 0;
@@ -193,7 +201,10 @@ async fn an_idle_subscriber_in_select_parks_at_once() {
         () = tokio::time::sleep(Duration::from_millis(100)) => {}
         got = poll_fn(|cx| { polls += 1; sub.poll_recv(cx) }) => panic!("{got:?}"),
     }
-    assert!(polls <= 2, "{polls} polls for one idle episode");
+    assert!(
+        polls <= IDLE_EPISODE_POLLS,
+        "{polls} polls for one idle episode"
+    );
 }
 
 /// `drain` and `shutdown(grace)` wait under waker churn without waking themselves: each is
