@@ -70,12 +70,14 @@ const WHY_REPORT: &str = "The coordinator holds every task's `JoinHandle` in a s
     line (outcome and time to stop) into its slot as it ends: a shard lock and a cache miss \
     per task, the top of the profile's difference; `TaskTracker` only counts. A group adds a \
     child token and a reference count of its own.";
-const WHY_BUS: &str = "Each of the 8 readers locks each slot (an atomic read-modify-write on a \
-    line the other core writes), and at this rate every publish wakes parked readers on the \
-    other worker thread, which async-broadcast pays too; a 3x margin would need reads batched \
-    per subscriber, a redesign of the ring left for a later issue. Where the runtime puts the \
-    woken readers (next to the publisher or on the other thread) moves this group by 2x from \
-    run to run and machine to machine; see the spread.";
+const WHY_BUS: &str = "Readers of a blocking ring no longer lock its slots (see docs/bus.md), which \
+    moved this group from 1.4x to 2.2-3.0x faster than async-broadcast's direct API in the runs \
+    of the session that made the change. What a delivery costs now is mostly the readers' task \
+    switches: at this rate the readers catch up, park and are woken by the publisher, and where \
+    the runtime puts the woken readers (next to the publisher or on the other thread) moves the \
+    group by up to 2x from run to run; the worst round is such a run. 3x in every round would \
+    take the wake-ups off the publish path (say, waking a reader once per burst), which this \
+    design does not do.";
 
 const WHY_POOL: &str = "The jobs take a few hundred nanoseconds: `buffer_unordered` polls all 64 \
     in one task, while the pool's two workers take them from a shared queue, so the cost of \
@@ -194,7 +196,9 @@ pub(crate) const GOALS: &[Goal] = &[
     )
     .why(
         "Eight patterns are eight rings: the publisher writes, and wakes the readers of, eight \
-         rings per message, where async-broadcast (which has no patterns) fills one queue.",
+         rings per message, where async-broadcast (which has no patterns) fills one queue. One \
+         ring per pattern keeps a slow subscriber from holding up the others' subjects, so the \
+         publisher's cost grows with the number of patterns a message matches.",
     ),
     goal(
         "pool/100k-jobs",
