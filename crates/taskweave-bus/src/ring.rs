@@ -11,8 +11,10 @@
 //!   publisher waits or refuses while any member still has to read the slot) takes no lock
 //!   at all. A slot a reader has seen written stays untouched until every member has moved
 //!   past it, so readers only share the slot's line, instead of taking turns at a lock on it
-//!   (which cost a lossless fan-out to eight readers a third of its time). This is the one `unsafe` module of the crate: `write` and `read` hold
-//!   the proof, and the models in `tests/loom_*.rs` check the hand-offs.
+//!   (two atomic read-modify-writes per read, on a line the publisher writes: the largest cost
+//!   of a read in a lossless fan-out). This is the one `unsafe` module of the crate: `write`
+//!   and `read` hold the proof, the models in `tests/loom_*.rs` check the hand-offs, and
+//!   `tests/prop_rings.rs` checks the rings against a reference model.
 //! - A drop-oldest ring may overwrite a slot while a slow member reads it, so there every slot
 //!   has a lock, as in `tokio::sync::broadcast`, which the publisher takes to write and
 //!   readers to read. A reader waits for the writer only when both want the very same slot.
