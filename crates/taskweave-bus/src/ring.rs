@@ -199,9 +199,8 @@ impl<T> Ring<T> {
     /// calls [`reached`](Self::reached).
     ///
     /// `known_tail` is the reader's copy of the tail: below it, a read need not look at the
-    /// tail again, and a caught-up reader answers "nothing yet" from it. Only then does it
-    /// reload the tail, and it never polls the slot itself: that would pull the slot's line
-    /// away from the publisher about to write it (which cost 1.4x in a fan-out to eight rings).
+    /// tail again. A reader that has caught up with it reloads the tail, and never polls the
+    /// slot itself, which would pull the slot's line away from the publisher about to write it.
     ///
     /// # Safety
     ///
