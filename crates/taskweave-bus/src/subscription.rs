@@ -303,26 +303,23 @@ impl<T: Clone> Subscription<T> {
                     // (`Member::settle`).
                     store_seq_cst(&self.member.next, seq + 1);
                     self.ring.reached(seq + 1);
-                    if flag.load(Ordering::SeqCst) {
-                        // Aborted while we read: the abort counted this message as discarded
-                        // unless it saw our cursor move.
-                        if self.member.discards(seq) {
-                            return Some(Err(RecvError::Closed));
-                        }
-                        // A message refused to us just before this one was written: the gap
-                        // comes first, and the message is held until it is reported.
-                        if let Some(subject) = &subject {
-                            if let Some(Gap::Missed(missed)) = self.member.take_gap(seq) {
-                                self.received += 1;
-                                self.member.received.store(self.received, Ordering::Relaxed);
-                                let held = (Arc::clone(subject), msg);
-                                self.member.push_held(&mut self.taken, held);
-                                return Some(Err(self.lagged(missed)));
-                            }
-                        }
+                    // Aborted while we read: the abort counted this message as discarded
+                    // unless it saw our cursor move.
+                    if flag.load(Ordering::SeqCst) && self.member.discards(seq) {
+                        return Some(Err(RecvError::Closed));
                     }
                     self.received += 1;
                     self.member.received.store(self.received, Ordering::Relaxed);
+                    // A message refused to us just before this one was written: the gap comes
+                    // first, and the message is held until it is reported. The subject was
+                    // cloned if the gap was flagged when we read.
+                    if let Some(subject) = &subject {
+                        if let Some(Gap::Missed(missed)) = self.member.take_gap(seq) {
+                            let held = (Arc::clone(subject), msg);
+                            self.member.push_held(&mut self.taken, held);
+                            return Some(Err(self.lagged(missed)));
+                        }
+                    }
                     return Some(Ok((subject, msg)));
                 }
                 Read::Overrun { resume_at } => {
