@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::*;
 use std::time::Duration;
 
-use taskweave_clock::{Clock, duration_nanos};
+use taskweave_clock::{Clock, CoarseClock, DefaultClock, duration_nanos};
 use tokio::sync::broadcast;
 
 use crate::builder::Builder;
@@ -18,7 +18,7 @@ use crate::error::{CallError, Rejected};
 use crate::loom::AtomicU64;
 use crate::metrics::Metrics;
 use crate::state::{HalfOpenDeadline, State, Transition, Trials, Word};
-use crate::time::TimeSource;
+use crate::time::{CallTimer, TimeSource};
 use crate::window::{Counts, Window};
 use crossbeam_utils::CachePadded;
 
@@ -63,7 +63,10 @@ struct Inner<C> {
     config: Config,
     /// `config.slow_call_duration` in nanoseconds.
     slow_nanos: Option<u64>,
-    /// Whether recording an outcome needs the current time.
+    /// What times calls, if slow calls are counted.
+    call_timer: CallTimer,
+    /// Whether recording an outcome reads the breaker's clock: for a time window, or to time
+    /// the call on it.
     clock_at_end: bool,
     window: Window,
     /// The breaker's clock: times are kept as nanoseconds since the breaker was built.
@@ -87,7 +90,7 @@ struct Inner<C> {
 struct Ticket {
     /// The state word that admitted the call (`Closed`, `HalfOpen` or `Disabled`).
     word: Word,
-    /// When the call started, if slow calls are counted.
+    /// When the call started on the call timer, if slow calls are counted.
     start: u64,
 }
 
@@ -112,12 +115,21 @@ impl<C> Breaker<C> {
     ) -> Breaker<C> {
         let window = Window::new(config.window, config.minimum_calls);
         let slow_nanos = config.slow_call_duration.map(duration_nanos);
+        let call_timer = CallTimer::choose(
+            config.slow_call_duration,
+            clock.is_some(),
+            DefaultClock::FOLLOWS_TOKIO,
+            CoarseClock::new(),
+        );
+        let clock_at_end = window.needs_clock()
+            || (slow_nanos.is_some() && matches!(call_timer, CallTimer::Breaker));
         let (events, _) = broadcast::channel(config.event_capacity);
         Breaker {
             inner: Arc::new(Inner {
                 state: AtomicU64::new(Word::closed(0).0),
                 slow_nanos,
-                clock_at_end: slow_nanos.is_some() || window.needs_clock(),
+                call_timer,
+                clock_at_end,
                 window,
                 clock: TimeSource::new(clock),
                 trips: AtomicU64::new(0),
@@ -247,18 +259,32 @@ impl<C> Breaker<C> {
 }
 
 impl<C> Inner<C> {
-    /// Nanoseconds since the breaker was built, on its clock (Tokio's by default, so paused
-    /// time applies).
+    /// Nanoseconds since the breaker was built, on its clock.
     #[inline]
     fn now(&self) -> u64 {
         self.clock.now()
     }
 
+    /// When a call starts, on the call timer; zero if slow calls are not counted.
+    #[inline]
     fn start_time(&self) -> u64 {
-        if self.slow_nanos.is_some() {
-            self.now()
-        } else {
-            0
+        if self.slow_nanos.is_none() {
+            return 0;
+        }
+        match &self.call_timer {
+            CallTimer::Breaker => self.now(),
+            CallTimer::Coarse(clock) => clock.now_nanos(),
+        }
+    }
+
+    /// When a call ends, on the call timer, given `now` on the breaker's clock (read if
+    /// `clock_at_end`).
+    #[inline]
+    fn end_time(&self, now: u64) -> u64 {
+        match &self.call_timer {
+            // Chosen only when slow calls are counted.
+            CallTimer::Coarse(clock) => clock.now_nanos(),
+            CallTimer::Breaker => now,
         }
     }
 
@@ -379,9 +405,11 @@ impl<C> Inner<C> {
         }
     }
 
-    fn is_slow(&self, ticket: &Ticket, now: u64, elapsed: Option<Duration>) -> bool {
+    /// Whether the call took at least the slow-call threshold: `elapsed` if the caller measured
+    /// it, else from its start to `end` on the call timer.
+    fn is_slow(&self, ticket: &Ticket, end: u64, elapsed: Option<Duration>) -> bool {
         self.slow_nanos.is_some_and(|threshold| {
-            let took = elapsed.map_or_else(|| now.saturating_sub(ticket.start), duration_nanos);
+            let took = elapsed.map_or_else(|| end.saturating_sub(ticket.start), duration_nanos);
             took >= threshold
         })
     }
@@ -402,5 +430,46 @@ fn trial_counts(t: Trials) -> Counts {
         calls: t.recorded.into(),
         failed: t.failed.into(),
         slow: t.slow.into(),
+    }
+}
+
+#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// Tests build with `test-util`, where every call is timed on Tokio's clock: this one swaps
+    /// in the coarse timer that a release build picks for long thresholds, and times real calls
+    /// on it. The slow call busy-waits until the coarse clock has moved (no sleep, no guess).
+    #[test]
+    fn calls_timed_on_the_coarse_clock_are_slow_once_they_span_the_threshold() {
+        let coarse = CoarseClock::new().expect("Linux has a coarse clock");
+        let tick = duration_nanos(coarse.resolution());
+        let mut breaker = Breaker::builder()
+            .slow_call_duration(coarse.resolution() * 3)
+            .build()
+            .expect("valid settings");
+        let inner = Arc::get_mut(&mut breaker.inner).expect("not shared yet");
+        inner.call_timer = CallTimer::Coarse(coarse);
+        inner.clock_at_end = inner.window.needs_clock();
+
+        // Quick calls span at most one tick of the coarse clock: not slow.
+        for _ in 0..100 {
+            breaker
+                .try_acquire()
+                .expect("closed")
+                .record(Outcome::Success);
+        }
+        // A call that lasts four ticks, as the coarse clock sees them.
+        let permit = breaker.try_acquire().expect("closed");
+        let (from, deadline) = (coarse.now_nanos(), Instant::now() + Duration::from_secs(10));
+        while coarse.now_nanos() - from < 4 * tick {
+            assert!(Instant::now() < deadline, "the coarse clock stopped");
+        }
+        permit.record(Outcome::Success);
+
+        let metrics = breaker.metrics();
+        assert_eq!((metrics.buffered_calls, metrics.slow_calls), (100, 1));
     }
 }

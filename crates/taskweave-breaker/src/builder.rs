@@ -99,8 +99,16 @@ impl<C> Builder<C> {
         self
     }
 
-    /// A call that takes at least this long is slow, whether it succeeded or failed. Setting it
-    /// makes every call read the clock twice. Default: unset, slow calls are not counted.
+    /// A call that takes at least this long is slow, whether it succeeded or failed. Default:
+    /// unset, slow calls are not counted.
+    ///
+    /// Setting it makes every call read a clock twice, when it starts and when it ends. With the
+    /// default clock and a threshold of at least 50 ticks of the kernel's coarse clock
+    /// ([`CoarseClock`](crate::CoarseClock), Linux: 200 ms with a 4 ms tick), calls are timed
+    /// on that clock, which costs half a time-stamp-counter read and steps by a tick: only a
+    /// call within a tick of the threshold (2% of it) may be classified either way. Shorter
+    /// thresholds, other platforms, the `test-util` feature and a clock set with
+    /// [`clock`](Builder::clock) time calls on the breaker's clock.
     pub fn slow_call_duration(mut self, threshold: Duration) -> Self {
         self.config.slow_call_duration = Some(threshold);
         self
@@ -184,7 +192,8 @@ impl<C> Builder<C> {
     /// The clock the breaker reads for slow-call timing, the time window and its open and
     /// half-open deadlines. Default: [`DefaultClock`](crate::DefaultClock), the time-stamp
     /// counter, or Tokio's clock with the `test-util` feature so that paused-time tests drive
-    /// the breaker.
+    /// the breaker; long slow-call thresholds are timed on the coarse clock instead (see
+    /// [`slow_call_duration`](Builder::slow_call_duration)). A clock set here times every call.
     ///
     /// Times are measured from the clock's reading when the breaker is built, so a clock with
     /// any origin serves. A [`ManualClock`](crate::ManualClock) makes the breaker's timing

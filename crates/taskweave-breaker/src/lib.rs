@@ -126,4 +126,4 @@ pub use error::{CallError, ConfigError, Rejected};
 pub use layer::{BreakerLayer, BreakerService, ResponseFuture};
 pub use metrics::Metrics;
 pub use state::{State, Transition};
-pub use taskweave_clock::{Clock, DefaultClock, ManualClock, QuantaClock, TokioClock};
+pub use taskweave_clock::{Clock, CoarseClock, DefaultClock, ManualClock, QuantaClock, TokioClock};

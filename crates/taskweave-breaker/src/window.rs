@@ -24,6 +24,7 @@ use time::TimeWindow;
 ///
 /// Threads are numbered in the order they first record into any breaker, so the first `stripes`
 /// threads — usually the runtime's workers — each get a stripe of their own.
+#[inline]
 fn stripe(mask: usize) -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {

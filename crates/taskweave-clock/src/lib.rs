@@ -10,6 +10,8 @@
 //! - [`TokioClock`]: `tokio::time::Instant`, so `tokio::time::pause` and `advance` move it,
 //!   at two to three times the cost of a time-stamp-counter read;
 //! - [`QuantaClock`]: the time-stamp counter, cheap to read but not paused by Tokio's test clock;
+//! - [`CoarseClock`]: the kernel's clock of the last timer tick (Linux), half the cost of a
+//!   time-stamp-counter read, for durations that are long next to a tick;
 //! - [`ManualClock`]: moves only when told to, for tests and simulations outside a runtime.
 //!
 //! # Example
@@ -192,6 +194,124 @@ impl Clock for DefaultClock {
     #[inline]
     fn now_nanos(&self) -> u64 {
         self.clock.now_nanos()
+    }
+}
+
+/// The kernel's coarse monotonic clock (`CLOCK_MONOTONIC_COARSE`): the time of the last timer
+/// tick, for measuring durations that are long next to a tick. Linux and Android only.
+///
+/// Reading it copies a value the kernel updates at every tick, without touching the time-stamp
+/// counter: about half the cost of a [`QuantaClock`] read. Its readings step by
+/// [`resolution`](CoarseClock::resolution), the kernel's tick (1 to 10 ms, fixed when the kernel
+/// was built), so a duration measured on it is off by less than one tick either way. The
+/// kernel keeps it current even when no thread reads it, and it needs no thread of ours.
+///
+/// `tokio::time::pause` does not move it. [`new`](CoarseClock::new) returns `None` on other
+/// platforms.
+///
+/// ```
+/// use taskweave_clock::{Clock, CoarseClock};
+///
+/// if let Some(clock) = CoarseClock::new() {
+///     let a = clock.now_nanos();
+///     assert!(clock.now_nanos() >= a);
+///     assert!(clock.resolution() <= std::time::Duration::from_millis(100));
+/// }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct CoarseClock {
+    /// The kernel clock's reading at the origin, in nanoseconds.
+    origin: u64,
+    resolution: Duration,
+}
+
+impl CoarseClock {
+    /// A coarse clock whose origin is now, or `None` where the platform has none (any but Linux
+    /// and Android) or the kernel refuses to read it.
+    pub fn new() -> Option<Self> {
+        coarse::resolution().map(|resolution| Self {
+            origin: coarse::now(),
+            resolution,
+        })
+    }
+
+    /// How far apart the clock's readings step: the kernel's timer tick.
+    pub fn resolution(&self) -> Duration {
+        self.resolution
+    }
+}
+
+impl Clock for CoarseClock {
+    #[inline]
+    fn now_nanos(&self) -> u64 {
+        coarse::now().saturating_sub(self.origin)
+    }
+}
+
+/// The one call into the kernel's coarse clock, where it exists.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[allow(unsafe_code)]
+mod coarse {
+    use std::time::Duration;
+
+    /// The coarse clock's reading, or with `tick` its resolution; `None` if the kernel refused.
+    #[inline(always)]
+    fn query(tick: bool) -> Option<libc::timespec> {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let ptr: *mut libc::timespec = &mut ts;
+        // SAFETY: `ptr` points to a valid, writable `timespec` for the duration of the call,
+        // and `CLOCK_MONOTONIC_COARSE` is a clock id these kernels define (since Linux
+        // 2.6.32); on failure either call returns -1.
+        let status = unsafe {
+            if tick {
+                libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, ptr)
+            } else {
+                libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, ptr)
+            }
+        };
+        (status == 0).then_some(ts)
+    }
+
+    /// The tick, if the kernel has the clock.
+    pub(super) fn resolution() -> Option<Duration> {
+        let res = query(true)?;
+        let res = Duration::new(
+            u64::try_from(res.tv_sec).ok()?,
+            u32::try_from(res.tv_nsec).ok()?,
+        );
+        // Probe a read as well: `now` relies on it succeeding.
+        query(false)?;
+        (!res.is_zero()).then_some(res)
+    }
+
+    /// Nanoseconds on the kernel's coarse monotonic clock (zero if the read failed, which
+    /// `resolution` ruled out before any `CoarseClock` exists).
+    #[inline]
+    pub(super) fn now() -> u64 {
+        query(false).map_or(0, |ts| {
+            // A monotonic clock counts from boot: both fields are non-negative, and the
+            // nanoseconds overflow only after 584 years of uptime.
+            (ts.tv_sec as u64)
+                .wrapping_mul(1_000_000_000)
+                .wrapping_add(ts.tv_nsec as u64)
+        })
+    }
+}
+
+/// Other platforms have no coarse clock: `CoarseClock::new` returns `None`.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod coarse {
+    use std::time::Duration;
+
+    pub(super) fn resolution() -> Option<Duration> {
+        None
+    }
+
+    pub(super) fn now() -> u64 {
+        0
     }
 }
 

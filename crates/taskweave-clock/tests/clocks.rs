@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use taskweave_clock::{Clock, DefaultClock, ManualClock, QuantaClock, TokioClock, duration_nanos};
+use taskweave_clock::{
+    Clock, CoarseClock, DefaultClock, ManualClock, QuantaClock, TokioClock, duration_nanos,
+};
 
 #[tokio::test(start_paused = true)]
 async fn the_tokio_clock_follows_paused_time() {
@@ -68,6 +70,50 @@ fn the_quanta_clock_keeps_pace_with_the_os_clock() {
         quanta >= inner / 100 * 98 && quanta <= outer / 100 * 102,
         "quanta measured {quanta} ns where the OS clock measured {inner}..{outer} ns"
     );
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn the_coarse_clock_never_goes_backwards_and_steps_by_its_resolution() {
+    let clock = CoarseClock::new().expect("Linux has a coarse clock");
+    let tick = duration_nanos(clock.resolution());
+    assert!(
+        (1..=100_000_000).contains(&tick),
+        "a kernel tick of {tick} ns"
+    );
+    assert_monotonic(&clock);
+    // Busy-wait (no sleep) until it has stepped twice, then check the step against the
+    // OS clock, which brackets it.
+    let os = std::time::Instant::now();
+    let first = clock.now_nanos();
+    let mut steps = Vec::new();
+    let mut last = first;
+    while steps.len() < 2 {
+        let now = clock.now_nanos();
+        if now != last {
+            steps.push(now - last);
+            last = now;
+        }
+        assert!(
+            os.elapsed() < Duration::from_secs(10),
+            "the coarse clock did not step twice in 10 s (tick {tick} ns)"
+        );
+    }
+    // A step is a whole number of ticks (more than one if this thread was descheduled), and
+    // the clock moved no further than the OS clock did, plus a tick.
+    for step in steps {
+        assert!(
+            step >= tick / 2,
+            "a step of {step} ns with a tick of {tick} ns"
+        );
+    }
+    assert!(last - first <= duration_nanos(os.elapsed()) + tick);
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[test]
+fn other_platforms_have_no_coarse_clock() {
+    assert!(CoarseClock::new().is_none());
 }
 
 #[test]

@@ -51,11 +51,12 @@ const WHY_CLOCK: &str = "Both read the CPU's time-stamp counter by default and u
     word per admission; a `check` of ours also counts the admission for `metrics()` on the \
     calling thread's stripe, and a keyed one finds its key in a sharded map that forgets idle \
     keys. `+ TokioClock` shows what Tokio's clock (the default under `test-util`) costs.";
-const WHY_SLOW_CALL: &str = "Slow-call timing reads the clock twice per call. Even the \
-    time-stamp counter, the default, costs about 14 ns a read on the benchmark machine (a \
-    virtual machine; quanta's raw read measured in a loop), so the two reads alone exceed \
-    15 ns before the breaker does anything; the breaker without timing adds an admission \
-    check and a count on the calling thread's stripe.";
+const WHY_SLOW_CALL: &str = "Slow-call timing reads a clock twice per call. For this 1 s \
+    threshold the breaker reads the kernel's coarse clock, about 4.4 ns a read on the benchmark \
+    machine (a virtual machine; the time-stamp counter takes about 10 ns, see the 100 ms \
+    contender): the two reads add about 9 ns to the 5 to 6 ns of the breaker without timing (an \
+    admission check and a count on the calling thread's stripe), within a nanosecond or two \
+    of the bound, on either side from run to run.";
 const WHY_RETRY: &str = "A retry that succeeds at once still builds its future (the policy, hooks and \
     state, about 100 bytes) and polls through it: a few nanoseconds on a call of a \
     few nanoseconds. The added time per call is the figure to read.";

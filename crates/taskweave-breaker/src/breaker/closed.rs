@@ -21,7 +21,7 @@ impl<C> Inner<C> {
             return;
         }
         let now = if self.clock_at_end { self.now() } else { 0 };
-        let slow = self.is_slow(ticket, now, elapsed);
+        let slow = self.is_slow(ticket, self.end_time(now), elapsed);
         let failed = outcome == Outcome::Failure;
         if !failed && !slow && self.window.skips_successes() {
             return;

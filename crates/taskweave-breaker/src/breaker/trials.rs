@@ -65,7 +65,7 @@ impl<C> Inner<C> {
         } else {
             self.now()
         };
-        let slow = outcome != Outcome::Ignored && self.is_slow(ticket, now, elapsed);
+        let slow = outcome != Outcome::Ignored && self.is_slow(ticket, self.end_time(now), elapsed);
         let wait = self.config.wait_after(self.trips.load(Relaxed));
         let mut word = Word(self.state.load(Acquire));
         loop {
