@@ -24,7 +24,7 @@
 //! default clock of limits, breakers and the shutdown report's times Tokio's, so that
 //! paused-time tests drive them, instead of the CPU's time-stamp counter;
 //! `serde` adds `Serialize`/`Deserialize` to the configurations of the crates that have one
-//! (`breaker::BreakerConfig`, …).
+//! (`breaker::BreakerConfig`, …); `postcard` adds the nats bridge's compact binary codec.
 //!
 //! # Index
 //!

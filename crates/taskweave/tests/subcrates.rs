@@ -150,6 +150,21 @@ fn nats() {
     );
 }
 
+/// The facade's `postcard` feature reaches taskweave-nats's codec.
+#[cfg(all(feature = "nats", feature = "postcard"))]
+#[test]
+fn nats_postcard() {
+    use taskweave::nats::{Codec, Postcard};
+
+    let bytes = Codec::<Vec<u32>>::encode(&Postcard, &vec![1, 300]).unwrap();
+    // A length and two varints: 1 fits a byte, 300 takes two.
+    assert_eq!(&bytes[..], &[2, 1, 0xac, 0x02]);
+    assert_eq!(
+        Codec::<Vec<u32>>::decode(&Postcard, &bytes).unwrap(),
+        vec![1, 300]
+    );
+}
+
 #[cfg(feature = "clock")]
 #[tokio::test(start_paused = true)]
 async fn clock() {
