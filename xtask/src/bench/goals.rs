@@ -274,6 +274,16 @@ fn faster(m: f64) -> String {
     }
 }
 
+/// The median speed-up `m` with its spread `lo..=hi`, the spread in the median's unit: a
+/// median that is slower gives its spread as slower factors too.
+fn faster_with_spread(m: f64, lo: f64, hi: f64) -> String {
+    if m >= 1.0 {
+        format!("{} ({lo:.2}–{hi:.2})", faster(m))
+    } else {
+        format!("{} ({:.2}–{:.2})", faster(m), 1.0 / hi, 1.0 / lo)
+    }
+}
+
 pub(crate) fn check(groups: &BTreeMap<String, Group>) -> Vec<Outcome> {
     GOALS.iter().map(|g| check_one(g, groups)).collect()
 }
@@ -323,15 +333,18 @@ fn check_one(goal: &Goal, groups: &BTreeMap<String, Group>) -> Outcome {
         }
         Kind::Faster(factor) => {
             let (m, lo, hi) = Group::per_round(ours, other, |a, b| b / a);
-            (format!("{} ({lo:.2}–{hi:.2})", faster(m)), m >= factor)
+            (faster_with_spread(m, lo, hi), m >= factor)
         }
         Kind::FasterEveryRound(factor) => {
             let (m, lo, _) = Group::per_round(ours, other, |a, b| b / a);
-            (format!("{}, worst round {lo:.2}x", faster(m)), lo >= factor)
+            (
+                format!("{}, worst round {}", faster(m), faster(lo)),
+                lo >= factor,
+            )
         }
         Kind::AddsAtMostNs(bound) => {
             let (m, lo, hi) = Group::per_round(ours, other, |a, b| a - b);
-            (format!("+{m:.1} ns ({lo:+.1} to {hi:+.1})"), m < bound)
+            (format!("{m:+.1} ns ({lo:+.1} to {hi:+.1})"), m < bound)
         }
     };
     Outcome {
@@ -415,6 +428,26 @@ mod tests {
             "round 3 is only 2x faster: {}",
             o.measured
         );
+    }
+
+    #[test]
+    fn a_slower_median_gives_its_spread_as_slower_factors() {
+        let results = groups(
+            "pipeline/3-stages",
+            vec![
+                contender("floor", "floor", &[100.0, 100.0, 100.0]),
+                contender(PIPELINE, "ours", &[120.0, 150.0, 200.0]),
+                contender("futures buffered chain", "peer", &[100.0, 100.0, 100.0]),
+            ],
+        );
+        let goal = GOALS
+            .iter()
+            .find(|g| g.ours == PIPELINE && g.other == "futures buffered chain")
+            .expect("the goal exists");
+        let o = check_one(goal, &results);
+        assert_eq!(o.met, Some(false));
+        assert_eq!(o.measured, "1.50x slower (1.20–2.00)");
+        assert_eq!(faster(0.5), "2.00x slower");
     }
 
     #[test]
