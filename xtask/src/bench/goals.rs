@@ -54,9 +54,10 @@ const WHY_CLOCK: &str = "Both read the CPU's time-stamp counter by default and u
 const WHY_SLOW_CALL: &str = "Slow-call timing reads a clock twice per call. For this 1 s \
     threshold the breaker reads the kernel's coarse clock, about 4.4 ns a read on the benchmark \
     machine (a virtual machine; the time-stamp counter takes about 10 ns, see the 100 ms \
-    contender): the two reads add about 9 ns to the 5 to 6 ns of the breaker without timing (an \
-    admission check and a count on the calling thread's stripe), within a nanosecond or two \
-    of the bound, on either side from run to run.";
+    contender): the two reads add about 8 ns to what the breaker without timing adds (an \
+    admission check and a count on the calling thread's stripe), which is 5 to 6 ns on one \
+    task and, on two, 5 to 11 ns from run to run; the sum lands within a few nanoseconds of the \
+    bound, on either side.";
 const WHY_RETRY: &str = "A retry that succeeds at once still builds its future (the policy, hooks and \
     state, about 100 bytes) and polls through it: a few nanoseconds on a call of a \
     few nanoseconds. The added time per call is the figure to read.";
