@@ -433,7 +433,11 @@ fn trial_counts(t: Trials) -> Counts {
     }
 }
 
-#[cfg(all(test, any(target_os = "linux", target_os = "android")))]
+#[cfg(all(
+    test,
+    not(taskweave_loom),
+    any(target_os = "linux", target_os = "android")
+))]
 mod tests {
     use std::time::Instant;
 

@@ -80,8 +80,10 @@ pub(crate) struct Window {
     minimum_calls: u64,
 }
 
-/// How often (in calls per stripe) a count window that is not steady checks whether it is.
-const STEADY_CHECK: u64 = 64;
+/// How often (in calls per stripe) a count window that is not steady checks whether it is. A
+/// check reads every stripe, which costs each stripe's thread a cache miss at its next count:
+/// every 64 calls, that was a tenth of the cost of a call from two threads.
+const STEADY_CHECK: u64 = 256;
 
 // One per breaker, never moved after construction: the size difference costs nothing, while a
 // box would cost a pointer chase on every recording.
@@ -139,8 +141,13 @@ impl Window {
                 w.count_call();
                 w.log_event(failed, slow);
                 // After the event is logged, so that a concurrent `check_steady`, which rechecks
-                // the log after setting the flag, cannot leave it set over this event.
-                self.steady.store(false, SeqCst);
+                // the log after setting the flag, cannot leave it set over this event: either
+                // its recheck comes after our log entry and sees it, or its `true` comes before
+                // our load. Written only if set: the flag shares its line with `warm`, which
+                // every call reads.
+                if self.steady.load(SeqCst) {
+                    self.steady.store(false, SeqCst);
+                }
                 true
             }
             Kind::Time(w) => {

@@ -25,8 +25,9 @@ pub(super) struct CountWindow {
     calls: Box<[CachePadded<AtomicU64>]>,
     failures: EventLog,
     slow: EventLog,
-    /// The total from which the last logged event has left the window.
-    clean_from: AtomicU64,
+    /// The total from which the last logged event has left the window. Written at every
+    /// event, so kept off the line of `size` and `calls`, which every call reads.
+    clean_from: CachePadded<AtomicU64>,
 }
 
 impl CountWindow {
@@ -38,7 +39,7 @@ impl CountWindow {
                 .collect(),
             failures: EventLog::new(size),
             slow: EventLog::new(size),
-            clean_from: AtomicU64::new(0),
+            clean_from: CachePadded::new(AtomicU64::new(0)),
         }
     }
 
