@@ -2,38 +2,16 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Log, settle};
 use taskweave_batch::Batcher;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use taskweave_testkit::LogCapture;
 
 #[tokio::test(start_paused = true)]
 async fn each_trigger_is_named_in_a_flush_event() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer({
-            let captured = captured.clone();
-            move || captured.clone()
-        })
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = LogCapture::default();
+    let _guard = captured.install(tracing::Level::DEBUG);
 
     let log = Log::new();
     let batcher = Batcher::builder()
@@ -53,7 +31,7 @@ async fn each_trigger_is_named_in_a_flush_event() {
     batcher.drain().await; // close
     settle().await;
 
-    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let output = captured.text();
     let triggers: Vec<&str> = output
         .lines()
         .filter(|line| line.contains("flushing batch"))
@@ -80,16 +58,8 @@ async fn each_trigger_is_named_in_a_flush_event() {
 
 #[tokio::test(start_paused = true)]
 async fn close_and_abort_are_logged_with_what_they_cut_short() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer({
-            let captured = captured.clone();
-            move || captured.clone()
-        })
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = LogCapture::default();
+    let _guard = captured.install(tracing::Level::DEBUG);
 
     let batcher = Batcher::builder()
         .max_items(2)
@@ -105,7 +75,7 @@ async fn close_and_abort_are_logged_with_what_they_cut_short() {
     assert_eq!(batcher.abort(), vec![2]);
     batcher.drain().await;
 
-    let output = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let output = captured.text();
     let closed = output
         .lines()
         .find(|line| line.contains("batcher closed"))

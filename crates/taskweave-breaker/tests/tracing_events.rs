@@ -1,32 +1,12 @@
 //! Each transition emits a `tracing` event with structured fields.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use taskweave_breaker::{Breaker, Outcome};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use taskweave_testkit::LogCapture;
 
 #[test]
 fn transitions_are_logged_with_their_fields() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
+    let captured = LogCapture::default();
+    let subscriber = captured.subscriber(tracing::Level::DEBUG);
     tracing::subscriber::with_default(subscriber, || {
         let breaker = Breaker::builder()
             .name("payments")
@@ -40,7 +20,7 @@ fn transitions_are_logged_with_their_fields() {
         breaker.half_open();
         breaker.disable();
     });
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 3, "{log}");
     assert!(lines[0].contains("WARN"), "{log}");
@@ -67,13 +47,8 @@ fn transitions_are_logged_with_their_fields() {
 
 #[test]
 fn giving_up_on_hung_trials_and_dropping_a_stale_outcome_are_logged() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
+    let captured = LogCapture::default();
+    let subscriber = captured.subscriber(tracing::Level::DEBUG);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -94,7 +69,7 @@ fn giving_up_on_hung_trials_and_dropping_a_stale_outcome_are_logged() {
             hung.record(Outcome::Success);
         });
     });
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 4, "{log}");
     assert!(lines[0].contains("to=half-open"), "{log}");

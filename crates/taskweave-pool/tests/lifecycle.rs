@@ -1,13 +1,12 @@
 //! The lifecycle every taskweave component shares: `abort()` is the only hard stop, and
 //! dropping the last handle is a `close()` — accepted work finishes, nothing is aborted.
 
-use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use taskweave_pool::{JobError, Pool};
-use tracing_subscriber::fmt::MakeWriter;
+use taskweave_testkit::LogCapture;
 
 /// Lets every other task run until it waits.
 async fn settle() {
@@ -16,52 +15,18 @@ async fn settle() {
     }
 }
 
-/// What the pool logs, captured on this thread.
+/// What the pool logs, captured on this thread, at `DEBUG` and above.
 ///
-/// Every test here installs one, even those that read no logs: tracing caches per-callsite
-/// interest process-wide, and a test hitting the pool's callsites without a subscriber on
-/// another thread could leave them disabled for the tests that assert on the logs.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(self.clone())
-            .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Logs {
-    type Writer = Logs;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
+/// Every test here installs one, even those that read no logs (see `LogCapture`).
+fn install_logs() -> (LogCapture, tracing::subscriber::DefaultGuard) {
+    let logs = LogCapture::default();
+    let guard = logs.install(tracing::Level::DEBUG);
+    (logs, guard)
 }
 
 #[tokio::test(start_paused = true)]
 async fn abort_cancels_running_queued_and_keyed_jobs_and_refuses_new_ones() {
-    let logs = Logs::default();
-    let _guard = logs.install();
+    let (logs, _guard) = install_logs();
     let pool = Pool::builder()
         .max_concurrency(1)
         .queue_capacity(2)
@@ -119,8 +84,8 @@ async fn abort_cancels_running_queued_and_keyed_jobs_and_refuses_new_ones() {
 
 #[tokio::test(start_paused = true)]
 async fn abort_stops_a_fixed_pool_and_its_streams() {
-    // Every test in this binary installs a subscriber: see `Logs`.
-    let _logs = Logs::default().install();
+    // Every test in this binary installs a subscriber: see `install_logs`.
+    let _logs = install_logs();
     let pool = Pool::builder()
         .max_concurrency(1)
         .queue_capacity(8)
@@ -156,8 +121,7 @@ async fn abort_stops_a_fixed_pool_and_its_streams() {
 
 #[tokio::test(start_paused = true)]
 async fn dropping_the_last_pool_handle_closes_it_and_accepted_jobs_finish() {
-    let logs = Logs::default();
-    let _guard = logs.install();
+    let (logs, _guard) = install_logs();
     let pool = Pool::builder()
         .max_concurrency(1)
         .queue_capacity(4)
@@ -200,8 +164,8 @@ async fn dropping_the_last_pool_handle_closes_it_and_accepted_jobs_finish() {
 
 #[tokio::test(start_paused = true)]
 async fn a_pool_stream_is_a_handle_that_keeps_the_pool_open() {
-    // Every test in this binary installs a subscriber: see `Logs`.
-    let _logs = Logs::default().install();
+    // Every test in this binary installs a subscriber: see `install_logs`.
+    let _logs = install_logs();
     let pool = Pool::builder().max_concurrency(2).build().unwrap();
     let stream = pool.process(futures_util::stream::iter(0..4u64), |i| async move {
         tokio::time::sleep(Duration::from_millis(i)).await;
@@ -215,8 +179,8 @@ async fn a_pool_stream_is_a_handle_that_keeps_the_pool_open() {
 
 #[tokio::test(start_paused = true)]
 async fn dropping_the_last_fixed_pool_handle_closes_it_and_accepted_jobs_finish() {
-    // Every test in this binary installs a subscriber: see `Logs`.
-    let _logs = Logs::default().install();
+    // Every test in this binary installs a subscriber: see `install_logs`.
+    let _logs = install_logs();
     // The handler holds this: once the pool is closed and drained its workers exit and drop it.
     let alive = Arc::new(());
     let pool = {
@@ -253,8 +217,8 @@ async fn dropping_the_last_fixed_pool_handle_closes_it_and_accepted_jobs_finish(
 
 #[tokio::test(start_paused = true)]
 async fn a_fixed_pool_that_is_never_closed_keeps_its_workers() {
-    // Every test in this binary installs a subscriber: see `Logs`.
-    let _logs = Logs::default().install();
+    // Every test in this binary installs a subscriber: see `install_logs`.
+    let _logs = install_logs();
     // The counterpart of the test above: the workers do not exit while a handle lives.
     let alive = Arc::new(());
     let pool = {

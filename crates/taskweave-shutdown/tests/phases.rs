@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use taskweave_shutdown::{AbortReason, Cause, Coordinator, Outcome};
+use taskweave_testkit::LogCapture;
 use tokio::time::{Instant, sleep};
-use tracing_subscriber::fmt::MakeWriter;
 
 type Log = Arc<Mutex<Vec<(&'static str, &'static str, Duration)>>>;
 
@@ -44,7 +44,7 @@ fn spawn_logged(
 
 #[tokio::test(start_paused = true)]
 async fn phases_stop_in_declared_order_after_the_default_phase() {
-    let _logs = Capture::default().install();
+    let _logs = install_logs();
     let coordinator = coordinator();
     let log: Log = Arc::default();
     let t0 = Instant::now();
@@ -133,7 +133,7 @@ async fn phases_stop_in_declared_order_after_the_default_phase() {
 
 #[tokio::test(start_paused = true)]
 async fn nested_groups_are_cancelled_with_their_parent() {
-    let _logs = Capture::default().install();
+    let _logs = install_logs();
     let coordinator = coordinator();
     let log: Log = Arc::default();
     let t0 = Instant::now();
@@ -165,47 +165,18 @@ async fn nested_groups_are_cancelled_with_their_parent() {
     assert_eq!(*p1.outcome(), Outcome::Completed);
 }
 
-/// Collects what the fmt subscriber writes.
+/// What the coordinator logs at `WARN` and above, captured on this thread.
 ///
-/// Every test here installs one (see `install`), even those that read no logs: tracing caches
-/// per-callsite interest process-wide, and a test hitting the coordinator's callsites without a
-/// subscriber on another thread could leave them disabled for the test that asserts on them.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Capture {
-    /// Makes this thread's events at `WARN` and above go to the capture.
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(self.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::WARN)
-            .finish();
-        tracing::subscriber::set_default(subscriber)
-    }
-}
-
-impl io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
+/// Every test here installs one, even those that read no logs (see `LogCapture`).
+fn install_logs() -> (LogCapture, tracing::subscriber::DefaultGuard) {
+    let logs = LogCapture::default();
+    let guard = logs.install(tracing::Level::WARN);
+    (logs, guard)
 }
 
 #[tokio::test(start_paused = true)]
 async fn tasks_ignoring_their_token_are_aborted_after_the_grace_period_and_named() {
-    let capture = Capture::default();
-    let _default = capture.install();
+    let (capture, _default) = install_logs();
 
     let coordinator = coordinator();
     let workers = coordinator.group("workers");
@@ -267,7 +238,7 @@ async fn tasks_ignoring_their_token_are_aborted_after_the_grace_period_and_named
         "{report}"
     );
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(logs.contains("WARN"), "{logs}");
     assert!(
         logs.contains("still running after 30s: workers/db-writer"),

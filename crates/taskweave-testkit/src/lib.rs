@@ -6,6 +6,8 @@
 //! - [`finishes_within`] runs a closure on a watchdog thread and fails the test with a clear
 //!   message if it has not returned in time: a deadlock becomes a failure, never a hung CI run.
 //!   It guards against hangs only; it measures nothing.
+//! - [`LogCapture`] collects what `tracing` events say on the test's thread, as the fmt
+//!   subscriber writes them, for tests that assert on logs.
 //!
 //! ```
 //! use std::task::{Context, Poll, Waker};
@@ -18,11 +20,14 @@
 //! //! ```
 
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
+
+use tracing_subscriber::fmt::MakeWriter;
 
 /// Polls the inner future with a brand-new waker on every poll and counts the polls.
 ///
@@ -118,3 +123,74 @@ where
 /// The default watchdog limit for [`finishes_within`]: long enough for a loaded 2-core CI
 /// machine, short enough that a hang fails the run quickly.
 pub const HANG_LIMIT: Duration = Duration::from_secs(60);
+
+/// What `tracing` events say on the thread that installed it, as the fmt subscriber writes
+/// them (without colours or targets: spans, then the message and fields), for tests that
+/// assert on logs. Clones share the text.
+///
+/// Install one in every test of a binary that hits the callsites asserted on, even in tests
+/// that read no logs: tracing caches each callsite's interest process-wide, and a callsite first
+/// hit on a thread without a subscriber can stay disabled for the test that asserts on it.
+///
+/// ```
+/// use taskweave_testkit::LogCapture;
+///
+/// let logs = LogCapture::default();
+/// let guard = logs.install(tracing::Level::INFO);
+/// tracing::info!(answer = 42, "computed");
+/// tracing::debug!("below the level");
+/// drop(guard);
+/// assert!(logs.text().contains("computed answer=42"), "{}", logs.text());
+/// assert!(!logs.text().contains("below the level"));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// A fmt subscriber that writes events at `level` and above here, for
+    /// `tracing::subscriber::with_default`.
+    pub fn subscriber(&self, level: tracing::Level) -> impl tracing::Subscriber + Send + Sync {
+        tracing_subscriber::fmt()
+            .with_writer(self.clone())
+            .with_max_level(level)
+            .with_ansi(false)
+            .with_target(false)
+            .finish()
+    }
+
+    /// Makes [`subscriber`](Self::subscriber) this thread's default until the guard drops.
+    pub fn install(&self, level: tracing::Level) -> tracing::subscriber::DefaultGuard {
+        tracing::subscriber::set_default(self.subscriber(level))
+    }
+
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.lock()).into_owned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        // A test that panicked while logging leaves whole lines behind: keep them.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogCapture {
+    type Writer = LogCapture;
+
+    fn make_writer(&'a self) -> LogCapture {
+        self.clone()
+    }
+}
