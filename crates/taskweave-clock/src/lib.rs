@@ -20,12 +20,12 @@
 //! use std::time::Duration;
 //! use taskweave_clock::{Clock, ManualClock, TokioClock};
 //!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
 //! let manual = ManualClock::new();
 //! manual.advance(Duration::from_millis(5));
 //! assert_eq!(manual.now_nanos(), 5_000_000);
 //!
-//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
-//! # async fn main() {
 //! let tokio_clock = TokioClock::new();
 //! tokio::time::advance(Duration::from_secs(1)).await;
 //! assert_eq!(tokio_clock.now_nanos(), 1_000_000_000);
@@ -227,7 +227,7 @@ pub struct CoarseClock {
 
 impl CoarseClock {
     /// A coarse clock whose origin is now, or `None` where the platform has none (any but Linux
-    /// and Android) or the kernel refuses to read it.
+    /// and Android).
     pub fn new() -> Option<Self> {
         coarse::resolution().map(|resolution| Self {
             origin: coarse::now(),
@@ -248,56 +248,37 @@ impl Clock for CoarseClock {
     }
 }
 
-/// The one call into the kernel's coarse clock, where it exists.
+/// The kernel's coarse clock, where it exists, read through rustix: it calls the vDSO directly,
+/// a nanosecond and more cheaper per read than going through libc's `clock_gettime`.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-#[allow(unsafe_code)]
 mod coarse {
     use std::time::Duration;
 
-    /// The coarse clock's reading, or with `tick` its resolution; `None` if the kernel refused.
-    #[inline(always)]
-    fn query(tick: bool) -> Option<libc::timespec> {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        let ptr: *mut libc::timespec = &mut ts;
-        // SAFETY: `ptr` points to a valid, writable `timespec` for the duration of the call,
-        // and `CLOCK_MONOTONIC_COARSE` is a clock id these kernels define (since Linux
-        // 2.6.32); on failure either call returns -1.
-        let status = unsafe {
-            if tick {
-                libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, ptr)
-            } else {
-                libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, ptr)
-            }
-        };
-        (status == 0).then_some(ts)
-    }
+    use rustix::time::{ClockId, Timespec, clock_getres, clock_gettime};
 
-    /// The tick, if the kernel has the clock.
+    /// The tick, if the kernel has the clock (every kernel since Linux 2.6.32 does).
     pub(super) fn resolution() -> Option<Duration> {
-        let res = query(true)?;
+        let res = clock_getres(ClockId::MonotonicCoarse);
         let res = Duration::new(
             u64::try_from(res.tv_sec).ok()?,
             u32::try_from(res.tv_nsec).ok()?,
         );
-        // Probe a read as well: `now` relies on it succeeding.
-        query(false)?;
         (!res.is_zero()).then_some(res)
     }
 
-    /// Nanoseconds on the kernel's coarse monotonic clock (zero if the read failed, which
-    /// `resolution` ruled out before any `CoarseClock` exists).
+    /// Nanoseconds on the kernel's coarse monotonic clock.
     #[inline]
     pub(super) fn now() -> u64 {
-        query(false).map_or(0, |ts| {
-            // A monotonic clock counts from boot: both fields are non-negative, and the
-            // nanoseconds overflow only after 584 years of uptime.
-            (ts.tv_sec as u64)
-                .wrapping_mul(1_000_000_000)
-                .wrapping_add(ts.tv_nsec as u64)
-        })
+        nanos(clock_gettime(ClockId::MonotonicCoarse))
+    }
+
+    #[inline]
+    fn nanos(ts: Timespec) -> u64 {
+        // A monotonic clock counts from boot: both fields are non-negative, and the
+        // nanoseconds overflow only after 584 years of uptime.
+        (ts.tv_sec as u64)
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(ts.tv_nsec as u64)
     }
 }
 

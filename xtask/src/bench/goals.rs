@@ -52,12 +52,12 @@ const WHY_CLOCK: &str = "Both read the CPU's time-stamp counter by default and u
     calling thread's stripe, and a keyed one finds its key in a sharded map that forgets idle \
     keys. `+ TokioClock` shows what Tokio's clock (the default under `test-util`) costs.";
 const WHY_SLOW_CALL: &str = "Slow-call timing reads a clock twice per call. For this 1 s \
-    threshold the breaker reads the kernel's coarse clock, about 4.4 ns a read on the benchmark \
+    threshold the breaker reads the kernel's coarse clock, 3 to 5 ns a read on the benchmark \
     machine (a virtual machine; the time-stamp counter takes about 10 ns, see the 100 ms \
-    contender): the two reads add about 8 ns to what the breaker without timing adds (an \
+    contender): the two reads add 6 to 8 ns to what the breaker without timing adds (an \
     admission check and a count on the calling thread's stripe), which is 5 to 6 ns on one \
     task and, on two, 5 to 11 ns from run to run; the sum lands within a few nanoseconds of the \
-    bound, on either side.";
+    bound.";
 const WHY_RETRY: &str = "A retry that succeeds at once still builds its future (the policy, hooks and \
     state, about 100 bytes) and polls through it: a few nanoseconds on a call of a \
     few nanoseconds. The added time per call is the figure to read.";
