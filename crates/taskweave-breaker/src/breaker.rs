@@ -115,14 +115,14 @@ impl<C> Breaker<C> {
     ) -> Breaker<C> {
         let window = Window::new(config.window, config.minimum_calls);
         let slow_nanos = config.slow_call_duration.map(duration_nanos);
+        // The coarse clock is probed only for a breaker that counts slow calls.
         let call_timer = CallTimer::choose(
             config.slow_call_duration,
             clock.is_some(),
             DefaultClock::FOLLOWS_TOKIO,
-            CoarseClock::new(),
+            config.slow_call_duration.and_then(|_| CoarseClock::new()),
         );
-        let clock_at_end = window.needs_clock()
-            || (slow_nanos.is_some() && matches!(call_timer, CallTimer::Breaker));
+        let clock_at_end = reads_clock_at_end(&window, slow_nanos.is_some(), &call_timer);
         let (events, _) = broadcast::channel(config.event_capacity);
         Breaker {
             inner: Arc::new(Inner {
@@ -419,6 +419,12 @@ impl<C> Inner<C> {
     }
 }
 
+/// Whether recording an outcome reads the breaker's clock: for a time window, or to time a call
+/// that the breaker's clock times.
+fn reads_clock_at_end(window: &Window, counts_slow_calls: bool, call_timer: &CallTimer) -> bool {
+    window.needs_clock() || (counts_slow_calls && matches!(call_timer, CallTimer::Breaker))
+}
+
 /// The deadline, in whole milliseconds rounded up, of an open state entered at `now` (in
 /// nanoseconds) for `wait`.
 fn deadline_ms(now: u64, wait: Duration) -> u64 {
@@ -456,7 +462,7 @@ mod tests {
             .expect("valid settings");
         let inner = Arc::get_mut(&mut breaker.inner).expect("not shared yet");
         inner.call_timer = CallTimer::Coarse(coarse);
-        inner.clock_at_end = inner.window.needs_clock();
+        inner.clock_at_end = reads_clock_at_end(&inner.window, true, &inner.call_timer);
 
         // Quick calls span at most one tick of the coarse clock: not slow.
         for _ in 0..100 {
