@@ -67,15 +67,15 @@ const WHY_TGS: &str = "Ours is slower than a bare TaskTracker by the report line
 const WHY_NATS: &str = "The bridge adds a local hop on each side (bus to exporter, importer to bus) and \
     a stamp header that both ends write and parse; over loopback the server is not \
     the bottleneck, so those show.";
-const WHY_REPORT: &str = "The coordinator holds every task's `JoinHandle` in a sharded table, to \
-    abort stragglers after the grace period, and files each task's report line (outcome and \
-    time to stop) in its slot as it ends. Filing the line is not what costs: skipping it (the \
-    slot only vacated) left the ratio where it was. What costs is how many cache lines that both \
-    workers write an ending task touches: a `TaskTracker` task writes one (its counter, beside \
-    the tracker's reference count); ours writes the phase's gate, the group's reference count, \
-    the shard's lock and its slot. One more shared write per task slows `TaskTracker` itself by \
-    about a tenth. Closing the gap means a table that an ending task does not write, with the \
-    report line handed over through the task's `JoinHandle` instead; not done. A group adds a \
+const WHY_REPORT: &str = "To abort stragglers after the grace period, the coordinator holds every \
+    task's `JoinHandle`, in a sharded table where each task also files its report line \
+    (outcome and time to stop) as it ends. Filing the line is not what costs: skipping it (the \
+    slot only vacated) left the ratio where it was. What costs is the cache lines that both \
+    workers write: a `TaskTracker` task ending writes one (its counter, beside the tracker's \
+    reference count); ours writes the phase's gate, the group's reference count, the shard's \
+    lock and its slot, and one more shared write per task slows `TaskTracker` itself by about \
+    a tenth. The handle must be given up by someone: leaving it for the coordinator to drop \
+    after the last task was slower still (1.6x), the same misses on one thread. A group adds a \
     child token and a reference count of its own.";
 const WHY_BUS: &str = "Readers of a blocking ring no longer lock its slots (see docs/bus.md), which \
     moved this group from 1.4x to 2.2-3.0x faster than async-broadcast's direct API in the runs \
