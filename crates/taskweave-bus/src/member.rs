@@ -82,10 +82,17 @@ impl Member {
     }
 
     /// The gap a reader at `cursor` must report before reading on, if any.
+    #[inline]
     pub(crate) fn take_gap(&self, cursor: u64) -> Option<Gap> {
+        // Inlined, as every read asks: the answer is almost always this one load.
         if !self.has_gaps.load(Ordering::Acquire) {
             return None;
         }
+        self.take_flagged_gap(cursor)
+    }
+
+    #[cold]
+    fn take_flagged_gap(&self, cursor: u64) -> Option<Gap> {
         let mut gaps = lock(&self.gaps);
         if gaps.aborted {
             return Some(Gap::Aborted);
