@@ -291,8 +291,11 @@ impl<T> Shared<T> {
         counters.delivered += delivery.delivered as u64;
         counters.refused += delivery.refused.len() as u64;
         drop(guard);
-        // Woken after the lock: waking runs the executor's code.
-        woken.drain(..).for_each(Waker::wake);
+        // Woken after the lock: waking runs the executor's code. Usually nobody is parked, and
+        // an empty drain still wrote the vector's length just before `set` reads it back.
+        if !woken.is_empty() {
+            woken.drain(..).for_each(Waker::wake);
+        }
         WOKEN.set(woken);
         Outcome::Done(Ok(delivery))
     }
