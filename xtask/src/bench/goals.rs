@@ -77,14 +77,15 @@ const WHY_REPORT: &str = "To abort stragglers after the grace period, the coordi
     a tenth. The handle must be given up by someone: leaving it for the coordinator to drop \
     after the last task was slower still (1.6x), the same misses on one thread. A group adds a \
     child token and a reference count of its own.";
-const WHY_BUS: &str = "Readers of a blocking ring no longer lock its slots (see docs/bus.md), which \
-    moved this group from 1.4x to 2.2-3.0x faster than async-broadcast's direct API in the runs \
-    of the session that made the change. What a delivery costs now is mostly the readers' task \
-    switches: at this rate the readers catch up, park and are woken by the publisher, and where \
-    the runtime puts the woken readers (next to the publisher or on the other thread) moves the \
-    group by up to 2x from run to run; the worst round is such a run. 3x in every round would \
-    take the wake-ups off the publish path (say, waking a reader once per burst), which this \
-    design does not do.";
+const WHY_BUS: &str = "The ratio follows the machine more than the code. On this 2-core virtual \
+    machine, moving a cache line from one core to the other is cheap at some times and dear at \
+    others, and the state changes from minute to minute. In a scratch loop of the same \
+    workload, a delivery took about 12 ns when transfers were cheap and about 33 ns when they \
+    were dear; async-broadcast's direct API stayed near 45 ns either way. That is 3.7x in the \
+    first state and 1.4x in the second, so any round in the second misses 3x. Readers on the \
+    other thread pull one slot line per message, since a slot fills a cache line. A ring that \
+    packs several messages per line would pull fewer. That layout was chosen against: the \
+    publisher and a reader at neighbouring slots would then share a line.";
 
 const WHY_POOL: &str = "The jobs take a few hundred nanoseconds: `buffer_unordered` polls all 64 \
     in one task, while the pool's two workers take them from a shared queue, so the cost of \
@@ -202,10 +203,13 @@ pub(crate) const GOALS: &[Goal] = &[
         Kind::FasterEveryRound(3.0),
     )
     .why(
-        "Eight patterns are eight rings: the publisher writes, and wakes the readers of, eight \
-         rings per message, where async-broadcast (which has no patterns) fills one queue. One \
-         ring per pattern keeps a slow subscriber from holding up the others' subjects, so the \
-         publisher's cost grows with the number of patterns a message matches.",
+        "Eight patterns are eight rings: the publisher writes each message eight times, where \
+         async-broadcast (which has no patterns) fills one queue. One ring per pattern keeps a \
+         slow subscriber from holding up the others' subjects, so the publisher's cost grows \
+         with the number of patterns a message matches. The machine's state weighs as in the \
+         group above: in a scratch loop, a delivery took about 30 ns when cross-core transfers \
+         were cheap (1.5x faster than async-broadcast) and about 100 ns when they were dear \
+         (2x slower).",
     ),
     goal(
         "pool/100k-jobs",
