@@ -91,6 +91,7 @@ impl Member {
         self.take_flagged_gap(cursor)
     }
 
+    /// [`take_gap`](Self::take_gap) once the flag is set: the gap queue, under its lock.
     #[cold]
     fn take_flagged_gap(&self, cursor: u64) -> Option<Gap> {
         let mut gaps = lock(&self.gaps);

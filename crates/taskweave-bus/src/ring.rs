@@ -182,8 +182,8 @@ impl<T> Ring<T> {
             // SAFETY: we hold the slot's write lock, and readers take its read lock.
             let (old_subject, old_msg) = unsafe { slot.replace(subject, msg) };
             self.publish(slot, seq);
-            // Dropped outside the slot's lock.
             drop(guard);
+            // The old message, outside the slot's lock.
             drop(old_msg);
             drop(old_subject);
         } else {
