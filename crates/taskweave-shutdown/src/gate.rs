@@ -68,11 +68,6 @@ impl Gate {
         self.word.fetch_or(CLOSED, Ordering::AcqRel) / ONE
     }
 
-    /// Whether [`close`](Self::close) has been called.
-    pub fn is_closed(&self) -> bool {
-        self.word.load(Ordering::Acquire) & CLOSED != 0
-    }
-
     /// How many tasks are live now.
     pub fn live(&self) -> usize {
         self.word.load(Ordering::Acquire) / ONE

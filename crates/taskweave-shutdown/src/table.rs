@@ -9,6 +9,13 @@
 //! line for the report leaves the line in its own entry, which the coordinator collects when
 //! the phase is over: the ending task writes only memory that no other task writes. A task that
 //! ends without a line (while the service runs) frees its entry for the next task.
+//!
+//! At shutdown every task's end reads and writes its entry, and the entries were last written
+//! by the spawners, long before: that memory traffic, not the locks, is most of what the table
+//! costs. Two choices keep it small. An entry fills one cache line, no more (a completed task's
+//! line is kept in a compact form, see [`Line`]). And consecutive spawns share a shard, runs of
+//! [`RUN`], so that tasks ending in about the order they were spawned walk each shard's entries
+//! in order rather than hop between sixteen arrays.
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -21,6 +28,9 @@ use crate::report::{AbortReason, Outcome, TaskReport};
 use crate::task::OnFailure;
 
 const SHARDS: usize = 16;
+
+/// How many consecutive spawns go to the same shard before the next shard's turn.
+const RUN: u64 = 16;
 
 /// Where a task's handle sits: shard and index within it.
 #[derive(Debug, Clone, Copy)]
@@ -64,20 +74,63 @@ impl TaskId {
     }
 }
 
+/// A task's line in the report while it waits in the table, in a form that keeps an entry within
+/// one cache line: a completed task's line (by far the most common at shutdown) is its
+/// identity and its time to stop; any other line is boxed.
 #[derive(Debug)]
+enum Line {
+    Completed {
+        id: TaskId,
+        /// The time to stop in nanoseconds; `u64::MAX` for none (ended before its phase began).
+        stop_nanos: u64,
+    },
+    Other(Box<TaskReport>),
+}
+
+impl Line {
+    fn new(record: TaskReport) -> Self {
+        match record.outcome {
+            Outcome::Completed => Self::Completed {
+                stop_nanos: record.shutdown_duration.map_or(u64::MAX, |d| {
+                    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX - 1)
+                }),
+                id: TaskId {
+                    group: record.group,
+                    name: record.name,
+                    on_failure: record.on_failure,
+                },
+            },
+            _ => Self::Other(Box::new(record)),
+        }
+    }
+
+    fn into_record(self) -> TaskReport {
+        match self {
+            Self::Completed { id, stop_nanos } => id.into_record(
+                Outcome::Completed,
+                (stop_nanos != u64::MAX).then(|| Duration::from_nanos(stop_nanos)),
+            ),
+            Self::Other(record) => *record,
+        }
+    }
+}
+
+/// One slot of a shard, on a cache line of its own (see the module's documentation).
+#[derive(Debug)]
+#[repr(align(64))]
 enum Entry {
     Vacant,
     /// Reserved by a spawner that has not stored the handle yet.
     Reserved(TaskId),
     /// Reserved, and the task already ended (with its line, if it has one): the spawner turns
     /// it into `Done` or vacates it.
-    Ended(Option<TaskReport>),
+    Ended(Option<Line>),
     Running(JoinHandle<()>, TaskId),
     /// Ended with a line for the report, not collected yet.
-    Done(TaskReport),
+    Done(Line),
     /// Reported as abandoned while the task still ran (the line, until collected): nothing
     /// more is filed for it. Never reused (no task is admitted after shutdown began).
-    Abandoned(Option<TaskReport>),
+    Abandoned(Option<Line>),
 }
 
 #[derive(Debug, Default)]
@@ -111,7 +164,7 @@ impl TaskTable {
     /// Reserves a slot for the task `id`, about to be spawned; `seq` (the spawn count) picks
     /// the shard.
     pub(crate) fn reserve(&self, seq: u64, id: TaskId) -> Slot {
-        let shard_index = (seq % SHARDS as u64) as usize;
+        let shard_index = ((seq / RUN) % SHARDS as u64) as usize;
         let mut shard = lock(&self.shards[shard_index]);
         let index = match shard.vacant.pop() {
             Some(index) => {
@@ -144,10 +197,10 @@ impl TaskTable {
                     abort.abort();
                 }
             }
-            Entry::Ended(Some(record)) => {
+            Entry::Ended(Some(line)) => {
                 // The task ended before its handle was stored (it was dropped at once, say
                 // because the runtime is shutting down): only its line is left to keep.
-                shard.entries[i] = Entry::Done(record);
+                shard.entries[i] = Entry::Done(line);
                 drop(shard);
                 drop(handle);
             }
@@ -186,14 +239,15 @@ impl TaskTable {
                 }
             };
             let (record, back) = file(id);
-            shard.entries[i] = match (handle.is_some(), record) {
-                (true, Some(record)) => Entry::Done(record),
+            let line = record.map(Line::new);
+            shard.entries[i] = match (handle.is_some(), line) {
+                (true, Some(line)) => Entry::Done(line),
                 (true, None) => {
                     shard.vacant.push(slot.index);
                     Entry::Vacant
                 }
                 // Ended before the spawner stored the handle: the spawner settles the entry.
-                (false, record) => Entry::Ended(record),
+                (false, line) => Entry::Ended(line),
             };
             (handle, back)
         };
@@ -224,7 +278,7 @@ impl TaskTable {
                     handles.extend(handle);
                     let record =
                         id.into_record(Outcome::Abandoned(reason), Some(shutdown_duration));
-                    *entry = Entry::Abandoned(Some(record));
+                    *entry = Entry::Abandoned(Some(Line::new(record)));
                     abandoned += 1;
                 }
                 handles
@@ -269,13 +323,13 @@ impl TaskTable {
             for (index, entry) in shard.entries.iter_mut().enumerate() {
                 match entry {
                     Entry::Done(_) => {
-                        let Entry::Done(record) = std::mem::replace(entry, Entry::Vacant) else {
+                        let Entry::Done(line) = std::mem::replace(entry, Entry::Vacant) else {
                             continue;
                         };
-                        into.push(record);
+                        into.push(line.into_record());
                         shard.vacant.push(index as u32);
                     }
-                    Entry::Abandoned(record) => into.extend(record.take()),
+                    Entry::Abandoned(line) => into.extend(line.take().map(Line::into_record)),
                     _ => {}
                 }
             }
@@ -444,5 +498,61 @@ mod tests {
         })
         .await
         .expect("every task was aborted");
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_entry_fills_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Entry>(), 64);
+        assert_eq!(std::mem::align_of::<Entry>(), 64);
+    }
+
+    #[test]
+    fn lines_keep_everything_a_record_holds() {
+        let failed = TaskReport {
+            group: Arc::from("db"),
+            name: Cow::Owned("writer".to_owned()),
+            outcome: Outcome::Failed("disk full".to_owned()),
+            on_failure: OnFailure::Continue,
+            shutdown_duration: Some(Duration::from_millis(3)),
+        };
+        let records = [
+            id("stopped").into_record(Outcome::Completed, Some(Duration::from_nanos(1_234_567))),
+            id("early").into_record(Outcome::Completed, None),
+            id("zero").into_record(Outcome::Completed, Some(Duration::ZERO)),
+            id("aborted").into_record(
+                Outcome::Aborted(AbortReason::GraceExpired {
+                    grace: Duration::from_secs(30),
+                }),
+                Some(Duration::from_secs(30)),
+            ),
+            failed,
+        ];
+        for record in records {
+            let before = format!("{record:?}");
+            let line = Line::new(record);
+            if before.contains("Completed") {
+                assert!(
+                    matches!(line, Line::Completed { .. }),
+                    "kept inline: {before}"
+                );
+            }
+            assert_eq!(format!("{:?}", line.into_record()), before);
+        }
+    }
+
+    #[test]
+    fn consecutive_spawns_share_a_shard_in_runs() {
+        let table = TaskTable::new();
+        let shards: Vec<u32> = (0..RUN * SHARDS as u64 + 1)
+            .map(|seq| table.reserve(seq, id("t")).shard)
+            .collect();
+        assert!(shards[..RUN as usize].iter().all(|&s| s == 0));
+        assert_eq!(shards[RUN as usize], 1);
+        assert_eq!(shards[(RUN * SHARDS as u64) as usize], 0, "and round again");
+        // Every shard gets its run.
+        for shard in 0..SHARDS as u32 {
+            assert!(shards.iter().filter(|&&s| s == shard).count() as u64 >= RUN);
+        }
     }
 }

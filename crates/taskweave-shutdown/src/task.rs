@@ -81,7 +81,10 @@ impl Guard {
     /// Records `outcome` and, for a failure under `OnFailure::ShutDown`, starts the shutdown.
     fn finish(&mut self, outcome: Outcome) {
         self.settled = true;
-        let running = !self.phase().gate.is_closed();
+        // Read from the coordinator's once-set flag rather than from the gate, whose cache line
+        // every ending task writes (the gates close inside the flag's initialiser; a task ending
+        // during that call counts as ended before the shutdown).
+        let running = !self.group.shared.is_closed();
         let Some(panicked) = (match &outcome {
             Outcome::Failed(_) => Some(false),
             Outcome::Panicked(_) => Some(true),
