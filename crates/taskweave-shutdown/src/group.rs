@@ -283,7 +283,7 @@ impl TaskBuilder<'_> {
         };
         let slot = phase.table.reserve(seq, id);
         guard.slot = Some(slot);
-        let handle = runtime.spawn(TaskFuture::new(future, guard));
+        let handle = runtime.spawn(TaskFuture::new(future, guard)).abort_handle();
         phase.table.store(slot, handle);
         Ok(())
     }

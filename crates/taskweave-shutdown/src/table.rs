@@ -1,4 +1,4 @@
-//! Where a phase keeps each live task's `JoinHandle` (to abort it after the grace period) and
+//! Where a phase keeps each live task's `AbortHandle` (to abort it after the grace period) and
 //! name, and each ended task's record, sharded so that spawners and ending tasks rarely meet on
 //! a lock.
 //!
@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 
 use crate::report::{AbortReason, Outcome, TaskReport};
 use crate::task::OnFailure;
@@ -125,7 +125,10 @@ enum Entry {
     /// Reserved, and the task already ended (with its line, if it has one): the spawner turns
     /// it into `Done` or vacates it.
     Ended(Option<Line>),
-    Running(JoinHandle<()>, TaskId),
+    /// The task's abort handle: all the table ever does with a task is abort it, and an abort
+    /// handle, unlike a `JoinHandle`, costs the ending task nothing to give up (no join
+    /// interest to withdraw, no waker slot to clear at the far end of the task's memory).
+    Running(AbortHandle, TaskId),
     /// Ended with a line for the report, not collected yet.
     Done(Line),
     /// Reported as abandoned while the task still ran (the line, until collected): nothing
@@ -149,7 +152,7 @@ pub(crate) struct TaskTable {
 }
 
 fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
-    // No code panics while holding a shard lock; should a `JoinHandle` drop ever do so, the
+    // No code panics while holding a shard lock; should a handle's drop ever do so, the
     // shard is still consistent, so keep going rather than lose the records.
     shard.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -184,12 +187,12 @@ impl TaskTable {
     }
 
     /// Stores the handle of the task spawned into `slot` (aborting it if the phase already was).
-    pub(crate) fn store(&self, slot: Slot, handle: JoinHandle<()>) {
+    pub(crate) fn store(&self, slot: Slot, handle: AbortHandle) {
         let mut shard = lock(&self.shards[slot.shard as usize]);
         let i = slot.index as usize;
         match std::mem::replace(&mut shard.entries[i], Entry::Vacant) {
             Entry::Reserved(id) => {
-                let abort = shard.aborted.then(|| handle.abort_handle());
+                let abort = shard.aborted.then(|| handle.clone());
                 shard.entries[i] = Entry::Running(handle, id);
                 drop(shard);
                 // Outside the lock: whatever aborting does, it must not re-enter this shard.
@@ -263,7 +266,7 @@ impl TaskTable {
     pub(crate) fn abandon(&self, reason: AbortReason, shutdown_duration: Duration) -> usize {
         let mut abandoned = 0;
         for shard in &*self.shards {
-            let handles: Vec<JoinHandle<()>> = {
+            let handles: Vec<AbortHandle> = {
                 let mut shard = lock(shard);
                 let mut handles = Vec::new();
                 for entry in &mut shard.entries {
@@ -299,7 +302,7 @@ impl TaskTable {
                     .entries
                     .iter()
                     .filter_map(|entry| match entry {
-                        Entry::Running(handle, _) => Some(handle.abort_handle()),
+                        Entry::Running(handle, _) => Some(handle.clone()),
                         _ => None,
                     })
                     .collect()
@@ -373,7 +376,7 @@ mod tests {
         for seq in 0..1_000 {
             let slot = table.reserve(seq, id("t"));
             let handle = tokio::spawn(async {});
-            table.store(slot, handle);
+            table.store(slot, handle.abort_handle());
             tokio::task::yield_now().await; // the task runs and ends
             table.release(slot, no_line);
         }
@@ -390,7 +393,7 @@ mod tests {
         let table = TaskTable::new();
         let slot = table.reserve(7, id("t"));
         table.release(slot, no_line);
-        table.store(slot, tokio::spawn(async {}));
+        table.store(slot, tokio::spawn(async {}).abort_handle());
         assert_eq!(table.occupied(), 0);
     }
 
@@ -411,7 +414,7 @@ mod tests {
         let table = TaskTable::new();
         for seq in 0..100 {
             let slot = table.reserve(seq, id(if seq % 2 == 0 { "even" } else { "odd" }));
-            table.store(slot, tokio::spawn(async {}));
+            table.store(slot, tokio::spawn(async {}).abort_handle());
             // Odd tasks end with a line (as during shutdown), even ones without.
             if seq % 2 == 0 {
                 table.release(slot, no_line);
@@ -433,7 +436,7 @@ mod tests {
         let table = TaskTable::new();
         let slot = table.reserve(3, id("early"));
         table.release(slot, completed);
-        table.store(slot, tokio::spawn(async {}));
+        table.store(slot, tokio::spawn(async {}).abort_handle());
         assert_eq!(collect(&table), ["workers/early"]);
         assert_eq!(table.occupied(), 0);
     }
@@ -442,10 +445,13 @@ mod tests {
     async fn abandoned_tasks_are_reported_once_and_file_nothing_later() {
         let table = TaskTable::new();
         let running = table.reserve(0, id("running"));
-        table.store(running, tokio::spawn(std::future::pending::<()>()));
+        table.store(
+            running,
+            tokio::spawn(std::future::pending::<()>()).abort_handle(),
+        );
         let unstored = table.reserve(1, id("unstored"));
         let ended = table.reserve(2, id("ended"));
-        table.store(ended, tokio::spawn(async {}));
+        table.store(ended, tokio::spawn(async {}).abort_handle());
         table.release(ended, no_line);
 
         let abandoned = table.abandon(AbortReason::SecondSignal, Duration::from_secs(5));
@@ -463,7 +469,7 @@ mod tests {
         names.sort();
         assert_eq!(names, ["workers/running", "workers/unstored"]);
         // Their ends, whenever they come, file nothing more.
-        table.store(unstored, tokio::spawn(async {}));
+        table.store(unstored, tokio::spawn(async {}).abort_handle());
         for slot in [running, unstored] {
             let line = table.release(slot, |id| {
                 (Some(id.into_record(Outcome::Completed, None)), ())
@@ -483,13 +489,13 @@ mod tests {
             let slot = table.reserve(seq, id("t"));
             let handle = tokio::spawn(std::future::pending::<()>());
             probes.push(handle.abort_handle());
-            table.store(slot, handle);
+            table.store(slot, handle.abort_handle());
         }
         table.abort_all();
         let slot = table.reserve(40, id("late"));
         let late = tokio::spawn(std::future::pending::<()>());
         probes.push(late.abort_handle());
-        table.store(slot, late);
+        table.store(slot, late.abort_handle());
         // The runtime carries out an abort when it next schedules the task.
         tokio::time::timeout(Duration::from_secs(5), async {
             while !probes.iter().all(|p| p.is_finished()) {
