@@ -52,7 +52,9 @@ pin_project_lite::pin_project! {
         next_out: u64,
         batch: Vec<Entry<S::Item, O>>,
         incoming: Vec<(u64, Result<O, JobError>)>,
-        unordered: VecDeque<Result<O, JobError>>,
+        // Results in completion order, with their sequence numbers (unused: kept so that the
+        // sink's buffer can become this queue as it is).
+        unordered: VecDeque<(u64, Result<O, JobError>)>,
         reorder: VecDeque<Option<Result<O, JobError>>>,
     }
 
@@ -135,8 +137,20 @@ where
 
             // Collect results: first those already sorted locally, then the workers'
             // deliveries.
+            // The workers' deliveries are taken by swapping buffers, not copying results: the
+            // sink gets back the buffer emptied last time.
             if !has_ready(*this.ordered, this.reorder, this.unordered) {
-                this.incoming.append(&mut lock(&this.sink.inner).ready);
+                let mut inner = lock(&this.sink.inner);
+                if !this.incoming.is_empty() {
+                    this.incoming.append(&mut inner.ready);
+                } else if *this.ordered {
+                    std::mem::swap(this.incoming, &mut inner.ready);
+                } else {
+                    // In completion order the delivered buffer is the queue itself (a `Vec`
+                    // becomes a `VecDeque` and, once empty, a `Vec` again, without copying).
+                    let emptied = Vec::from(std::mem::take(this.unordered));
+                    *this.unordered = VecDeque::from(std::mem::replace(&mut inner.ready, emptied));
+                }
             }
             for (seq, result) in this.incoming.drain(..) {
                 if *this.ordered {
@@ -147,7 +161,7 @@ where
                     }
                     this.reorder[offset] = Some(result);
                 } else {
-                    this.unordered.push_back(result);
+                    this.unordered.push_back((seq, result));
                 }
             }
 
@@ -160,7 +174,7 @@ where
                     _ => None,
                 }
             } else {
-                this.unordered.pop_front()
+                this.unordered.pop_front().map(|(_, result)| result)
             };
             if let Some(item) = next {
                 *this.outstanding -= 1;
@@ -307,7 +321,11 @@ where
     }
 }
 
-fn has_ready<T>(ordered: bool, reorder: &VecDeque<Option<T>>, unordered: &VecDeque<T>) -> bool {
+fn has_ready<T>(
+    ordered: bool,
+    reorder: &VecDeque<Option<T>>,
+    unordered: &VecDeque<(u64, T)>,
+) -> bool {
     if ordered {
         matches!(reorder.front(), Some(Some(_)))
     } else {

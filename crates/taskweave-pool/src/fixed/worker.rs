@@ -361,15 +361,20 @@ fn deliver<I, O>(
         match reply {
             Reply::Handle(cell) => cell.complete(result),
             Reply::Sink { stream, seq } => {
-                let mut run = vec![(seq, result)];
-                while let Some((Reply::Sink { seq, .. }, result, _)) = results
-                    .next_if(|(r, _, _)| matches!(r, Reply::Sink { stream: s, .. } if *s == stream))
-                {
-                    run.push((seq, result));
-                }
-                // A stream that is gone no longer wants its results.
-                if let Some(sink) = cache.get(shared, stream) {
-                    sink.push(run);
+                // The run of results for this stream goes straight into its sink, under one
+                // lock, without being gathered first.
+                let rest = std::iter::from_fn(|| {
+                    let same = |(r, _, _): &Done<O>| matches!(r, Reply::Sink { stream: s, .. } if *s == stream);
+                    match results.next_if(same)? {
+                        (Reply::Sink { seq, .. }, result, _) => Some((seq, result)),
+                        (Reply::Handle(_), ..) => None,
+                    }
+                });
+                let run = std::iter::once((seq, result)).chain(rest);
+                match cache.get(shared, stream) {
+                    Some(sink) => sink.push(run),
+                    // A stream that is gone no longer wants its results.
+                    None => run.for_each(drop),
                 }
             }
         }
