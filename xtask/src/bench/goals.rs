@@ -75,10 +75,10 @@ const WHY_REPORT: &str = "To abort stragglers after the grace period and name th
     out in a scratch copy: the report line (entry only vacated) changed nothing, the shard's \
     lock 3%, the group's reference count and the clock read about 1% each, collecting the lines \
     about 5%. An entry fills exactly one cache line, runs of consecutive spawns share a shard, \
-    and the table holds an `AbortHandle` (not the `JoinHandle`): that took the ratio from about \
-    1.5x to 1.3x. Leaving the table alone as tasks end measured 0.6-0.75x, but only because \
-    every task's memory is then freed after `run()` returns, outside the timed window, and no \
-    line is filed: not a saving.";
+    and the table holds an `AbortHandle` (not the `JoinHandle`): together about 15% off the \
+    coordinator's time in an interleaved A/B. Leaving the table alone as tasks end measured \
+    0.6-0.75x, but only because every task's memory is then freed after `run()` returns, \
+    outside the timed window, and no line is filed: not a saving.";
 const WHY_BUS: &str = "The ratio follows the machine more than the code. On this 2-core virtual \
     machine, moving a cache line from one core to the other is cheap at some times and dear at \
     others, and the state changes from minute to minute. In a scratch loop of the same \
