@@ -320,10 +320,11 @@ impl<C, H> Job<C, H> {
                 );
             }
             Some(Ok(())) => {
-                bump(&self.counters.succeeded);
                 if let Err(error) = msg.ack().await {
                     tracing::warn!(%error, "acknowledgement not sent: the job may run again");
                 }
+                // Counted once the acknowledgement is sent, as the metric says.
+                bump(&self.counters.succeeded);
             }
             Some(Err(error)) if delivered >= self.queue.max_deliver => {
                 self.dead_letter(&msg, delivered, &error.to_string()).await;
