@@ -54,7 +54,11 @@ fn spawns_racing_the_close_are_refused_or_waited_for_and_the_waiter_is_woken() {
             0,
             "every admitted task left, every refusal undid itself"
         );
-        assert!(gate.is_closed());
+        assert_eq!(
+            gate.enter(),
+            Entry::Refused { now_idle: true },
+            "the gate stays closed, and a refusal leaves it empty"
+        );
         if live != 0 {
             // The waiter went to sleep: someone must wake it after it registered.
             assert!(
