@@ -136,9 +136,8 @@ where
             feed(&mut this, cx);
 
             // Collect results: first those already sorted locally, then the workers'
-            // deliveries.
-            // The workers' deliveries are taken by swapping buffers, not copying results: the
-            // sink gets back the buffer emptied last time.
+            // deliveries, taken by swapping buffers rather than copying results (the sink gets
+            // back the buffer emptied last time).
             if !has_ready(*this.ordered, this.reorder, this.unordered) {
                 let mut inner = lock(&this.sink.inner);
                 if !this.incoming.is_empty() {
