@@ -104,7 +104,7 @@ impl Guard {
             Outcome::Failed(m) | Outcome::Panicked(m) => m.clone(),
             _ => String::new(),
         };
-        let (policy, shutting_down) = (self.on_failure, self.group.shared.is_closed());
+        let policy = self.on_failure;
         // A tolerated failure while running keeps a line only while there is room for one.
         let keep =
             !(running && policy == OnFailure::Continue) || self.group.shared.claim_failure_line();
@@ -112,7 +112,7 @@ impl Guard {
             return;
         };
         match policy {
-            OnFailure::ShutDown if shutting_down => {
+            OnFailure::ShutDown if !running => {
                 tracing::error!(task = %task, panicked, error = %message, "task failed during shutdown");
             }
             OnFailure::ShutDown => {
